@@ -1,1 +1,62 @@
-"""AI release analytics."""
+"""AI release analytics: measure how well an organisation releases changes to its AI systems.
+
+The public API. Notebooks and users import from here only::
+
+    import analytics as ra
+    ds = ra.load_dataset("data/sample")
+    analysis = ra.analyze(ds, ra.parse_as_of("2026-11-15T00:00:00Z"))
+    ra.monthly_kpis(analysis, "2026-10").to_dict()
+"""
+
+from analytics.errors import DataError
+from analytics.evidence import evidence_completeness, evidence_status
+from analytics.incidents import attribute_incidents, mttd, mttm, release_failures
+from analytics.io import Dataset, load_dataset
+from analytics.kpis import (
+    Analysis,
+    MonthlyKpis,
+    analyze,
+    month_range,
+    monthly_kpis,
+    parse_as_of,
+    release_records,
+)
+from analytics.policy import Policy, load_policy
+from analytics.quality import DataQuality, Finding
+from analytics.releases import deployed_in_month, release_units
+from analytics.results import DurationResult, EstimateResult, RateResult
+from analytics.rollup import Rollup, dataset_rollup, rollup_telemetry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Analysis",
+    "DataError",
+    "DataQuality",
+    "Dataset",
+    "DurationResult",
+    "EstimateResult",
+    "Finding",
+    "MonthlyKpis",
+    "Policy",
+    "RateResult",
+    "Rollup",
+    "__version__",
+    "analyze",
+    "attribute_incidents",
+    "dataset_rollup",
+    "deployed_in_month",
+    "evidence_completeness",
+    "evidence_status",
+    "load_dataset",
+    "load_policy",
+    "month_range",
+    "monthly_kpis",
+    "mttd",
+    "mttm",
+    "parse_as_of",
+    "release_failures",
+    "release_records",
+    "release_units",
+    "rollup_telemetry",
+]

@@ -22,6 +22,7 @@ import polars as pl
 from analytics.errors import DataError
 from analytics.policy import Policy, load_policy
 from analytics.quality import DataQuality, Finding
+from analytics.rollup import ROLLUP_DIRNAME, Rollup
 from analytics.schemas import (
     ALL_TABLES,
     RELEASES,
@@ -60,6 +61,7 @@ class Dataset:
     fingerprint: str = ""
     present: frozenset[str] = field(default_factory=frozenset)
     source: str = ""
+    telemetry_rollup: Rollup | None = None  # pre-computed rollup found in the folder, if any
 
     def table(self, name: str) -> pl.DataFrame:
         return getattr(self, name)
@@ -569,6 +571,12 @@ def load_dataset(
         rows_excluded["telemetry"] = dict(excluded)
         rows_loaded["telemetry"] = n_read - sum(excluded.values())
 
+    rollup = None
+    if (folder / ROLLUP_DIRNAME).is_dir():
+        present.add(ROLLUP_DIRNAME)
+        used.append(folder / ROLLUP_DIRNAME)
+        rollup = Rollup.load(folder / ROLLUP_DIRNAME)
+
     quality = DataQuality(
         findings=tuple(findings),
         rows_read=rows_read,
@@ -590,6 +598,7 @@ def load_dataset(
         fingerprint=_fingerprint(used),
         present=frozenset(present),
         source=str(folder),
+        telemetry_rollup=rollup,
     )
 
 

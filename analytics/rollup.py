@@ -179,3 +179,13 @@ def histogram_quantile(bins: np.ndarray, counts: np.ndarray, q: float) -> float:
     cum = np.cumsum(counts[order]) / total
     idx = int(np.searchsorted(cum, q - 1e-12))
     return float(latency_bin_values()[np.asarray(bins)[order][min(idx, len(order) - 1)]])
+
+
+def dataset_rollup(telemetry: pl.LazyFrame | None, precomputed: Rollup | None) -> Rollup | None:
+    """The rollup a computation should use: a pre-computed one when the dataset ships it
+    (``telemetry_rollup/``), else one rolled up from the raw telemetry; None without telemetry."""
+    if precomputed is not None:
+        return precomputed
+    if telemetry is None:
+        return None
+    return rollup_telemetry(telemetry)

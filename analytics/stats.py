@@ -55,10 +55,8 @@ def km_median(durations: np.ndarray, observed: np.ndarray, alpha: float = 0.05
 
     sf = SurvfuncRight(np.asarray(durations, float), np.asarray(observed, int))
     median = float(sf.quantile(0.5))
-    try:
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) at S(t) = 1 in tiny samples
         low, high = sf.quantile_ci(0.5, alpha=alpha)
-    except (ValueError, ZeroDivisionError, IndexError):  # statsmodels fails on tiny samples
-        low, high = math.nan, math.nan
     low = math.nan if low is None else float(low)
     high = math.nan if high is None else float(high)
     return median, low, high
@@ -90,7 +88,7 @@ def duration_summary(
     mean = float(seen.mean())
     if len(seen) > 1:
         half = sps.t.ppf(1 - alpha / 2, len(seen) - 1) * seen.std(ddof=1) / math.sqrt(len(seen))
-        lo, hi = max(0.0, mean - half), mean + half
+        lo, hi = max(0.0, float(mean - half)), float(mean + half)
     else:
         lo, hi = math.nan, math.nan
     return DurationResult(
