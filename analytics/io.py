@@ -271,6 +271,9 @@ def _validate_small(
         if bad_rows.height:
             rec.values[f"{schema.name}.{col.name}"] += bad_rows.height
     typed = df.with_columns(exprs)
+    if schema.name == "incidents":
+        # An invalid mitigated_at is left out of MTTM (not taken as "still open").
+        typed = typed.with_columns(checked["_bad_mitigated_at"].alias("_bad_mitigated_at"))
 
     # Required values that are empty (or were invalid): key columns drop the row, others null.
     keys = {"release_id", "incident_id", "system"} & set(schema.required_columns)
@@ -339,12 +342,15 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
         rec.values["incidents.mitigated_at"] += bad.height
         rec.values["incidents.started_at"] += late.height
         return df.with_columns(
-            (pl.col("mitigated_at") < pl.col("detected_at")).fill_null(False).alias("_mttm_invalid"),
+            (
+                (pl.col("mitigated_at") < pl.col("detected_at")).fill_null(False)
+                | pl.col("_bad_mitigated_at")
+            ).alias("_mttm_invalid"),
             pl.when(pl.col("started_at") > pl.col("detected_at"))
             .then(None)
             .otherwise(pl.col("started_at"))
             .alias("started_at"),
-        )
+        ).drop("_bad_mitigated_at")
     if name == "rollout_stages":
         bad = df.filter(pl.col("ended_at") < pl.col("started_at"))
         for row in bad.iter_rows(named=True):
