@@ -1,0 +1,82 @@
+"""The CLI's JSON contract (SPEC section 4): key names, types, no NaN, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analytics.cli import main
+
+ARGS = ["--month", "2026-04", "--as-of", "2026-06-01T00:00:00Z", "--format", "json"]
+
+
+def _json(capsys, argv: list[str]):
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text and "Infinity" not in text
+    return json.loads(text)
+
+
+def test_kpis_json_keys(capsys, tiny_dir: Path) -> None:
+    out = _json(capsys, ["kpis", "--data", str(tiny_dir), *ARGS])
+    assert {"month", "as_of", "releases_deployed", "kpis", "data_quality"} <= out.keys()
+    k = out["kpis"]
+    for key in ("change_failure_rate", "dora_change_failure_rate", "evidence_completeness",
+                "misclassification_rate"):
+        assert {"value", "numerator", "denominator"} <= k[key].keys()
+    assert {"ci_low", "ci_high", "by_signal"} <= k["change_failure_rate"].keys()
+    assert set(k["change_failure_rate"]["by_signal"]) == {"incident", "rollback", "telemetry"}
+    assert {"mean", "median", "p90", "n", "km_median"} <= k["mttd_hours"].keys()
+    assert {"mean", "median", "p90", "n", "by_mitigation"} <= k["mttm_hours"].keys()
+    assert "by_item" in k["evidence_completeness"]
+    assert {"mean", "ci_low", "ci_high", "n"} <= k["unit_cost_impact_usd"].keys()
+    assert isinstance(k["deployment_frequency_per_week"], float)
+    assert {"median", "n"} <= k["lead_time_hours"].keys()
+    assert {"errors", "warnings", "rows_excluded"} <= out["data_quality"].keys()
+    assert out["as_of"] == "2026-06-01T00:00:00+00:00"
+
+
+def test_releases_json(capsys, tiny_dir: Path) -> None:
+    out = _json(capsys, ["releases", "--data", str(tiny_dir), *ARGS])
+    assert [r["release_id"] for r in out] == ["A1", "A2", "A3", "B1"]
+    a2 = out[1]
+    assert a2["released_at"] == "2026-04-10T10:00:00+00:00"
+    assert (a2["declared_tier"], a2["implied_tier"], a2["effective_tier"]) == (
+        "medium", "high", "high")
+    assert a2["failed"] is True and a2["dora_failed"] is True
+    assert a2["failure_signals"] == ["incident", "rollback"]
+    assert a2["detection_hours"] == 36.0
+    assert {"estimate", "ci_low", "ci_high"} <= a2["unit_cost_impact_usd"].keys()
+    all_rel = _json(capsys, ["releases", "--data", str(tiny_dir), "--as-of",
+                             "2026-06-01T00:00:00Z", "--format", "json"])
+    assert len(all_rel) == 6
+
+
+def test_table_output_is_readable(capsys, tiny_dir: Path) -> None:
+    assert main(["kpis", "--data", str(tiny_dir), "--month", "2026-04",
+                 "--as-of", "2026-06-01T00:00:00Z"]) == 0
+    text = capsys.readouterr().out
+    assert "50.0%" in text and "2/4" in text
+
+
+def test_validate_exit_codes(capsys, tiny_dir: Path, tmp_path: Path) -> None:
+    assert main(["validate", "--data", str(tiny_dir)]) == 0
+    assert "0 error(s)" in capsys.readouterr().out
+    assert main(["validate", "--data", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_as_of_needs_an_offset(tiny_dir: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["kpis", "--data", str(tiny_dir), "--month", "2026-04", "--as-of",
+              "2026-06-01T00:00:00"])
+
+
+def test_console_script_runs() -> None:
+    exe = Path(sys.executable).with_name("analytics")
+    proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "kpis" in proc.stdout
