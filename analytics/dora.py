@@ -49,8 +49,9 @@ class DoraContext:
         )
 
 
-def classify(year: int, per_week: float, lead_h: float | None, cfr: float | None,
-             recovery_h: float | None) -> dict[str, str | None]:
+def classify(
+    year: int, per_week: float, lead_h: float | None, cfr: float | None, recovery_h: float | None
+) -> dict[str, str | None]:
     """The cluster each metric falls in for a DORA report year (None without a value).
 
     Frequency: the best cluster whose minimum per week is met; lead and recovery time: the best
@@ -63,14 +64,18 @@ def classify(year: int, per_week: float, lead_h: float | None, cfr: float | None
         return next((c for c in order if ok(values[c])), order[-1])
 
     return {
-        "deployment_frequency": first(b["deployment_frequency_per_week_min"],
-                                      lambda m: per_week >= m),
-        "lead_time": None if lead_h is None else first(b["lead_time_hours_max"],
-                                                       lambda m: lead_h <= m),
-        "change_failure_rate": None if cfr is None else min(
-            order, key=lambda c: abs(b["change_failure_rate"][c] - cfr)),
-        "recovery_time": None if recovery_h is None else first(b["recovery_hours_max"],
-                                                               lambda m: recovery_h <= m),
+        "deployment_frequency": first(
+            b["deployment_frequency_per_week_min"], lambda m: per_week >= m
+        ),
+        "lead_time": None
+        if lead_h is None
+        else first(b["lead_time_hours_max"], lambda m: lead_h <= m),
+        "change_failure_rate": None
+        if cfr is None
+        else min(order, key=lambda c: abs(b["change_failure_rate"][c] - cfr)),
+        "recovery_time": None
+        if recovery_h is None
+        else first(b["recovery_hours_max"], lambda m: recovery_h <= m),
     }
 
 
@@ -96,9 +101,11 @@ def dora_context(
     the cohort's DORA-failed releases, open ones censored at ``as_of`` (median and KM median).
     """
     per_week = cohort.height / (days_in_month(month) / 7.0)
-    lead = cohort.select(
-        hours(pl.col("released_at") - pl.col("change_requested_at")).alias("h")
-    ).filter(pl.col("h") >= 0)["h"].to_numpy()
+    lead = (
+        cohort.select(hours(pl.col("released_at") - pl.col("change_requested_at")).alias("h"))
+        .filter(pl.col("h") >= 0)["h"]
+        .to_numpy()
+    )
     lead_res = duration_summary(lead, np.ones(len(lead), bool), alpha)
     failed_ids = cohort.filter(pl.col("dora_failed"))["release_id"].to_list()
     inc = attributed.filter(
@@ -120,10 +127,19 @@ def dora_context(
     return DoraContext(
         deployment_frequency_per_week=per_week,
         deployments=cohort.height,
-        lead_time_hours={"median": lead_res.median, "n": lead_res.n, "mean": lead_res.mean,
-                         "status": lead_res.status},
-        recovery_time_hours={"median": rec.median, "km_median": rec.km_median, "n": rec.n,
-                             "n_censored": rec.n_censored, "status": rec.status},
+        lead_time_hours={
+            "median": lead_res.median,
+            "n": lead_res.n,
+            "mean": lead_res.mean,
+            "status": lead_res.status,
+        },
+        recovery_time_hours={
+            "median": rec.median,
+            "km_median": rec.km_median,
+            "n": rec.n,
+            "n_censored": rec.n_censored,
+            "status": rec.status,
+        },
         change_failure_rate=dora_cfr,
         clusters=clusters,
     )

@@ -78,6 +78,8 @@ def evidence_completeness(
         .iter_rows(named=True)
     }
     return rate(
-        int(status["evidence_complete"].sum()), status.height, policy.alpha,
+        int(status["evidence_complete"].sum()),
+        status.height,
+        policy.alpha,
         extra={"by_item": by_item},
     )

@@ -56,11 +56,15 @@ def attribute_incidents(
         .fill_null(pl.col("category").is_in(DQ_CATEGORIES))
         .alias("dq_impact"),
     )
-    timed = units.filter(pl.col("released_at").is_not_null()).select(
-        pl.col("system"),
-        pl.col("release_id").alias("_cand"),
-        pl.col("released_at").alias("_cand_at"),
-    ).sort("_cand_at")
+    timed = (
+        units.filter(pl.col("released_at").is_not_null())
+        .select(
+            pl.col("system"),
+            pl.col("release_id").alias("_cand"),
+            pl.col("released_at").alias("_cand_at"),
+        )
+        .sort("_cand_at")
+    )
     with_ref = known.filter(pl.col("_ref").is_not_null()).sort("_ref")
     matched = with_ref.join_asof(
         timed,
@@ -107,8 +111,13 @@ def attribute_incidents(
     for row in df.filter(pl.col("attribution") == "unattributed").iter_rows(named=True):
         findings.append(
             Finding(
-                table="incidents", code="unattributed_incident", row=row[ROW], line=None,
-                record_id=row["incident_id"], column="release_id", severity="warning",
+                table="incidents",
+                code="unattributed_incident",
+                row=row[ROW],
+                line=None,
+                record_id=row["incident_id"],
+                column="release_id",
+                severity="warning",
                 message=(
                     f"no release of system '{row['system']}' within "
                     f"{policy.attribution_window_days:g} days before the incident: unattributed"
@@ -122,8 +131,11 @@ def attribute_incidents(
     for row in early.iter_rows(named=True):
         findings.append(
             Finding(
-                table="incidents", code="impossible_duration", row=row[ROW],
-                record_id=row["incident_id"], column="detected_at",
+                table="incidents",
+                code="impossible_duration",
+                row=row[ROW],
+                record_id=row["incident_id"],
+                column="detected_at",
                 message=(
                     f"detected before its release '{row['attributed_release_id']}' was released:"
                     " left out of MTTD, still counts as a failure"
@@ -156,14 +168,18 @@ def release_failures(
     roll-forward decisions; ``detection_hours`` from ``released_at``.
     """
     inc = attributed.filter(pl.col("attributed_release_id").is_not_null())
-    per_inc = inc.group_by("attributed_release_id").agg(
-        pl.col("dq_impact").any().alias("_dq_incident"),
-        pl.len().alias("incident_count"),
-        (pl.col("mitigation").is_in(ROLLBACK_MITIGATIONS) & pl.col("mitigated_by_as_of"))
-        .any()
-        .alias("_inc_rollback"),
-        pl.col("detected_at").filter(pl.col("detection_valid")).min().alias("_inc_detected"),
-    ).rename({"attributed_release_id": "release_id"})
+    per_inc = (
+        inc.group_by("attributed_release_id")
+        .agg(
+            pl.col("dq_impact").any().alias("_dq_incident"),
+            pl.len().alias("incident_count"),
+            (pl.col("mitigation").is_in(ROLLBACK_MITIGATIONS) & pl.col("mitigated_by_as_of"))
+            .any()
+            .alias("_inc_rollback"),
+            pl.col("detected_at").filter(pl.col("detection_valid")).min().alias("_inc_detected"),
+        )
+        .rename({"attributed_release_id": "release_id"})
+    )
     stages = rollout_stages.filter(pl.col("started_at") <= as_of)
     stage_sig = stages.group_by("release_id").agg(
         (pl.col("decision") == "rollback").any().alias("_stage_rollback"),
@@ -223,8 +239,9 @@ def release_failures(
     return df.select(keep).sort("release_id")
 
 
-def mttd(failures: pl.DataFrame, units: pl.DataFrame, as_of: datetime, alpha: float
-         ) -> DurationResult:
+def mttd(
+    failures: pl.DataFrame, units: pl.DataFrame, as_of: datetime, alpha: float
+) -> DurationResult:
     """Mean time to detect (hours) over releases failed by decision quality.
 
     Detection time runs from ``released_at`` to ``detected_at`` (see ``release_failures``). A
@@ -238,13 +255,15 @@ def mttd(failures: pl.DataFrame, units: pl.DataFrame, as_of: datetime, alpha: fl
     censored_h = df.select(hours(pl.lit(as_of) - pl.col("released_at"))).to_series().to_numpy()
     durations = np.where(observed, df["detection_hours"].fill_null(0).to_numpy(), censored_h)
     if df.height == 0:
-        return duration_summary(np.array([]), np.array([]), alpha,
-                                message="no release failed by decision quality")
+        return duration_summary(
+            np.array([]), np.array([]), alpha, message="no release failed by decision quality"
+        )
     return duration_summary(durations, observed, alpha)
 
 
-def mttm(attributed: pl.DataFrame, release_ids: Sequence[str], as_of: datetime, alpha: float
-         ) -> DurationResult:
+def mttm(
+    attributed: pl.DataFrame, release_ids: Sequence[str], as_of: datetime, alpha: float
+) -> DurationResult:
     """Mean time to mitigate (hours) per attributed decision-quality incident of the releases.
 
     ``mitigated_at - detected_at``; an incident still open at ``as_of`` is right-censored there;
@@ -268,13 +287,20 @@ def mttm(attributed: pl.DataFrame, release_ids: Sequence[str], as_of: datetime, 
     for kind in MITIGATION_TYPES:
         part = df.filter(pl.col("mitigated_by_as_of") & (pl.col("mitigation") == kind))
         if part.height:
-            by[kind] = duration_summary(part["_h"].to_numpy(), np.ones(part.height, bool), alpha
-                                        ).to_dict()
+            by[kind] = duration_summary(
+                part["_h"].to_numpy(), np.ones(part.height, bool), alpha
+            ).to_dict()
     if df.height == 0:
-        return duration_summary(np.array([]), np.array([]), alpha,
-                                message="no decision-quality incident",
-                                extra={"by_mitigation": by, "excluded": excluded})
+        return duration_summary(
+            np.array([]),
+            np.array([]),
+            alpha,
+            message="no decision-quality incident",
+            extra={"by_mitigation": by, "excluded": excluded},
+        )
     return duration_summary(
-        df["_h"].to_numpy(), df["mitigated_by_as_of"].to_numpy(), alpha,
+        df["_h"].to_numpy(),
+        df["mitigated_by_as_of"].to_numpy(),
+        alpha,
         extra={"by_mitigation": by, "excluded": excluded},
     )

@@ -217,8 +217,14 @@ class _Recorder:
         self.excluded: Counter[str] = Counter()
         self.values: Counter[str] = Counter()
 
-    def add(self, row: dict[str, Any], code: str, message: str, column: str | None = None,
-            severity: str = "error") -> None:
+    def add(
+        self,
+        row: dict[str, Any],
+        code: str,
+        message: str,
+        column: str | None = None,
+        severity: str = "error",
+    ) -> None:
         rid = row.get(self.id_column) if self.id_column else None
         self.findings.append(
             Finding(
@@ -248,9 +254,12 @@ def _validate_small(
         ).filter(dup_mask)
         for row in first_rows.iter_rows(named=True):
             first = row["_first"] + 1 if csv else row["_first"]
-            rec.add(row, "exact_duplicate",
-                    f"exact duplicate of {'line' if csv else 'row'} {first}; counted once",
-                    severity="warning")
+            rec.add(
+                row,
+                "exact_duplicate",
+                f"exact duplicate of {'line' if csv else 'row'} {first}; counted once",
+                severity="warning",
+            )
         rec.excluded["exact_duplicate"] += int(dup_mask.sum())
         df = df.filter(~dup_mask)
 
@@ -296,9 +305,12 @@ def _validate_small(
     if schema.unique:
         dup = typed.filter(pl.col(schema.unique).is_first_distinct().not_())
         for row in dup.iter_rows(named=True):
-            rec.add(row, "duplicate_id",
-                    f"duplicate {schema.unique} '{row[schema.unique]}'; the first row is kept",
-                    schema.unique)
+            rec.add(
+                row,
+                "duplicate_id",
+                f"duplicate {schema.unique} '{row[schema.unique]}'; the first row is kept",
+                schema.unique,
+            )
         if dup.height:
             rec.excluded["duplicate_id"] += dup.height
             typed = typed.filter(pl.col(schema.unique).is_first_distinct())
@@ -308,14 +320,20 @@ def _validate_small(
             pl.col("release_id").is_not_null() & ~pl.col("release_id").is_in(list(release_ids))
         )
         for row in unknown.iter_rows(named=True):
-            rec.add(row, "unknown_release",
-                    f"release_id '{row['release_id']}' is not in the releases table", "release_id")
+            rec.add(
+                row,
+                "unknown_release",
+                f"release_id '{row['release_id']}' is not in the releases table",
+                "release_id",
+            )
         if unknown.height:
             if schema.name == "incidents":
                 # The incident is real; only its link is unusable. It stays unattributed.
                 rec.values["incidents.release_id"] += unknown.height
                 typed = typed.with_columns(
-                    pl.col("release_id").is_in(list(release_ids)).not_()
+                    pl.col("release_id")
+                    .is_in(list(release_ids))
+                    .not_()
                     .and_(pl.col("release_id").is_not_null())
                     .alias("_unknown_release")
                 )
@@ -332,13 +350,21 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
     if name == "incidents":
         bad = df.filter(pl.col("mitigated_at") < pl.col("detected_at"))
         for row in bad.iter_rows(named=True):
-            rec.add(row, "impossible_duration",
-                    "mitigated_at precedes detected_at: left out of MTTM, still counts as a "
-                    "failure and for detection", "mitigated_at")
+            rec.add(
+                row,
+                "impossible_duration",
+                "mitigated_at precedes detected_at: left out of MTTM, still counts as a "
+                "failure and for detection",
+                "mitigated_at",
+            )
         late = df.filter(pl.col("started_at") > pl.col("detected_at"))
         for row in late.iter_rows(named=True):
-            rec.add(row, "impossible_duration",
-                    "started_at is after detected_at: started_at ignored", "started_at")
+            rec.add(
+                row,
+                "impossible_duration",
+                "started_at is after detected_at: started_at ignored",
+                "started_at",
+            )
         rec.values["incidents.mitigated_at"] += bad.height
         rec.values["incidents.started_at"] += late.height
         return df.with_columns(
@@ -354,8 +380,12 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
     if name == "rollout_stages":
         bad = df.filter(pl.col("ended_at") < pl.col("started_at"))
         for row in bad.iter_rows(named=True):
-            rec.add(row, "impossible_duration", "ended_at precedes started_at: ended_at ignored",
-                    "ended_at")
+            rec.add(
+                row,
+                "impossible_duration",
+                "ended_at precedes started_at: ended_at ignored",
+                "ended_at",
+            )
         rec.values["rollout_stages.ended_at"] += bad.height
         return df.with_columns(
             pl.when(pl.col("ended_at") < pl.col("started_at"))
@@ -412,8 +442,9 @@ def _telemetry_exprs(lf: pl.LazyFrame, policy: Policy) -> tuple[list[pl.Expr], d
     return exprs, bads
 
 
-def _load_telemetry(path: Path, policy: Policy, release_ids: set[str]
-                    ) -> tuple[pl.LazyFrame, list[Finding], int, Counter[str], Counter[str]]:
+def _load_telemetry(
+    path: Path, policy: Policy, release_ids: set[str]
+) -> tuple[pl.LazyFrame, list[Finding], int, Counter[str], Counter[str]]:
     """Type the telemetry lazily and count its problems in one aggregate pass."""
     raw = _telemetry_scan(path).with_row_index(ROW, offset=1)
     exprs, bads = _telemetry_exprs(raw, policy)
@@ -423,10 +454,13 @@ def _load_telemetry(path: Path, policy: Policy, release_ids: set[str]
         *[b.alias(f"_bad_{n}") for n, b in bads.items()],
         *[pl.col(n).is_null().alias(f"_null_{n}") for n in required],
     ).with_columns(
-        (~pl.col("release_id").cast(pl.String).is_in(known) & pl.col("release_id").is_not_null())
-        .alias("_unknown_release")
+        (
+            ~pl.col("release_id").cast(pl.String).is_in(known) & pl.col("release_id").is_not_null()
+        ).alias("_unknown_release")
     )
-    flag_cols = [f"_bad_{n}" for n in bads] + [f"_null_{n}" for n in required] + ["_unknown_release"]
+    flag_cols = (
+        [f"_bad_{n}" for n in bads] + [f"_null_{n}" for n in required] + ["_unknown_release"]
+    )
     counts = flags.select(pl.len().alias("rows"), *[pl.col(c).sum() for c in flag_cols]).collect()
     stats = counts.row(0, named=True)
     findings: list[Finding] = []
@@ -435,9 +469,7 @@ def _load_telemetry(path: Path, policy: Policy, release_ids: set[str]
     problem_cols = [c for c in flag_cols if stats[c]]
     if problem_cols:
         examples = (
-            flags.filter(pl.any_horizontal(problem_cols))
-            .head(MAX_TELEMETRY_EXAMPLES)
-            .collect()
+            flags.filter(pl.any_horizontal(problem_cols)).head(MAX_TELEMETRY_EXAMPLES).collect()
         )
         for c in problem_cols:
             kind, name = c[1:].split("_", 1)
@@ -452,12 +484,17 @@ def _load_telemetry(path: Path, policy: Policy, release_ids: set[str]
                 values[f"telemetry.{name}"] += n
             else:
                 ids = ", ".join(sorted(set(first["release_id"].cast(pl.String).to_list())))
-                msg = f"{n} case(s) name a release not in the releases table ({ids}; first rows: {rows})"
+                msg = (
+                    f"{n} case(s) name a release not in the releases table "
+                    f"({ids}; first rows: {rows})"
+                )
                 name = "release_id"
             findings.append(
                 Finding(
                     table="telemetry",
-                    code={"bad": "invalid_value", "null": "missing_value"}.get(kind, "unknown_release"),
+                    code={"bad": "invalid_value", "null": "missing_value"}.get(
+                        kind, "unknown_release"
+                    ),
                     message=msg,
                     row=int(first[ROW][0]) if first.height else None,
                     column=name,
@@ -468,16 +505,19 @@ def _load_telemetry(path: Path, policy: Policy, release_ids: set[str]
     key_bad = (
         pl.col("_bad_ts") | pl.col("_null_ts") | pl.col("_null_release_id") | pl.col("_null_system")
     )
-    excluded_keys = flags.select(
-        (key_bad & ~pl.col("_unknown_release")).sum().alias("missing_key"),
-        pl.col("_unknown_release").sum().alias("unknown_release"),
-    ).collect().row(0, named=True)
+    excluded_keys = (
+        flags.select(
+            (key_bad & ~pl.col("_unknown_release")).sum().alias("missing_key"),
+            pl.col("_unknown_release").sum().alias("unknown_release"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
     for reason, n in excluded_keys.items():
         if n:
             excluded[reason] += int(n)
-    typed = (
-        flags.filter(~key_bad.fill_null(True) & ~pl.col("_unknown_release"))
-        .select(*exprs, *[c for c in schema_extra(raw) if c not in TELEMETRY.polars_schema])
+    typed = flags.filter(~key_bad.fill_null(True) & ~pl.col("_unknown_release")).select(
+        *exprs, *[c for c in schema_extra(raw) if c not in TELEMETRY.polars_schema]
     )
     return typed, findings, int(stats["rows"]), excluded, values
 

@@ -40,11 +40,17 @@ class Analysis:
     comparisons: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
-def _unit_cost_levels(rollup: Rollup | None, units: pl.DataFrame, ds: Dataset,
-                      as_of: datetime) -> pl.DataFrame:
+def _unit_cost_levels(
+    rollup: Rollup | None, units: pl.DataFrame, ds: Dataset, as_of: datetime
+) -> pl.DataFrame:
     """Mean unit process cost (USD/case) of each release over its observation window."""
-    schema = {"release_id": pl.String, "cost_n": pl.Int64, "unit_cost_usd": pl.Float64,
-              "unit_cost_ci_low": pl.Float64, "unit_cost_ci_high": pl.Float64}
+    schema = {
+        "release_id": pl.String,
+        "cost_n": pl.Int64,
+        "unit_cost_usd": pl.Float64,
+        "unit_cost_ci_low": pl.Float64,
+        "unit_cost_ci_high": pl.Float64,
+    }
     if rollup is None or rollup.cases.height == 0:
         return pl.DataFrame(schema=schema)
     days = timedelta(days=ds.policy.observation_window_days)
@@ -62,15 +68,24 @@ def _unit_cost_levels(rollup: Rollup | None, units: pl.DataFrame, ds: Dataset,
         )
         .with_columns(unit_cost_columns(ds.policy.costs))
         .group_by("release_id")
-        .agg(pl.col("n").sum().alias("cost_n"), pl.col("unit_cost_sum").sum(),
-             pl.col("unit_cost_sumsq").sum())
+        .agg(
+            pl.col("n").sum().alias("cost_n"),
+            pl.col("unit_cost_sum").sum(),
+            pl.col("unit_cost_sumsq").sum(),
+        )
     )
-    return _mean_interval(per, "cost_n", "unit_cost_sum", "unit_cost_sumsq", ds.policy.alpha,
-                          "unit_cost").select(list(schema)).sort("release_id")
+    return (
+        _mean_interval(
+            per, "cost_n", "unit_cost_sum", "unit_cost_sumsq", ds.policy.alpha, "unit_cost"
+        )
+        .select(list(schema))
+        .sort("release_id")
+    )
 
 
-def _mean_interval(df: pl.DataFrame, n: str, s: str, ss: str, alpha: float, name: str
-                   ) -> pl.DataFrame:
+def _mean_interval(
+    df: pl.DataFrame, n: str, s: str, ss: str, alpha: float, name: str
+) -> pl.DataFrame:
     """Mean and t-interval of a mean from count, sum and sum of squares columns."""
     z = float(sps.norm.ppf(1 - alpha / 2))
     mean = pl.col(s) / pl.col(n)
@@ -99,7 +114,12 @@ def analyze(
     attributed, findings = attribute_incidents(ds.incidents, units, policy, as_of)
     roll = rollup if rollup is not None else dataset_rollup(ds.telemetry, ds.telemetry_rollup)
     failures = release_failures(
-        units, attributed, ds.rollout_stages, ds.operator_decisions, policy, as_of,
+        units,
+        attributed,
+        ds.rollout_stages,
+        ds.operator_decisions,
+        policy,
+        as_of,
         telemetry_failures,
     )
     ev = evidence_status(ds.evidence, units, policy)
@@ -198,22 +218,31 @@ def _month_unit_cost(rollup: Rollup | None, month: str, analysis: Analysis) -> E
     n = int(agg["n"][0] or 0)
     if n < 2:
         return EstimateResult(None, None, None, n, "insufficient_data", "no cases in the month")
-    row = _mean_interval(agg, "n", "unit_cost_sum", "unit_cost_sumsq", policy.alpha,
-                         "unit_cost").row(0, named=True)
-    return EstimateResult(row["unit_cost_usd"], row["unit_cost_ci_low"],
-                          row["unit_cost_ci_high"], n)
+    row = _mean_interval(
+        agg, "n", "unit_cost_sum", "unit_cost_sumsq", policy.alpha, "unit_cost"
+    ).row(0, named=True)
+    return EstimateResult(
+        row["unit_cost_usd"], row["unit_cost_ci_low"], row["unit_cost_ci_high"], n
+    )
 
 
 def _cost_impact(cohort: pl.DataFrame, alpha: float) -> EstimateResult:
     """Mean of the cohort's per-release unit-cost impacts; its interval combines their
     standard errors (the cohort's releases are fixed, their estimates independent)."""
     if "cost_impact" not in cohort.columns:
-        return EstimateResult(None, None, None, 0, "insufficient_data",
-                              "no telemetry comparison available")
+        return EstimateResult(
+            None, None, None, 0, "insufficient_data", "no telemetry comparison available"
+        )
     df = cohort.filter(pl.col("cost_impact").is_not_null() & pl.col("cost_impact_se").is_not_null())
     if df.height == 0:
-        return EstimateResult(None, None, None, 0, "insufficient_data",
-                              "no release with a comparable previous version")
+        return EstimateResult(
+            None,
+            None,
+            None,
+            0,
+            "insufficient_data",
+            "no release with a comparable previous version",
+        )
     est = df["cost_impact"].to_numpy()
     se = df["cost_impact_se"].to_numpy()
     mean = float(est.mean())
@@ -229,21 +258,37 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
     ids = cohort["release_id"].to_list()
     status, message = _cohort_status(cohort)
     n = cohort.height
-    by_signal = {
-        s: int(cohort[f"signal_{s}"].sum()) for s in ("incident", "rollback", "telemetry")
-    }
-    cfr = rate(int(cohort["failed"].sum()), n, policy.alpha, status=status, message=message,
-               extra={"by_signal": by_signal})
-    dora_cfr = rate(int(cohort["dora_failed"].sum()), n, policy.alpha, status=status,
-                    message=message)
+    by_signal = {s: int(cohort[f"signal_{s}"].sum()) for s in ("incident", "rollback", "telemetry")}
+    cfr = rate(
+        int(cohort["failed"].sum()),
+        n,
+        policy.alpha,
+        status=status,
+        message=message,
+        extra={"by_signal": by_signal},
+    )
+    dora_cfr = rate(
+        int(cohort["dora_failed"].sum()), n, policy.alpha, status=status, message=message
+    )
     detect = mttd(cohort, cohort, analysis.as_of, policy.alpha)
     mitigate = mttm(analysis.incidents, ids, analysis.as_of, policy.alpha)
     known = cohort.filter(pl.col("misclassified").is_not_null())
-    miscl = rate(int(known["misclassified"].sum()), known.height, policy.alpha,
-                 message="" if known.height == n else f"{n - known.height} without a valid tier")
+    miscl = rate(
+        int(known["misclassified"].sum()),
+        known.height,
+        policy.alpha,
+        message="" if known.height == n else f"{n - known.height} without a valid tier",
+    )
     ev = evidence_completeness(analysis.dataset.evidence, cohort, ids, policy)
-    dora = dora_context(cohort, analysis.incidents, month, analysis.as_of, dora_cfr.value,
-                        list(policy.section("dora").get("benchmark_years", [2024])), policy.alpha)
+    dora = dora_context(
+        cohort,
+        analysis.incidents,
+        month,
+        analysis.as_of,
+        dora_cfr.value,
+        list(policy.section("dora").get("benchmark_years", [2024])),
+        policy.alpha,
+    )
     return MonthlyKpis(
         month=month,
         as_of=analysis.as_of,
@@ -329,5 +374,3 @@ def parse_as_of(text: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"as_of {text!r} needs an offset, e.g. 2026-11-01T00:00:00Z")
     return value
-
-

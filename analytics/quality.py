@@ -81,7 +81,8 @@ class DataQuality:
 
     def reconciles(self) -> bool:
         return all(
-            self.rows_read[t] == self.rows_loaded.get(t, 0) + sum(self.rows_excluded.get(t, {}).values())
+            self.rows_read[t]
+            == self.rows_loaded.get(t, 0) + sum(self.rows_excluded.get(t, {}).values())
             for t in self.rows_read
         )
 

@@ -55,7 +55,9 @@ def release_units(releases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         .otherwise(None)
         for comp, v in zip(COMPONENTS, VERSION_COLUMNS, strict=True)
     ]
-    declared_rank = pl.col("risk_tier").replace_strict(TIER_RANK, default=None, return_dtype=pl.Int8)
+    declared_rank = pl.col("risk_tier").replace_strict(
+        TIER_RANK, default=None, return_dtype=pl.Int8
+    )
     implied_rank = pl.max_horizontal(ranks).fill_null(0).cast(pl.Int8)
     effective_rank = pl.max_horizontal(declared_rank, implied_rank)
     to_tier = {i: t for i, t in enumerate(TIERS)}

@@ -29,13 +29,23 @@ def rate(
     """A share with its Wilson interval; ``insufficient_data`` when the denominator is 0."""
     if denominator == 0:
         return RateResult(
-            None, 0, 0, status="insufficient_data",
-            message=message or "no releases in the period", extra=extra or {},
+            None,
+            0,
+            0,
+            status="insufficient_data",
+            message=message or "no releases in the period",
+            extra=extra or {},
         )
     low, high = wilson(numerator, denominator, alpha)
     return RateResult(
-        numerator / denominator, int(numerator), int(denominator), low, high,
-        status=status, message=message, extra=extra or {},
+        numerator / denominator,
+        int(numerator),
+        int(denominator),
+        low,
+        high,
+        status=status,
+        message=message,
+        extra=extra or {},
     )
 
 
@@ -44,8 +54,9 @@ def quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q)) if len(values) else math.nan
 
 
-def km_median(durations: np.ndarray, observed: np.ndarray, alpha: float = 0.05
-              ) -> tuple[float, float, float]:
+def km_median(
+    durations: np.ndarray, observed: np.ndarray, alpha: float = 0.05
+) -> tuple[float, float, float]:
     """Kaplan-Meier median of right-censored durations, with its interval (statsmodels).
 
     Returns NaN where the survival curve never drops to 0.5 (fewer than half observed)."""
@@ -80,7 +91,14 @@ def duration_summary(
     km, km_lo, km_hi = km_median(durations_h, observed, alpha)
     if len(seen) == 0:
         return DurationResult(
-            None, None, None, 0, n_cens, km, km_lo, km_hi,
+            None,
+            None,
+            None,
+            0,
+            n_cens,
+            km,
+            km_lo,
+            km_hi,
             status="insufficient_data",
             message=message or ("nothing observed yet" if n_cens else "no cases in the period"),
             extra=extra or {},
@@ -92,6 +110,17 @@ def duration_summary(
     else:
         lo, hi = math.nan, math.nan
     return DurationResult(
-        mean, quantile(seen, 0.5), quantile(seen, 0.9), int(len(seen)), n_cens,
-        km, km_lo, km_hi, lo, hi, status=status, message=message, extra=extra or {},
+        mean,
+        quantile(seen, 0.5),
+        quantile(seen, 0.9),
+        int(len(seen)),
+        n_cens,
+        km,
+        km_lo,
+        km_hi,
+        lo,
+        hi,
+        status=status,
+        message=message,
+        extra=extra or {},
     )

@@ -14,8 +14,12 @@ TINY = DATA / "tiny"
 VERSIONS = ("model", "inference_config", "prompt", "tools", "safety_policy", "routing", "eval_set")
 
 
-def write_table(folder: Path, name: str, rows: Sequence[Mapping[str, object]],
-                columns: Sequence[str] | None = None) -> Path:
+def write_table(
+    folder: Path,
+    name: str,
+    rows: Sequence[Mapping[str, object]],
+    columns: Sequence[str] | None = None,
+) -> Path:
     """Write rows as ``folder/name.csv`` (columns from the first row unless given)."""
     folder.mkdir(parents=True, exist_ok=True)
     cols = list(columns or (rows[0].keys() if rows else []))
@@ -38,9 +42,18 @@ def release(rid: str, system: str, at: str, tier: str = "low", **versions: str) 
 
 
 def incident(iid: str, system: str, detected: str, category: str = "quality", **kw: str) -> dict:
-    row = {"incident_id": iid, "system": system, "detected_at": detected, "severity": "sev2",
-           "category": category, "release_id": "", "started_at": "", "mitigated_at": "",
-           "mitigation": "", "detection_source": "alert"}
+    row = {
+        "incident_id": iid,
+        "system": system,
+        "detected_at": detected,
+        "severity": "sev2",
+        "category": category,
+        "release_id": "",
+        "started_at": "",
+        "mitigated_at": "",
+        "mitigation": "",
+        "detection_source": "alert",
+    }
     row.update(kw)
     return row
 

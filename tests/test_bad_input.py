@@ -3,7 +3,6 @@ problems stop the run; row-level ones are counted findings and totals reconcile.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -150,14 +149,20 @@ def test_mitigated_before_detected(tiny_dir: Path) -> None:
 
 
 def test_detected_before_released(tiny_dir: Path) -> None:
-    _edit(tiny_dir / "incidents.csv", "X2,support,A3,,2026-04-21T10:00:00Z",
-          "X2,support,A3,,2026-04-19T10:00:00Z")
+    _edit(
+        tiny_dir / "incidents.csv",
+        "X2,support,A3,,2026-04-21T10:00:00Z",
+        "X2,support,A3,,2026-04-19T10:00:00Z",
+    )
     ds = ra.load_dataset(tiny_dir)
     a = ra.analyze(ds, AS_OF)
     found = [f for f in a.quality.findings if f.code == "impossible_duration"]
     assert len(found) == 1
     assert (found[0].table, found[0].record_id, found[0].column) == (
-        "incidents", "X2", "detected_at")
+        "incidents",
+        "X2",
+        "detected_at",
+    )
     k = ra.monthly_kpis(a, "2026-04").to_dict()["kpis"]
     assert k["change_failure_rate"]["numerator"] == 2  # A3 still failed
     # A3's detection is invalid, so it is censored at as_of rather than observed.
@@ -168,10 +173,20 @@ def test_invalid_bool_and_number(tmp_path: Path) -> None:
     from conftest import release, write_table
 
     write_table(tmp_path, "releases", [release("R1", "s", "2026-04-01T00:00:00Z")])
-    write_table(tmp_path, "rollout_stages", [
-        {"release_id": "R1", "stage": 1, "traffic_pct": 150, "started_at": "2026-04-01T00:00:00Z",
-         "decision": "advance", "stop_condition_met": "maybe"},
-    ])
+    write_table(
+        tmp_path,
+        "rollout_stages",
+        [
+            {
+                "release_id": "R1",
+                "stage": 1,
+                "traffic_pct": 150,
+                "started_at": "2026-04-01T00:00:00Z",
+                "decision": "advance",
+                "stop_condition_met": "maybe",
+            },
+        ],
+    )
     ds = ra.load_dataset(tmp_path)
     codes = {(f.code, f.column, f.line) for f in ds.quality.findings}
     assert ("invalid_number", "traffic_pct", 2) in codes

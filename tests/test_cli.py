@@ -25,8 +25,12 @@ def test_kpis_json_keys(capsys, tiny_dir: Path) -> None:
     out = _json(capsys, ["kpis", "--data", str(tiny_dir), *ARGS])
     assert {"month", "as_of", "releases_deployed", "kpis", "data_quality"} <= out.keys()
     k = out["kpis"]
-    for key in ("change_failure_rate", "dora_change_failure_rate", "evidence_completeness",
-                "misclassification_rate"):
+    for key in (
+        "change_failure_rate",
+        "dora_change_failure_rate",
+        "evidence_completeness",
+        "misclassification_rate",
+    ):
         assert {"value", "numerator", "denominator"} <= k[key].keys()
     assert {"ci_low", "ci_high", "by_signal"} <= k["change_failure_rate"].keys()
     assert set(k["change_failure_rate"]["by_signal"]) == {"incident", "rollback", "telemetry"}
@@ -46,19 +50,44 @@ def test_releases_json(capsys, tiny_dir: Path) -> None:
     a2 = out[1]
     assert a2["released_at"] == "2026-04-10T10:00:00+00:00"
     assert (a2["declared_tier"], a2["implied_tier"], a2["effective_tier"]) == (
-        "medium", "high", "high")
+        "medium",
+        "high",
+        "high",
+    )
     assert a2["failed"] is True and a2["dora_failed"] is True
     assert a2["failure_signals"] == ["incident", "rollback"]
     assert a2["detection_hours"] == 36.0
     assert {"estimate", "ci_low", "ci_high"} <= a2["unit_cost_impact_usd"].keys()
-    all_rel = _json(capsys, ["releases", "--data", str(tiny_dir), "--as-of",
-                             "2026-06-01T00:00:00Z", "--format", "json"])
+    all_rel = _json(
+        capsys,
+        [
+            "releases",
+            "--data",
+            str(tiny_dir),
+            "--as-of",
+            "2026-06-01T00:00:00Z",
+            "--format",
+            "json",
+        ],
+    )
     assert len(all_rel) == 6
 
 
 def test_table_output_is_readable(capsys, tiny_dir: Path) -> None:
-    assert main(["kpis", "--data", str(tiny_dir), "--month", "2026-04",
-                 "--as-of", "2026-06-01T00:00:00Z"]) == 0
+    assert (
+        main(
+            [
+                "kpis",
+                "--data",
+                str(tiny_dir),
+                "--month",
+                "2026-04",
+                "--as-of",
+                "2026-06-01T00:00:00Z",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "50.0%" in text and "2/4" in text
 
@@ -72,8 +101,17 @@ def test_validate_exit_codes(capsys, tiny_dir: Path, tmp_path: Path) -> None:
 
 def test_as_of_needs_an_offset(tiny_dir: Path) -> None:
     with pytest.raises(SystemExit):
-        main(["kpis", "--data", str(tiny_dir), "--month", "2026-04", "--as-of",
-              "2026-06-01T00:00:00"])
+        main(
+            [
+                "kpis",
+                "--data",
+                str(tiny_dir),
+                "--month",
+                "2026-04",
+                "--as-of",
+                "2026-06-01T00:00:00",
+            ]
+        )
 
 
 def test_console_script_runs() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import polars as pl
-import pytest
 from conftest import incident, release, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,11 +24,15 @@ def _kpis(folder: Path, month: str, as_of=AS_OF, **kw) -> dict:
 def test_month_boundaries_in_reporting_timezone(tmp_path: Path) -> None:
     # 2026-03-31T23:30 UTC is already April in Berlin (UTC+2 after the DST switch);
     # 2026-04-30T22:30 UTC is May there.
-    write_table(tmp_path, "releases", [
-        release("R1", "s", "2026-03-31T23:30:00Z"),
-        release("R2", "s", "2026-04-15T12:00:00+02:00", prompt="p2"),
-        release("R3", "s", "2026-04-30T22:30:00Z", prompt="p3"),
-    ])
+    write_table(
+        tmp_path,
+        "releases",
+        [
+            release("R1", "s", "2026-03-31T23:30:00Z"),
+            release("R2", "s", "2026-04-15T12:00:00+02:00", prompt="p2"),
+            release("R3", "s", "2026-04-30T22:30:00Z", prompt="p3"),
+        ],
+    )
     (tmp_path / "policy.yaml").write_text("timezone: Europe/Berlin\n")
     assert _kpis(tmp_path, "2026-04")["release_ids"] == ["R1", "R2"]
     assert _kpis(tmp_path, "2026-05")["release_ids"] == ["R3"]
@@ -38,10 +42,14 @@ def test_month_boundaries_in_reporting_timezone(tmp_path: Path) -> None:
 
 def test_incident_at_the_edge_of_the_attribution_window(tmp_path: Path) -> None:
     write_table(tmp_path, "releases", [release("R1", "s", "2026-04-01T00:00:00Z")])
-    write_table(tmp_path, "incidents", [
-        incident("I1", "s", "2026-04-15T00:00:00Z", started_at="2026-04-15T00:00:00Z"),
-        incident("I2", "s", "2026-04-15T00:00:01Z", started_at="2026-04-15T00:00:01Z"),
-    ])
+    write_table(
+        tmp_path,
+        "incidents",
+        [
+            incident("I1", "s", "2026-04-15T00:00:00Z", started_at="2026-04-15T00:00:00Z"),
+            incident("I2", "s", "2026-04-15T00:00:01Z", started_at="2026-04-15T00:00:01Z"),
+        ],
+    )
     a = ra.analyze(ra.load_dataset(tmp_path), AS_OF)
     got = dict(a.incidents.select("incident_id", "attribution").iter_rows())
     assert got == {"I1": "window", "I2": "unattributed"}  # exactly 14 days is inside
@@ -50,28 +58,54 @@ def test_incident_at_the_edge_of_the_attribution_window(tmp_path: Path) -> None:
 
 
 def test_incident_at_release_instant_belongs_to_the_previous_release(tmp_path: Path) -> None:
-    write_table(tmp_path, "releases", [
-        release("R1", "s", "2026-04-01T00:00:00Z"),
-        release("R2", "s", "2026-04-05T00:00:00Z", prompt="p2"),
-    ])
+    write_table(
+        tmp_path,
+        "releases",
+        [
+            release("R1", "s", "2026-04-01T00:00:00Z"),
+            release("R2", "s", "2026-04-05T00:00:00Z", prompt="p2"),
+        ],
+    )
     write_table(tmp_path, "incidents", [incident("I1", "s", "2026-04-05T00:00:00Z")])
     a = ra.analyze(ra.load_dataset(tmp_path), AS_OF)
     assert a.incidents["attributed_release_id"].to_list() == ["R1"]  # strictly before
 
 
 def test_several_incidents_are_one_failure(tmp_path: Path) -> None:
-    write_table(tmp_path, "releases", [
-        release("R1", "s", "2026-04-01T00:00:00Z"),
-        release("R2", "s", "2026-04-10T00:00:00Z", prompt="p2"),
-    ])
-    write_table(tmp_path, "incidents", [
-        incident("I1", "s", "2026-04-02T06:00:00Z", mitigated_at="2026-04-02T08:00:00Z",
-                 mitigation="config_fix"),
-        incident("I2", "s", "2026-04-03T00:00:00Z", category="safety",
-                 mitigated_at="2026-04-03T10:00:00Z", mitigation="policy_rollback"),
-    ])
+    write_table(
+        tmp_path,
+        "releases",
+        [
+            release("R1", "s", "2026-04-01T00:00:00Z"),
+            release("R2", "s", "2026-04-10T00:00:00Z", prompt="p2"),
+        ],
+    )
+    write_table(
+        tmp_path,
+        "incidents",
+        [
+            incident(
+                "I1",
+                "s",
+                "2026-04-02T06:00:00Z",
+                mitigated_at="2026-04-02T08:00:00Z",
+                mitigation="config_fix",
+            ),
+            incident(
+                "I2",
+                "s",
+                "2026-04-03T00:00:00Z",
+                category="safety",
+                mitigated_at="2026-04-03T10:00:00Z",
+                mitigation="policy_rollback",
+            ),
+        ],
+    )
     k = _kpis(tmp_path, "2026-04")["kpis"]
-    assert (k["change_failure_rate"]["numerator"], k["change_failure_rate"]["denominator"]) == (1, 2)
+    assert (k["change_failure_rate"]["numerator"], k["change_failure_rate"]["denominator"]) == (
+        1,
+        2,
+    )
     assert k["mttd_hours"]["n"] == 1 and k["mttd_hours"]["mean"] == 30.0  # first detection
     assert k["mttm_hours"]["n"] == 2 and k["mttm_hours"]["mean"] == 6.0  # (2 + 10) / 2
     assert k["mttm_hours"]["by_mitigation"]["config_fix"]["mean"] == 2.0
@@ -90,10 +124,14 @@ def test_month_without_releases_is_insufficient_data(tiny_dir: Path) -> None:
 
 def test_all_incidents_open(tmp_path: Path) -> None:
     write_table(tmp_path, "releases", [release("R1", "s", "2026-04-01T00:00:00Z")])
-    write_table(tmp_path, "incidents", [
-        incident("I1", "s", "2026-04-02T00:00:00Z"),
-        incident("I2", "s", "2026-04-03T00:00:00Z", category="compliance"),
-    ])
+    write_table(
+        tmp_path,
+        "incidents",
+        [
+            incident("I1", "s", "2026-04-02T00:00:00Z"),
+            incident("I2", "s", "2026-04-03T00:00:00Z", category="compliance"),
+        ],
+    )
     k = _kpis(tmp_path, "2026-04")["kpis"]
     m = k["mttm_hours"]
     assert m["n"] == 0 and m["n_censored"] == 2 and m["mean"] is None
@@ -102,10 +140,19 @@ def test_all_incidents_open(tmp_path: Path) -> None:
 
 def test_as_of_hides_later_records(tmp_path: Path) -> None:
     write_table(tmp_path, "releases", [release("R1", "s", "2026-04-01T00:00:00Z")])
-    write_table(tmp_path, "incidents", [
-        incident("I1", "s", "2026-04-03T00:00:00Z", mitigated_at="2026-04-04T00:00:00Z",
-                 mitigation="model_rollback"),
-    ])
+    write_table(
+        tmp_path,
+        "incidents",
+        [
+            incident(
+                "I1",
+                "s",
+                "2026-04-03T00:00:00Z",
+                mitigated_at="2026-04-04T00:00:00Z",
+                mitigation="model_rollback",
+            ),
+        ],
+    )
     early = _kpis(tmp_path, "2026-04", ra.parse_as_of("2026-04-02T00:00:00Z"))["kpis"]
     assert early["change_failure_rate"]["numerator"] == 0
     assert early["change_failure_rate"]["status"] == "immature"
@@ -116,10 +163,14 @@ def test_as_of_hides_later_records(tmp_path: Path) -> None:
 
 
 def test_telemetry_only_failure_is_censored_in_mttd(tmp_path: Path) -> None:
-    write_table(tmp_path, "releases", [
-        release("R1", "s", "2026-04-01T00:00:00Z"),
-        release("R2", "s", "2026-04-10T00:00:00Z", prompt="p2"),
-    ])
+    write_table(
+        tmp_path,
+        "releases",
+        [
+            release("R1", "s", "2026-04-01T00:00:00Z"),
+            release("R2", "s", "2026-04-10T00:00:00Z", prompt="p2"),
+        ],
+    )
     write_table(tmp_path, "incidents", [incident("I1", "s", "2026-04-02T00:00:00Z")])
     as_of = ra.parse_as_of("2026-04-20T00:00:00Z")
     k = _kpis(tmp_path, "2026-04", as_of, telemetry_failures={"R2": ["escalation_rate"]})["kpis"]
@@ -145,30 +196,41 @@ _times = st.integers(min_value=0, max_value=60 * 24)  # hours after 2026-04-01
 
 
 def _ts(h: int) -> str:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    return (datetime(2026, 4, 1, tzinfo=timezone.utc) + timedelta(hours=h)).isoformat()
+    return (datetime(2026, 4, 1, tzinfo=UTC) + timedelta(hours=h)).isoformat()
 
 
 @st.composite
 def datasets(draw):
     n_rel = draw(st.integers(1, 8))
     rel_h = sorted(draw(st.lists(_times, min_size=n_rel, max_size=n_rel, unique=True)))
-    releases = [release(f"R{i}", draw(st.sampled_from(["a", "b"])), _ts(h),
-                        draw(st.sampled_from(["low", "medium", "high"])), prompt=f"p{i}",
-                        model=draw(st.sampled_from(["m1", "m2"])))
-                for i, h in enumerate(rel_h)]
+    releases = [
+        release(
+            f"R{i}",
+            draw(st.sampled_from(["a", "b"])),
+            _ts(h),
+            draw(st.sampled_from(["low", "medium", "high"])),
+            prompt=f"p{i}",
+            model=draw(st.sampled_from(["m1", "m2"])),
+        )
+        for i, h in enumerate(rel_h)
+    ]
     n_inc = draw(st.integers(0, 6))
     incidents = []
     for j in range(n_inc):
         det = draw(_times)
         mit = draw(st.one_of(st.none(), st.integers(0, 100)))
-        incidents.append(incident(
-            f"I{j}", draw(st.sampled_from(["a", "b"])), _ts(det),
-            category=draw(st.sampled_from(["quality", "cost", "safety"])),
-            mitigated_at="" if mit is None else _ts(det + mit),
-            mitigation="" if mit is None else "config_fix",
-        ))
+        incidents.append(
+            incident(
+                f"I{j}",
+                draw(st.sampled_from(["a", "b"])),
+                _ts(det),
+                category=draw(st.sampled_from(["quality", "cost", "safety"])),
+                mitigated_at="" if mit is None else _ts(det + mit),
+                mitigation="" if mit is None else "config_fix",
+            )
+        )
     return releases, incidents
 
 
@@ -183,15 +245,21 @@ def _all_months(folder: Path, **kw) -> list[dict]:
     return [ra.monthly_kpis(a, m).to_dict() for m in ("2026-04", "2026-05")]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=datasets())
 def test_rates_in_unit_interval_and_durations_non_negative(tmp_path_factory, data) -> None:
     folder = tmp_path_factory.mktemp("prop")
     _write(folder, *data)
     for out in _all_months(folder):
         k = out["kpis"]
-        for key in ("change_failure_rate", "dora_change_failure_rate", "evidence_completeness",
-                    "misclassification_rate"):
+        for key in (
+            "change_failure_rate",
+            "dora_change_failure_rate",
+            "evidence_completeness",
+            "misclassification_rate",
+        ):
             r = k[key]
             if r["value"] is not None:
                 assert 0 <= r["ci_low"] <= r["value"] <= r["ci_high"] <= 1
@@ -203,7 +271,9 @@ def test_rates_in_unit_interval_and_durations_non_negative(tmp_path_factory, dat
         json.dumps(out, allow_nan=False)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=datasets(), extra=st.integers(0, 7))
 def test_adding_a_failure_never_lowers_cfr(tmp_path_factory, data, extra) -> None:
     releases, incidents = data
@@ -215,11 +285,19 @@ def test_adding_a_failure_never_lowers_cfr(tmp_path_factory, data, extra) -> Non
     _write(folder, releases, incidents)
     after = _all_months(folder)
     for b, a in zip(before, after, strict=True):
-        assert a["kpis"]["change_failure_rate"]["numerator"] >= b["kpis"]["change_failure_rate"]["numerator"]
-        assert a["kpis"]["change_failure_rate"]["denominator"] == b["kpis"]["change_failure_rate"]["denominator"]
+        assert (
+            a["kpis"]["change_failure_rate"]["numerator"]
+            >= b["kpis"]["change_failure_rate"]["numerator"]
+        )
+        assert (
+            a["kpis"]["change_failure_rate"]["denominator"]
+            == b["kpis"]["change_failure_rate"]["denominator"]
+        )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=datasets(), seed=st.integers(0, 2**16))
 def test_row_order_changes_nothing(tmp_path_factory, data, seed) -> None:
     import random

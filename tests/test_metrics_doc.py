@@ -11,8 +11,15 @@ from analytics.policy import default_policy_mapping
 
 DOC = Path(__file__).resolve().parents[1] / "METRICS.md"
 QUOTE = re.compile(r"`([a-z_][a-z_.]*): ([^`]+)`")
-MUST_QUOTE = {"attribution_window_days", "observation_window_days", "alpha", "timezone",
-              "human_hourly_usd", "rework_usd", "escalation_usd"}
+MUST_QUOTE = {
+    "attribution_window_days",
+    "observation_window_days",
+    "alpha",
+    "timezone",
+    "human_hourly_usd",
+    "rework_usd",
+    "escalation_usd",
+}
 
 
 def _lookup(policy: dict, key: str):

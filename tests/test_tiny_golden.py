@@ -37,7 +37,11 @@ def test_cohort_and_release_unit(analysis, kpis):
     assert rel["A3"]["changed_components"] == ["tools"]
     assert rel["B1"]["changed_components"] == ["routing"]
     assert {k: v["effective_tier"] for k, v in rel.items()} == {
-        "A1": "low", "A2": "high", "A3": "medium", "B1": "medium"}
+        "A1": "low",
+        "A2": "high",
+        "A3": "medium",
+        "B1": "medium",
+    }
     assert rel["A2"]["findings"] == ["misclassified"]
     assert rel["A2"]["missing_evidence"] == ["cross_functional_review", "pilot_report"]
 

@@ -32,8 +32,13 @@ def _month(text: str) -> str:
 def _common(p: argparse.ArgumentParser, month_required: bool | None) -> None:
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
-    p.add_argument("--as-of", dest="as_of", type=_as_of, required=True,
-                   help="ISO 8601 timestamp with offset; what was known then")
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=_as_of,
+        required=True,
+        help="ISO 8601 timestamp with offset; what was known then",
+    )
     if month_required is not None:
         p.add_argument("--month", type=_month, required=month_required, help="YYYY-MM")
     p.add_argument("--format", choices=["table", "json"], default="table")
@@ -59,33 +64,56 @@ def _kpis(args: argparse.Namespace) -> int:
         _dump(out)
         return 0
     k = out["kpis"]
-    table = Table(title=f"KPIs {out['month']} (as of {out['as_of']}), "
-                        f"{out['releases_deployed']} releases deployed")
+    table = Table(
+        title=f"KPIs {out['month']} (as of {out['as_of']}), "
+        f"{out['releases_deployed']} releases deployed"
+    )
     for col in ("KPI", "value", "counts", "95% interval", "status"):
         table.add_column(col)
 
     def rate_row(name: str, r: dict) -> None:
-        table.add_row(name, _fmt(r["value"], True), f"{r['numerator']}/{r['denominator']}",
-                      f"{_fmt(r['ci_low'], True)} - {_fmt(r['ci_high'], True)}", r["status"])
+        table.add_row(
+            name,
+            _fmt(r["value"], True),
+            f"{r['numerator']}/{r['denominator']}",
+            f"{_fmt(r['ci_low'], True)} - {_fmt(r['ci_high'], True)}",
+            r["status"],
+        )
 
     rate_row("change failure rate (decision quality)", k["change_failure_rate"])
     rate_row("DORA change failure rate", k["dora_change_failure_rate"])
     for name, key in (("MTTD (h)", "mttd_hours"), ("MTTM (h)", "mttm_hours")):
         d = k[key]
-        table.add_row(name, f"mean {_fmt(d['mean'])}, median {_fmt(d['median'])}, "
-                            f"p90 {_fmt(d['p90'])}, KM median {_fmt(d['km_median'])}",
-                      f"n={d['n']} (+{d['n_censored']} censored)",
-                      f"{_fmt(d['ci_low'])} - {_fmt(d['ci_high'])}", d["status"])
+        table.add_row(
+            name,
+            f"mean {_fmt(d['mean'])}, median {_fmt(d['median'])}, "
+            f"p90 {_fmt(d['p90'])}, KM median {_fmt(d['km_median'])}",
+            f"n={d['n']} (+{d['n_censored']} censored)",
+            f"{_fmt(d['ci_low'])} - {_fmt(d['ci_high'])}",
+            d["status"],
+        )
     rate_row("evidence completeness", k["evidence_completeness"])
-    for name, key in (("unit cost (USD/case)", "unit_cost_usd"),
-                      ("unit cost impact (USD/case)", "unit_cost_impact_usd")):
+    for name, key in (
+        ("unit cost (USD/case)", "unit_cost_usd"),
+        ("unit cost impact (USD/case)", "unit_cost_impact_usd"),
+    ):
         e = k[key]
-        table.add_row(name, _fmt(e["mean"]), f"n={e['n']}",
-                      f"{_fmt(e['ci_low'])} - {_fmt(e['ci_high'])}", e["status"])
+        table.add_row(
+            name,
+            _fmt(e["mean"]),
+            f"n={e['n']}",
+            f"{_fmt(e['ci_low'])} - {_fmt(e['ci_high'])}",
+            e["status"],
+        )
     rate_row("misclassification rate", k["misclassification_rate"])
     table.add_row("deployments per week", _fmt(k["deployment_frequency_per_week"]), "", "", "")
-    table.add_row("lead time median (h)", _fmt(k["lead_time_hours"]["median"]),
-                  f"n={k['lead_time_hours']['n']}", "", "")
+    table.add_row(
+        "lead time median (h)",
+        _fmt(k["lead_time_hours"]["median"]),
+        f"n={k['lead_time_hours']['n']}",
+        "",
+        "",
+    )
     Console().print(table)
     dq = out["data_quality"]
     print(f"data quality: {len(dq['errors'])} error(s), {len(dq['warnings'])} warning(s)")
@@ -99,15 +127,30 @@ def _releases(args: argparse.Namespace) -> int:
         _dump(records)
         return 0
     table = Table(title=f"Releases{' of ' + args.month if args.month else ''}")
-    for col in ("release", "system", "released_at", "tier (decl/eff)", "changed", "failed",
-                "signals", "detect h", "evidence", "findings"):
+    for col in (
+        "release",
+        "system",
+        "released_at",
+        "tier (decl/eff)",
+        "changed",
+        "failed",
+        "signals",
+        "detect h",
+        "evidence",
+        "findings",
+    ):
         table.add_column(col)
     for r in records:
         table.add_row(
-            r["release_id"], r["system"], (r["released_at"] or "-")[:16],
-            f"{r['declared_tier']}/{r['effective_tier']}", ",".join(r["changed_components"]),
-            "yes" if r["failed"] else "no", ",".join(r["failure_signals"]),
-            _fmt(r["detection_hours"]), "complete" if r["evidence_complete"] else "incomplete",
+            r["release_id"],
+            r["system"],
+            (r["released_at"] or "-")[:16],
+            f"{r['declared_tier']}/{r['effective_tier']}",
+            ",".join(r["changed_components"]),
+            "yes" if r["failed"] else "no",
+            ",".join(r["failure_signals"]),
+            _fmt(r["detection_hours"]),
+            "complete" if r["evidence_complete"] else "incomplete",
             ",".join(r["findings"]),
         )
     Console().print(table)
@@ -120,10 +163,15 @@ def _validate(args: argparse.Namespace) -> int:
     if args.format == "json":
         _dump({"tables": sorted(ds.present), "fingerprint": ds.fingerprint, **q.to_dict()})
         return 0
-    print(f"dataset {args.data} (fingerprint {ds.fingerprint}); tables: {', '.join(sorted(ds.present))}")
+    tables = ", ".join(sorted(ds.present))
+    print(f"dataset {args.data} (fingerprint {ds.fingerprint}); tables: {tables}")
     for t, n in q.rows_read.items():
         excl = q.rows_excluded.get(t, {})
-        extra = f", excluded {sum(excl.values())} ({', '.join(f'{k} {v}' for k, v in excl.items())})" if excl else ""
+        extra = (
+            f", excluded {sum(excl.values())} ({', '.join(f'{k} {v}' for k, v in excl.items())})"
+            if excl
+            else ""
+        )
         print(f"  {t}: read {n}, loaded {q.rows_loaded.get(t, 0)}{extra}")
     for f in q.findings:
         print(f"{f.severity}: {f}")
