@@ -164,8 +164,9 @@ def release_failures(
     ``as_of``); ``telemetry`` a significant decision-quality degradation beyond the margin
     (``telemetry_failures``: release_id -> degraded metrics, from the comparison engine).
     ``dora_failed``: any attributed incident or rollback. ``detected_at``: the first of the
-    release's valid incident detections, halt/rollback stage ends, and operator rollback or
-    roll-forward decisions; ``detection_hours`` from ``released_at``.
+    release's valid detections of a decision-quality incident, halt/rollback stage ends and
+    operator rollback or roll-forward decisions; when there is none of those, its first valid
+    incident detection of any category. ``detection_hours`` from ``released_at``.
     """
     inc = attributed.filter(pl.col("attributed_release_id").is_not_null())
     per_inc = (
@@ -176,7 +177,11 @@ def release_failures(
             (pl.col("mitigation").is_in(ROLLBACK_MITIGATIONS) & pl.col("mitigated_by_as_of"))
             .any()
             .alias("_inc_rollback"),
-            pl.col("detected_at").filter(pl.col("detection_valid")).min().alias("_inc_detected"),
+            pl.col("detected_at")
+        .filter(pl.col("detection_valid") & pl.col("dq_impact"))
+        .min()
+        .alias("_inc_detected"),
+        pl.col("detected_at").filter(pl.col("detection_valid")).min().alias("_any_detected"),
         )
         .rename({"attributed_release_id": "release_id"})
     )
@@ -222,7 +227,10 @@ def release_failures(
         (sig_telemetry & enabled["telemetry"]).alias("signal_telemetry"),
         ((pl.col("incident_count").fill_null(0) > 0) | sig_rollback).alias("dora_failed"),
         pl.col("incident_count").fill_null(0),
-        pl.min_horizontal("_inc_detected", "_stage_detected", "_op_detected").alias("detected_at"),
+        pl.coalesce(
+            pl.min_horizontal("_inc_detected", "_stage_detected", "_op_detected"),
+            pl.col("_any_detected"),
+        ).alias("detected_at"),
     )
     df = df.with_columns(
         pl.any_horizontal("signal_incident", "signal_rollback", "signal_telemetry").alias("failed"),

@@ -449,7 +449,7 @@ def _load_telemetry(
     raw = _telemetry_scan(path).with_row_index(ROW, offset=1)
     exprs, bads = _telemetry_exprs(raw, policy)
     required = [c.name for c in TELEMETRY.columns if c.required]
-    known = pl.Series(sorted(release_ids), dtype=pl.String)
+    known = sorted(release_ids)
     flags = raw.with_columns(
         *[b.alias(f"_bad_{n}") for n, b in bads.items()],
         *[pl.col(n).is_null().alias(f"_null_{n}") for n in required],
@@ -574,8 +574,8 @@ def load_dataset(
     present = set()
     release_ids: set[str] | None = None
     for schema in SMALL_TABLES:
-        path = _find_file(folder, schema.name)
-        if path is None:
+        found = _find_file(folder, schema.name)
+        if found is None:
             if schema.required_table:
                 raise DataError(
                     f"table '{schema.name}' is required: no {schema.name}.csv or "
@@ -584,9 +584,9 @@ def load_dataset(
             tables[schema.name] = empty_table(schema)
             continue
         present.add(schema.name)
-        used.append(path)
-        raw = _read_small(path, schema)
-        typed, rec = _validate_small(raw, schema, path.suffix == ".csv", policy, release_ids)
+        used.append(found)
+        raw = _read_small(found, schema)
+        typed, rec = _validate_small(raw, schema, found.suffix == ".csv", policy, release_ids)
         typed = _duration_checks(schema.name, typed, rec)
         if schema is RELEASES:
             release_ids = set(typed["release_id"].to_list())

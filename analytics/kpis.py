@@ -22,7 +22,7 @@ from analytics.incidents import attribute_incidents, mttd, mttm, release_failure
 from analytics.io import Dataset
 from analytics.quality import DataQuality
 from analytics.releases import deployed_in_month, release_units
-from analytics.results import DurationResult, EstimateResult, RateResult, clean
+from analytics.results import DurationResult, EstimateResult, RateResult, Status, clean
 from analytics.rollup import Rollup, dataset_rollup, unit_cost_columns
 from analytics.stats import rate
 
@@ -194,7 +194,7 @@ class MonthlyKpis:
         )
 
 
-def _cohort_status(cohort: pl.DataFrame) -> tuple[str, str]:
+def _cohort_status(cohort: pl.DataFrame) -> tuple[Status, str]:
     if cohort.height == 0:
         return "insufficient_data", "no release deployed in the month"
     imm = int(cohort["immature"].sum())

@@ -14,7 +14,10 @@ from analytics.results import DurationResult, RateResult, Status
 def wilson(numerator: int, denominator: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval of a proportion (statsmodels ``method="wilson"``)."""
     low, high = proportion_confint(numerator, denominator, alpha=alpha, method="wilson")
-    return float(low), float(high)
+    # The closed form leaves rounding dust (1e-17) at the edges; the exact bounds are 0 and 1.
+    low = 0.0 if numerator == 0 else max(0.0, float(low))
+    high = 1.0 if numerator == denominator else min(1.0, float(high))
+    return low, high
 
 
 def rate(
@@ -84,8 +87,10 @@ def duration_summary(
 ) -> DurationResult:
     """Mean, median and p90 of the observed durations (hours), and a Kaplan-Meier median over
     observed plus right-censored ones. ``insufficient_data`` when nothing was observed."""
-    durations_h = np.asarray(durations_h, float)
-    observed = np.asarray(observed, bool)
+    # Sorted first, so the floating-point sums do not depend on input row order.
+    order = np.lexsort((np.asarray(observed, bool), np.asarray(durations_h, float)))
+    durations_h = np.asarray(durations_h, float)[order]
+    observed = np.asarray(observed, bool)[order]
     seen = durations_h[observed]
     n_cens = int((~observed).sum())
     km, km_lo, km_hi = km_median(durations_h, observed, alpha)

@@ -64,3 +64,13 @@ def tiny_dir(tmp_path: Path) -> Path:
     dest = tmp_path / "tiny"
     shutil.copytree(TINY, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default sample dataset (seed 7), generated once per test session."""
+    from analytics.sample_data import generate_sample
+
+    out = tmp_path_factory.mktemp("sample")
+    generate_sample(out)
+    return out
