@@ -18,6 +18,7 @@ from scipy import stats as sps
 
 from analytics.dora import DoraContext, dora_context
 from analytics.evidence import evidence_completeness, evidence_status
+from analytics.governance import CHECK_COLUMNS, ProcessHealth, audit_releases, process_health
 from analytics.incidents import attribute_incidents, mttd, mttm, release_failures
 from analytics.io import Dataset
 from analytics.quality import DataQuality
@@ -37,6 +38,7 @@ class Analysis:
     quality: DataQuality
     rollup: Rollup | None
     dataset: Dataset = field(repr=False)
+    audit: pl.DataFrame = field(repr=False, default_factory=pl.DataFrame)  # governance checks
     comparisons: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -133,8 +135,13 @@ def analyze(
             (pl.col("released_at") <= as_of).fill_null(False).alias("deployed"),
             (pl.col("released_at") + maturity > as_of).fill_null(False).alias("immature"),
         )
-        .sort(["released_at", "release_id"], nulls_last=True)
     )
+    failed_ids = table.filter(pl.col("failed"))["release_id"].to_list()
+    audit = audit_releases(ds, table, as_of, failed_ids, rollup=roll)
+    checks = [c for c in CHECK_COLUMNS if c not in table.columns]
+    table = table.join(
+        audit.select("release_id", "findings", *checks), on="release_id", how="left"
+    ).sort(["released_at", "release_id"], nulls_last=True)
     return Analysis(
         as_of=as_of,
         releases=table,
@@ -142,6 +149,7 @@ def analyze(
         quality=ds.quality.with_findings(findings),
         rollup=roll,
         dataset=ds,
+        audit=audit,
     )
 
 
@@ -161,6 +169,7 @@ class MonthlyKpis:
     unit_cost_impact_usd: EstimateResult
     misclassification_rate: RateResult
     dora: DoraContext
+    process_health: ProcessHealth
     quality: DataQuality
     release_ids: tuple[str, ...] = ()
     immature_releases: tuple[str, ...] = ()
@@ -189,6 +198,7 @@ class MonthlyKpis:
                 "release_ids": list(self.release_ids),
                 "immature_releases": list(self.immature_releases),
                 "kpis": kpis,
+                "process_health": self.process_health.to_dict(),
                 "data_quality": self.quality.to_dict(),
             }
         )
@@ -302,6 +312,9 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
         unit_cost_impact_usd=_cost_impact(cohort, policy.alpha),
         misclassification_rate=miscl,
         dora=dora,
+        process_health=process_health(
+            analysis.audit, analysis.releases, month, analysis.as_of, policy, analysis.incidents
+        ),
         quality=analysis.quality,
         release_ids=tuple(ids),
         immature_releases=tuple(cohort.filter(pl.col("immature"))["release_id"].to_list()),
