@@ -10,6 +10,17 @@ The public API. Notebooks and users import from here only::
 
 from analytics.errors import DataError
 from analytics.evidence import evidence_completeness, evidence_status
+from analytics.governance import (
+    ANTI_PATTERNS,
+    FINDING_CODES,
+    GateDecision,
+    PathReview,
+    ProcessHealth,
+    audit_releases,
+    gate_decision,
+    path_review,
+    process_health,
+)
 from analytics.incidents import attribute_incidents, mttd, mttm, release_failures
 from analytics.io import Dataset, load_dataset
 from analytics.kpis import (
@@ -25,11 +36,25 @@ from analytics.policy import Policy, load_policy
 from analytics.quality import DataQuality, Finding
 from analytics.releases import deployed_in_month, release_units
 from analytics.results import DurationResult, EstimateResult, RateResult
+from analytics.risk import RiskAttribution, failure_by_group, failure_regression, risk_attribution
 from analytics.rollup import Rollup, dataset_rollup, rollup_telemetry
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANTI_PATTERNS",
+    "FINDING_CODES",
+    "GateDecision",
+    "PathReview",
+    "ProcessHealth",
+    "RiskAttribution",
+    "audit_releases",
+    "failure_by_group",
+    "failure_regression",
+    "gate_decision",
+    "path_review",
+    "process_health",
+    "risk_attribution",
     "Analysis",
     "DataError",
     "DataQuality",
