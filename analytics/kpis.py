@@ -16,6 +16,13 @@ from typing import Any
 import polars as pl
 from scipy import stats as sps
 
+from analytics.comparison import (
+    ReleaseComparison,
+    compare_releases,
+    comparison_windows,
+    unit_cost_impact,
+)
+from analytics.comparison import telemetry_failures as telemetry_failures_of
 from analytics.dora import DoraContext, dora_context
 from analytics.evidence import evidence_completeness, evidence_status
 from analytics.governance import CHECK_COLUMNS, ProcessHealth, audit_releases, process_health
@@ -55,18 +62,19 @@ def _unit_cost_levels(
     }
     if rollup is None or rollup.cases.height == 0:
         return pl.DataFrame(schema=schema)
-    days = timedelta(days=ds.policy.observation_window_days)
-    win = units.select(
+    ids = units.filter(pl.col("released_at") <= as_of)["release_id"].to_list()
+    win = comparison_windows(units, ids, ds.policy, as_of).select(
         "release_id",
-        pl.col("released_at").dt.date().alias("_from"),
-        (pl.col("released_at") + days).dt.date().alias("_to"),
+        pl.col("window_start").dt.date().alias("_from"),
+        pl.col("window_end").dt.date().alias("_to"),
+        "last_day",
     )
     per = (
         rollup.cases.join(win, on="release_id", how="inner")
         .filter(
             (pl.col("day") >= pl.col("_from"))
-            & (pl.col("day") <= pl.col("_to"))
-            & (pl.col("day") <= as_of.date())
+            & (pl.col("day") < pl.col("_to"))
+            & (pl.col("day") <= pl.col("last_day"))
         )
         .with_columns(unit_cost_columns(ds.policy.costs))
         .group_by("release_id")
@@ -100,21 +108,58 @@ def _mean_interval(
     )
 
 
+def _compared_ids(units: pl.DataFrame, as_of: datetime, months: Sequence[str] | None) -> list[str]:
+    """Releases the comparison engine judges: deployed by ``as_of``, with a previous release,
+    in ``months`` when given."""
+    scope = units.filter(
+        (pl.col("released_at") <= as_of) & pl.col("previous_release_id").is_not_null()
+    )
+    if months is not None:
+        scope = scope.filter(pl.col("month").is_in(list(months)))
+    return scope["release_id"].to_list()
+
+
+def _cost_impacts(comparisons: Mapping[str, ReleaseComparison]) -> pl.DataFrame:
+    """Per release: the unit-cost impact estimate, its standard error and interval."""
+    rows = []
+    for rid, comp in comparisons.items():
+        est = unit_cost_impact(comp)
+        rows.append((rid, est.mean, est.extra.get("se"), est.ci_low, est.ci_high))
+    schema = {
+        "release_id": pl.String,
+        "cost_impact": pl.Float64,
+        "cost_impact_se": pl.Float64,
+        "cost_impact_ci_low": pl.Float64,
+        "cost_impact_ci_high": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 def analyze(
     ds: Dataset,
     as_of: datetime,
     *,
+    months: Sequence[str] | None = None,
     telemetry_failures: Mapping[str, Sequence[str]] | None = None,
     rollup: Rollup | None = None,
 ) -> Analysis:
     """Derive the per-release facts as of ``as_of`` (a timezone-aware datetime).
 
-    Releases released after ``as_of`` are kept but marked ``deployed = false``.
+    Releases released after ``as_of`` are kept but marked ``deployed = false``. The version
+    comparison (telemetry failure signal, unit-cost impact) runs for the releases of ``months``
+    (``YYYY-MM`` list; every month when None), its only costly step; ``telemetry_failures``
+    (release_id -> degraded metrics) replaces its failure signal when given.
     """
     policy = ds.policy
     units = release_units(ds.releases, policy)
     attributed, findings = attribute_incidents(ds.incidents, units, policy, as_of)
     roll = rollup if rollup is not None else dataset_rollup(ds.telemetry, ds.telemetry_rollup)
+    comparisons: dict[str, ReleaseComparison] = {}
+    if roll is not None:
+        ids = _compared_ids(units, as_of, months)
+        comparisons = compare_releases(roll, units, ids, policy, as_of)
+    if telemetry_failures is None:
+        telemetry_failures = telemetry_failures_of(comparisons)
     failures = release_failures(
         units,
         attributed,
@@ -131,6 +176,7 @@ def analyze(
         units.join(failures, on="release_id", how="left")
         .join(ev, on="release_id", how="left")
         .join(cost, on="release_id", how="left")
+        .join(_cost_impacts(comparisons), on="release_id", how="left")
         .with_columns(
             (pl.col("released_at") <= as_of).fill_null(False).alias("deployed"),
             (pl.col("released_at") + maturity > as_of).fill_null(False).alias("immature"),
@@ -150,6 +196,7 @@ def analyze(
         rollup=roll,
         dataset=ds,
         audit=audit,
+        comparisons=comparisons,
     )
 
 
@@ -236,13 +283,11 @@ def _month_unit_cost(rollup: Rollup | None, month: str, analysis: Analysis) -> E
     )
 
 
-def _cost_impact(cohort: pl.DataFrame, alpha: float) -> EstimateResult:
+def _cost_impact(cohort: pl.DataFrame, alpha: float, has_telemetry: bool) -> EstimateResult:
     """Mean of the cohort's per-release unit-cost impacts; its interval combines their
     standard errors (the cohort's releases are fixed, their estimates independent)."""
-    if "cost_impact" not in cohort.columns:
-        return EstimateResult(
-            None, None, None, 0, "insufficient_data", "no telemetry comparison available"
-        )
+    if not has_telemetry:
+        return EstimateResult(None, None, None, 0, "insufficient_data", "no telemetry")
     df = cohort.filter(pl.col("cost_impact").is_not_null() & pl.col("cost_impact_se").is_not_null())
     if df.height == 0:
         return EstimateResult(
@@ -309,7 +354,7 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
         mttm_hours=mitigate,
         evidence_completeness=ev,
         unit_cost_usd=_month_unit_cost(analysis.rollup, month, analysis),
-        unit_cost_impact_usd=_cost_impact(cohort, policy.alpha),
+        unit_cost_impact_usd=_cost_impact(cohort, policy.alpha, analysis.rollup is not None),
         misclassification_rate=miscl,
         dora=dora,
         process_health=process_health(

@@ -32,8 +32,9 @@ def read_floor(folder: Path) -> int:
 
 def ours(folder: Path, month: str, as_of) -> int:  # noqa: ANN001
     ds = ra.load_dataset(folder)
-    analysis = ra.analyze(ds, as_of)
-    for m in ra.month_range(month, 12):
+    months = ra.month_range(month, 12)
+    analysis = ra.analyze(ds, as_of, months=months)
+    for m in months:
         ra.monthly_kpis(analysis, m).to_dict()
     return analysis.releases.height
 
@@ -45,6 +46,11 @@ def best(fn, repeat: int) -> float:  # noqa: ANN001
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def one_month(folder: Path, month: str, as_of) -> None:  # noqa: ANN001
+    ds = ra.load_dataset(folder)
+    ra.monthly_kpis(ra.analyze(ds, as_of, months=[month]), month).to_dict()
 
 
 def main() -> None:
@@ -60,10 +66,12 @@ def main() -> None:
         ra_sample.generate_sample(folder)
     floor = best(lambda: read_floor(folder), a.repeat)
     t = best(lambda: ours(folder, a.month, as_of), a.repeat)
+    t1 = best(lambda: one_month(folder, a.month, as_of), a.repeat)
     print(f"dataset {folder}: {read_floor(folder):,} rows in all tables")
     print(f"read floor (read every file once)        {floor:7.3f} s")
     print(f"load + validate + analyze + 12 months KPIs {t:7.3f} s   ratio {t / floor:5.2f}x floor")
-    print(f"target: < 2 s -> {'met' if t < 2 else 'NOT met'}")
+    print(f"load + validate + analyze + 1 month KPIs   {t1:7.3f} s   ratio {t1 / floor:5.2f}x floor")
+    print(f"target (one month, as `analytics kpis`): < 2 s -> {'met' if t1 < 2 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -99,3 +99,47 @@ def test_monthly_cfr_counts_match_truth(truth, analysis) -> None:
         ).height
         assert got == want, month
         assert by["incident"] <= k["kpis"]["change_failure_rate"]["numerator"]
+
+
+def test_unit_cost_level_matches_raw_cases(sample_dir, analysis) -> None:
+    """A release's unit cost equals the per-case formula averaged over its raw cases."""
+    from analytics.comparison import comparison_windows
+
+    ds = analysis.dataset
+    c = ds.policy.costs
+    rid = "rel-0300"
+    win = comparison_windows(analysis.releases, [rid], ds.policy, AS_OF).row(0, named=True)
+    cases = (
+        ds.telemetry.filter(
+            (pl.col("release_id") == rid)
+            & (pl.col("ts") >= win["window_start"])
+            & (pl.col("ts") < win["window_end"])
+        )
+        .select(
+            (
+                pl.col("model_cost_usd")
+                + pl.col("handling_time_s") / 3600 * c.human_hourly_usd
+                + pl.col("reworked").cast(pl.Float64) * c.rework_usd
+                + pl.col("escalated").cast(pl.Float64) * c.escalation_usd
+            ).alias("u")
+        )
+        .collect()["u"]
+    )
+    row = _rel(analysis)[rid]
+    assert row["cost_n"] == cases.len() > 100
+    assert row["unit_cost_usd"] == pytest.approx(cases.mean(), rel=1e-9)
+
+
+def test_month_cost_impact_combines_release_estimates(analysis) -> None:
+    import math
+
+    k = ra.monthly_kpis(analysis, "2026-10").unit_cost_impact_usd
+    cohort = analysis.releases.filter(
+        (pl.col("month") == "2026-10") & pl.col("cost_impact").is_not_null()
+    )
+    est, se = cohort["cost_impact"].to_numpy(), cohort["cost_impact_se"].to_numpy()
+    assert k.n == cohort.height >= 10
+    assert k.mean == pytest.approx(est.mean())
+    half = 1.959963984540054 * math.sqrt((se**2).sum()) / len(est)
+    assert (k.ci_low, k.ci_high) == (pytest.approx(est.mean() - half),
+                                     pytest.approx(est.mean() + half))

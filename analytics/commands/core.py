@@ -58,7 +58,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 def _kpis(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data, args.policy)
-    result = monthly_kpis(analyze(ds, args.as_of), args.month)
+    result = monthly_kpis(analyze(ds, args.as_of, months=[args.month]), args.month)
     out = result.to_dict()
     if args.format == "json":
         _dump(out)
@@ -122,7 +122,8 @@ def _kpis(args: argparse.Namespace) -> int:
 
 def _releases(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data, args.policy)
-    records = release_records(analyze(ds, args.as_of), args.month)
+    months = [args.month] if args.month else None
+    records = release_records(analyze(ds, args.as_of, months=months), args.month)
     if args.format == "json":
         _dump(records)
         return 0

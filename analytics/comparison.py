@@ -1,0 +1,1898 @@
+"""Version comparison: a release against the previous release of the same system.
+
+The question is "did this release make decisions worse, or more expensive, on the traffic it
+served?". Everything is computed from the telemetry rollup (``analytics.rollup.Rollup``), so a
+pre-computed rollup gives the same results as raw telemetry. All functions are pure.
+
+**Window (whole UTC days).** Let ``W = observation_window_days`` and ``d0`` the UTC day of the
+release's ``released_at``. The *new arm* is the release's own cases on the UTC days from ``d0``
+up to ``window_end``, the first midnight at or after ``released_at + W`` (so the arm covers at
+least ``W`` days of traffic; the release day counts whole). The *reference arm* is the previous
+release of the same system (by ``released_at``) on the days from ``ref_start``, the midnight at
+or before ``released_at - W``, up to ``window_end``: the observation window before the release
+plus every concurrent (canary) day. When the previous release served fewer than
+``comparison.min_cases_per_arm`` cases in that window (it was rolled back or halted early), the
+reference is the latest earlier release of the system that did (``ref_release_id``): the version
+the release actually replaced. Both arms are cut at ``as_of`` at day grain: a UTC day counts
+when it starts before ``as_of`` (so a mid-day ``as_of`` counts its whole day; pass a midnight for
+an exact cut). A release whose ``window_end`` is after ``as_of`` is ``immature`` (results are
+still computed). An arm with fewer than ``comparison.min_cases_per_arm`` cases (of the metric:
+non-null quality scores for ``quality_score``) gives ``insufficient_data``.
+
+**Mix standardisation (post-stratification).** Segments are task_type x criticality x language x
+customer_segment. Segments the new release did not serve are left out; segments with fewer than
+``comparison.min_cases_per_segment`` cases in either arm are pooled into one ``other`` segment,
+which is itself left out when it is still that small (``coverage`` reports the share of the new
+arm's cases that the standardised estimate covers). Each arm's value is the mean of its
+per-segment values weighted by the *new release's own case mix*: the standardised difference
+answers "what would the previous version have done on the traffic the new one served". So the
+new arm's standardised value is its plain value, and a canary that served easy traffic is
+compared with the old version on that same easy traffic. The weights are treated as fixed
+(inference conditional on the served mix). The naive difference (all cases, no weights) is
+reported beside it.
+
+**Methods (per metric, each arm's variance from the rollup's sufficient statistics).**
+
+- Rates (escalation, rework, policy violation, refusal): Newcombe's hybrid score interval
+  (MOVER, Zou & Donner 2008) from each arm's Wilson score interval. The reference arm's weighted
+  rate uses its Kish effective sample size ``1 / sum(w_s^2 / n_s)`` (the new arm's is its case
+  count). Score intervals stay valid with zero or few events, so the same method serves rare
+  events (policy violations, margin 0): a control with 0 violations and a canary with a
+  handful is flagged, where a rank test on mostly-zero data is not.
+- Means (quality score, unit cost per case, latency mean, tokens per case): Welch, generalised
+  to the weighted sum with Satterthwaite degrees of freedom. Unit cost per case (USD) is each
+  case's ``model_cost_usd + handling_time_s/3600*hourly + reworked*rework + escalated*escalation``
+  (``analytics.rollup.unit_cost_columns``); its per-case variance comes from the rollup's sums,
+  squares and cross-products.
+- Relative changes (new / reference - 1) invert the same contrast over the ratio: Fieller's
+  interval for means (the exact form of the delta-method ratio interval, and exactly consistent
+  with the Welch test) and the MOVER-R interval for rates.
+- p95 latency: percentile bootstrap from the rollup's latency histograms. Each arm's
+  histogram (the reference's reweighted to the new release's segment mix) is resampled
+  multinomially at the arm's (Kish effective) case count, ``comparison.bootstrap_samples``
+  times; a replicate's p95 is drawn exactly through its order statistic (``bootstrap_quantile``)
+  rather than by materialising the resample. The generator is seeded from ``comparison.seed``,
+  the release id and the arm, so results do not depend on which other releases are compared in
+  the same call. Quantiles are bin values (bins are about 5.9 % wide), so p95 intervals move in
+  whole bins. Per-segment results cover rates and means, not p95.
+
+**Non-inferiority.** A policy margin ``m`` is relative to the reference value: for a metric whose
+``worse`` direction is up, "worse" means ``new > (1 + m) * reference``; for down, ``new < (1 - m)
+* reference``. Each metric tests the contrast ``theta = new - (1 +/- m) * reference`` (one-sided
+p-value ``p_worse``) and "better" (the difference is on the better side of 0, ``p_better``).
+Verdicts: ``worse`` when the adjusted ``p_worse < alpha/2`` (the whole (1 - alpha) interval lies
+beyond the margin in the worse direction); ``better`` when the adjusted ``p_better < alpha/2``
+(the whole interval on the better side of 0); else ``inconclusive``; ``insufficient_data`` with
+the reason. ``non_inferior`` says whether the interval lies entirely within the margin
+(unadjusted: an intersection-union argument needs none).
+
+Metrics named in ``policy.decision_quality_metrics`` take the policy's direction and margin
+(role ``decision_quality``). The other metrics (refusal rate, unit cost, latency, tokens unless the
+policy lists them) are ``operational``: verdicts against a zero margin with a fixed worse
+direction (up), reported but never a decision-quality failure.
+
+**Multiple testing** (``comparison.multiple_testing``: ``holm`` or ``bh``): p-values are adjusted
+within a family. The families of one release are its decision-quality metrics and, separately,
+its operational metrics. Per-segment results (kept for the review report) form one family per
+metric across the segments of the release.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+
+from analytics.errors import DataError
+from analytics.policy import Policy
+from analytics.results import EstimateResult, Status, clean
+from analytics.rollup import (
+    CASES_SCHEMA,
+    LATENCY_SCHEMA,
+    Rollup,
+    histogram_quantile,
+    latency_bin_values,
+    unit_cost_columns,
+)
+from analytics.schemas import SEGMENT_COLUMNS
+
+Verdict = Literal["better", "worse", "inconclusive", "insufficient_data"]
+Role = Literal["decision_quality", "operational"]
+Kind = Literal["rate", "mean", "quantile"]
+ARMS: tuple[str, str] = ("new", "ref")
+OTHER = "other"
+SEGMENT_SEPARATOR = " / "
+P95 = 0.95
+
+
+# ---------------------------------------------------------------- metric catalogue
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A comparable metric: how it is computed from the rollup and its default worse direction."""
+
+    name: str
+    kind: Kind
+    count: str  # rollup column: cases that carry the metric
+    total: str  # rollup column: sum of the metric over those cases
+    total_sq: str  # rollup column: sum of squares
+    worse: Literal["up", "down"]  # used when the policy does not name the metric
+    unit: str
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "escalation_rate", "rate", "escalated_n", "escalated", "escalated", "up", "share of cases"
+    ),
+    MetricSpec("rework_rate", "rate", "reworked_n", "reworked", "reworked", "up", "share of cases"),
+    MetricSpec(
+        "policy_violation_rate",
+        "rate",
+        "policy_violation_n",
+        "policy_violation",
+        "policy_violation",
+        "up",
+        "share of cases",
+    ),
+    MetricSpec("refusal_rate", "rate", "refused_n", "refused", "refused", "up", "share of cases"),
+    MetricSpec(
+        "quality_score",
+        "mean",
+        "quality_n",
+        "quality_score_sum",
+        "quality_score_sumsq",
+        "down",
+        "score (0..1)",
+    ),
+    MetricSpec(
+        "unit_cost_usd",
+        "mean",
+        "unit_cost_n",
+        "unit_cost_sum",
+        "unit_cost_sumsq",
+        "up",
+        "USD/case",
+    ),
+    MetricSpec(
+        "latency_mean_ms", "mean", "latency_ms_n", "latency_ms_sum", "latency_ms_sumsq", "up", "ms"
+    ),
+    MetricSpec("latency_p95_ms", "quantile", "latency_ms_n", "", "", "up", "ms"),
+    MetricSpec(
+        "tokens_mean", "mean", "tokens_n", "tokens_sum", "tokens_sumsq", "up", "tokens/case"
+    ),
+)
+METRIC_BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
+KIND_BY_NAME: dict[str, str] = {m.name: m.kind for m in METRICS}
+METHOD_BY_KIND: dict[str, str] = {
+    "rate": "newcombe_wilson",
+    "mean": "welch",
+    "quantile": "bootstrap_histogram",
+}
+METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
+STAT_COLUMNS: tuple[str, ...] = (
+    "n",
+    "escalated",
+    "reworked",
+    "policy_violation",
+    "refused",
+    "escalated_n",
+    "reworked_n",
+    "policy_violation_n",
+    "refused_n",
+    "quality_n",
+    "quality_score_sum",
+    "quality_score_sumsq",
+    "unit_cost_n",
+    "unit_cost_sum",
+    "unit_cost_sumsq",
+    "latency_ms_n",
+    "latency_ms_sum",
+    "latency_ms_sumsq",
+    "tokens_n",
+    "tokens_sum",
+    "tokens_sumsq",
+)
+
+
+def unit_cost_stats(policy: Policy) -> list[pl.Expr]:
+    """``unit_cost_sum``/``unit_cost_sumsq`` (``analytics.rollup.unit_cost_columns``) and
+    ``unit_cost_n``: the cases behind them, the smallest valid count of the four components
+    (equal to ``n`` on clean data; with invalid values left out the components' sums cover
+    slightly different cases, a documented approximation)."""
+    return [
+        *unit_cost_columns(policy.costs),
+        pl.min_horizontal(
+            "model_cost_usd_n", "handling_time_s_n", "reworked_n", "escalated_n"
+        ).alias("unit_cost_n"),
+    ]
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    """How one metric is judged in a comparison."""
+
+    name: str
+    kind: Kind
+    role: Role
+    worse: Literal["up", "down"]
+    margin: float
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.worse == "up" else -1.0
+
+    @property
+    def factor(self) -> float:
+        """``c`` in the contrast ``new - c * reference`` that is 0 at the margin."""
+        return 1.0 + self.sign * self.margin
+
+
+def metric_rules(policy: Policy) -> dict[str, MetricRule]:
+    """Direction, margin and role of every compared metric under ``policy`` (see module doc).
+
+    Raises ``DataError`` when the policy names a decision-quality metric this module cannot
+    compute."""
+    unknown = sorted(set(policy.decision_quality_metrics) - set(METRIC_BY_NAME))
+    if unknown:
+        raise DataError(
+            "policy: decision_quality_metrics names metric(s) the comparison cannot compute: "
+            + ", ".join(unknown)
+            + "; known: "
+            + ", ".join(METRIC_NAMES)
+        )
+    rules = {}
+    for spec in METRICS:
+        dq = policy.decision_quality_metrics.get(spec.name)
+        if dq is not None:
+            rules[spec.name] = MetricRule(
+                spec.name, spec.kind, "decision_quality", dq.worse, dq.margin
+            )
+        else:
+            rules[spec.name] = MetricRule(spec.name, spec.kind, "operational", spec.worse, 0.0)
+    return rules
+
+
+@dataclass(frozen=True)
+class ComparisonSettings:
+    """The ``comparison`` policy section, checked."""
+
+    multiple_testing: Literal["holm", "bh"]
+    min_cases_per_arm: int
+    min_cases_per_segment: int
+    bootstrap_samples: int
+    seed: int
+    alpha: float
+    window: timedelta
+
+
+def settings(policy: Policy) -> ComparisonSettings:
+    """The comparison settings of ``policy`` (``DataError`` when a key is missing or invalid)."""
+    sec = policy.section("comparison")
+
+    def need(key: str) -> Any:
+        if key not in sec:
+            raise DataError(f"policy: comparison.{key} is missing")
+        return sec[key]
+
+    method = str(need("multiple_testing")).lower()
+    if method not in ("holm", "bh"):
+        raise DataError("policy: comparison.multiple_testing must be holm or bh")
+    ints = {}
+    for key, low in (
+        ("min_cases_per_arm", 1),
+        ("min_cases_per_segment", 1),
+        ("bootstrap_samples", 100),
+        ("seed", 0),
+    ):
+        value = need(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise DataError(f"policy: comparison.{key} must be an integer >= {low}")
+        ints[key] = value
+    return ComparisonSettings(
+        multiple_testing=method,  # type: ignore[arg-type]
+        alpha=policy.alpha,
+        window=timedelta(days=policy.observation_window_days),
+        **ints,
+    )
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric of one comparison (or of one segment of it).
+
+    Values are in the metric's unit (a share for rates, USD/case for cost, ms for latency).
+    ``estimate`` and its interval are the mix-standardised difference new - reference;
+    ``relative`` is ``new / reference - 1``; ``margin_abs`` is the margin in the metric's unit
+    (signed: positive when up is worse). ``naive_*`` is the same difference without
+    standardisation. p-values: ``p_value`` two-sided for no difference; ``p_worse`` one-sided for
+    a degradation beyond the margin; ``p_better`` one-sided for an improvement; ``*_adjusted``
+    after the multiple-testing adjustment of its family.
+    """
+
+    metric: str
+    role: Role
+    method: str
+    worse: Literal["up", "down"]
+    margin: float
+    n_new: int
+    n_ref: int
+    new_value: float | None
+    ref_value: float | None
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    relative: float | None
+    relative_ci_low: float | None
+    relative_ci_high: float | None
+    margin_abs: float | None
+    naive_new_value: float | None
+    naive_ref_value: float | None
+    naive_estimate: float | None
+    naive_ci_low: float | None
+    naive_ci_high: float | None
+    p_value: float | None
+    p_worse: float | None
+    p_worse_adjusted: float | None
+    p_better: float | None
+    p_better_adjusted: float | None
+    non_inferior: bool | None
+    verdict: Verdict
+    reason: str
+    coverage: float | None = None
+    segment: str = "all"
+    se: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return clean({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class ReleaseComparison:
+    """A release compared with the previous release of its system (see module docstring).
+
+    ``metrics`` maps metric name to its ``MetricComparison``; ``segments`` is a tidy frame of the
+    per-segment results (one row per segment and metric, columns of ``MetricComparison``), for the
+    review report's forest plot.
+    """
+
+    release_id: str
+    system: str | None
+    previous_release_id: str | None
+    ref_release_id: str | None  # the reference version (see ``comparison_windows``)
+    released_at: datetime | None
+    window_start: datetime | None  # midnight of the release day: the new arm's first day
+    window_end: datetime | None  # exclusive
+    ref_start: datetime | None  # the reference arm's first day
+    as_of: datetime
+    n_new: int
+    n_ref: int
+    status: Status
+    message: str
+    metrics: Mapping[str, MetricComparison]
+    segments: pl.DataFrame = field(repr=False, compare=False)
+    multiple_testing: str = "holm"
+    alpha: float = 0.05
+
+    def metric(self, name: str) -> MetricComparison:
+        return self.metrics[name]
+
+    def worse(self, role: Role | None = "decision_quality") -> tuple[str, ...]:
+        """Metrics judged worse (of ``role``; all metrics when None)."""
+        return tuple(
+            name
+            for name, m in self.metrics.items()
+            if m.verdict == "worse" and (role is None or m.role == role)
+        )
+
+    def metrics_frame(self) -> pl.DataFrame:
+        """The overall results as a tidy frame, one row per metric."""
+        rows = [m.to_dict() for m in self.metrics.values()]
+        return pl.DataFrame(rows, schema=_RESULT_SCHEMA).with_columns(
+            pl.lit(self.release_id).alias("release_id")
+        )
+
+    def to_dict(self, segments: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "release_id": self.release_id,
+            "system": self.system,
+            "previous_release_id": self.previous_release_id,
+            "ref_release_id": self.ref_release_id,
+            "released_at": self.released_at,
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "ref_start": self.ref_start,
+            "as_of": self.as_of,
+            "n_new": self.n_new,
+            "n_ref": self.n_ref,
+            "status": self.status,
+            "message": self.message,
+            "multiple_testing": self.multiple_testing,
+            "alpha": self.alpha,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+        }
+        if segments:
+            out["segments"] = self.segments.to_dicts()
+        return clean(out)
+
+    def _repr_html_(self) -> str:
+        head = (
+            f"<p><b>{self.release_id}</b> vs {self.ref_release_id} - {self.status}"
+            f" ({self.message}); n new {self.n_new}, n reference {self.n_ref}</p>"
+        )
+        cols = ["metric", "verdict", "estimate", "ci_low", "ci_high", "relative", "reason"]
+        return head + self.metrics_frame().select(cols)._repr_html_()
+
+
+_RESULT_SCHEMA: dict[str, pl.DataType] = {
+    f.name: (
+        pl.Float64()
+        if "float" in str(f.type)
+        else pl.Int64()
+        if str(f.type) == "int"
+        else pl.Boolean()
+        if "bool" in str(f.type)
+        else pl.String()
+    )
+    for f in fields(MetricComparison)
+}
+
+
+# ---------------------------------------------------------------- windows
+
+
+def _utc(as_of: datetime) -> datetime:
+    if as_of.tzinfo is None:
+        raise DataError("as_of must be timezone-aware (e.g. 2026-11-01T00:00:00Z)")
+    return as_of.astimezone(UTC)
+
+
+def last_day(as_of: datetime) -> date:
+    """The last UTC day that counts at ``as_of``: the day holding the last instant before it."""
+    return (_utc(as_of) - timedelta(microseconds=1)).date()
+
+
+def _ceil_day(expr: pl.Expr) -> pl.Expr:
+    floor = expr.dt.truncate("1d")
+    return pl.when(expr > floor).then(floor + pl.duration(days=1)).otherwise(floor)
+
+
+def comparison_windows(
+    units: pl.DataFrame,
+    release_ids: Sequence[str],
+    policy: Policy,
+    as_of: datetime,
+    rollup: Rollup | None = None,
+) -> pl.DataFrame:
+    """One row per requested release: ``release_id, system, released_at, previous_release_id,
+    ref_release_id, window_start, window_end, ref_start`` (UTC datetimes; see module docstring)
+    and ``last_day``, the last UTC day counted at ``as_of``. Raises ``DataError`` for an unknown
+    release id.
+
+    ``ref_release_id`` is the reference version: the previous release, or, when that release
+    served fewer than ``comparison.min_cases_per_arm`` cases in the reference window (it was
+    rolled back or halted early) and ``rollup`` is given, the latest earlier release of the
+    system that did: the version the release actually replaced in production."""
+    known = set(units["release_id"].to_list())
+    missing = [r for r in release_ids if r not in known]
+    if missing:
+        raise DataError("unknown release(s): " + ", ".join(sorted(set(missing))))
+    window = timedelta(days=policy.observation_window_days)
+    windows = (
+        units.filter(pl.col("release_id").is_in(list(release_ids)))
+        .select("release_id", "system", "released_at", "previous_release_id")
+        .with_columns(
+            pl.col("released_at").dt.truncate("1d").alias("window_start"),
+            _ceil_day(pl.col("released_at") + window).alias("window_end"),
+            (pl.col("released_at") - window).dt.truncate("1d").alias("ref_start"),
+            pl.lit(last_day(as_of)).alias("last_day"),
+        )
+        .sort("release_id")
+    )
+    return (
+        windows.join(
+            _reference_releases(units, windows, rollup, settings(policy).min_cases_per_arm),
+            on="release_id",
+            how="left",
+        )
+        .with_columns(pl.coalesce("_ref", "previous_release_id").alias("ref_release_id"))
+        .drop("_ref")
+    )
+
+
+def _reference_releases(
+    units: pl.DataFrame, windows: pl.DataFrame, rollup: Rollup | None, min_cases: int
+) -> pl.DataFrame:
+    """(release_id, _ref): the fallback reference of releases whose previous release served
+    fewer than ``min_cases`` cases in the reference window (see ``comparison_windows``)."""
+    empty = pl.DataFrame(schema={"release_id": pl.String, "_ref": pl.String})
+    if rollup is None or windows.height == 0:
+        return empty
+    day_to = pl.min_horizontal(
+        (pl.col("window_end") - pl.duration(days=1)).dt.date(), pl.col("last_day")
+    )
+    targets = windows.filter(pl.col("previous_release_id").is_not_null()).select(
+        "release_id",
+        "system",
+        "released_at",
+        "previous_release_id",
+        pl.col("ref_start").dt.date().alias("day_from"),
+        day_to.alias("day_to"),
+    )
+    candidates = units.select(
+        pl.col("release_id").alias("cand"), "system", pl.col("released_at").alias("cand_at")
+    ).filter(pl.col("cand_at").is_not_null())
+    per_day = rollup.cases.group_by(["release_id", "system", "day"]).agg(pl.col("n").sum())
+    served = (
+        targets.join(candidates, on="system", how="inner")
+        .filter(pl.col("cand_at") < pl.col("released_at"))
+        .join(per_day, left_on=["cand", "system"], right_on=["release_id", "system"], how="inner")
+        .filter((pl.col("day") >= pl.col("day_from")) & (pl.col("day") <= pl.col("day_to")))
+        .group_by(["release_id", "previous_release_id", "cand", "cand_at"])
+        .agg(pl.col("n").sum())
+    )
+    prev_ok = served.filter(
+        (pl.col("cand") == pl.col("previous_release_id")) & (pl.col("n") >= min_cases)
+    ).select("release_id")
+    return (
+        served.join(prev_ok, on="release_id", how="anti")
+        .filter(pl.col("n") >= min_cases)
+        .sort(["release_id", "cand_at", "cand"], descending=[False, True, True])
+        .group_by("release_id", maintain_order=True)
+        .first()
+        .select("release_id", pl.col("cand").alias("_ref"))
+    )
+
+
+def _arm_windows(windows: pl.DataFrame) -> pl.DataFrame:
+    """Rows (target, arm, source, system, day_from, day_to) of the days each arm counts."""
+    day_to = pl.min_horizontal(
+        (pl.col("window_end") - pl.duration(days=1)).dt.date(), pl.col("last_day")
+    )
+    new = windows.filter(pl.col("released_at").is_not_null()).select(
+        pl.col("release_id").alias("target"),
+        pl.lit("new").alias("arm"),
+        pl.col("release_id").alias("source"),
+        "system",
+        pl.col("window_start").dt.date().alias("day_from"),
+        day_to.alias("day_to"),
+    )
+    ref = windows.filter(
+        pl.col("released_at").is_not_null() & pl.col("ref_release_id").is_not_null()
+    ).select(
+        pl.col("release_id").alias("target"),
+        pl.lit("ref").alias("arm"),
+        pl.col("ref_release_id").alias("source"),
+        "system",
+        pl.col("ref_start").dt.date().alias("day_from"),
+        day_to.alias("day_to"),
+    )
+    return pl.concat([new, ref])
+
+
+# ---------------------------------------------------------------- sufficient statistics
+
+
+def segment_label() -> pl.Expr:
+    """A segment's label: ``task_type / criticality / language / customer_segment``."""
+    return pl.concat_str([pl.col(c) for c in SEGMENT_COLUMNS], separator=SEGMENT_SEPARATOR)
+
+
+def _window_rows(frame: pl.DataFrame | pl.LazyFrame, arms: pl.DataFrame) -> pl.LazyFrame:
+    """Rollup rows (cases or latency) of each arm's release and days, with target and arm."""
+    return (
+        frame.lazy()
+        .join(
+            arms.lazy(),
+            left_on=["release_id", "system"],
+            right_on=["source", "system"],
+            how="inner",
+        )
+        .filter((pl.col("day") >= pl.col("day_from")) & (pl.col("day") <= pl.col("day_to")))
+    )
+
+
+def _arm_stats(
+    cases: pl.DataFrame, arms: pl.DataFrame, policy: Policy, keys: Sequence[str] = ("target",)
+) -> pl.DataFrame:
+    """Sums of ``STAT_COLUMNS`` per (keys, arm, segment), with the segment's label and its
+    four columns."""
+    return (
+        _window_rows(cases, arms)
+        .with_columns(*unit_cost_stats(policy))
+        .group_by([*keys, "arm", *SEGMENT_COLUMNS])
+        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
+        .with_columns(segment_label().alias("segment"))
+        .sort([*keys, "arm", "segment"])
+        .collect()
+    )
+
+
+def assign_strata(stats: pl.DataFrame, keys: Sequence[str], min_cases: int) -> pl.DataFrame:
+    """Map each (keys, segment) to its stratum: itself when both arms have ``min_cases`` cases,
+    else ``other``; segments without new-arm cases are dropped, and ``other`` is dropped when it
+    is still below ``min_cases`` in an arm. Returns (keys, segment, stratum)."""
+    keys = list(keys)
+    per = stats.group_by([*keys, "segment"]).agg(
+        pl.col("n").filter(pl.col("arm") == "new").sum().alias("n_new"),
+        pl.col("n").filter(pl.col("arm") == "ref").sum().alias("n_ref"),
+    )
+    per = per.filter(pl.col("n_new") > 0).with_columns(
+        pl.when((pl.col("n_new") >= min_cases) & (pl.col("n_ref") >= min_cases))
+        .then(pl.col("segment"))
+        .otherwise(pl.lit(OTHER))
+        .alias("stratum")
+    )
+    other = (
+        per.filter(pl.col("stratum") == OTHER)
+        .group_by(keys)
+        .agg(pl.col("n_new").sum(), pl.col("n_ref").sum())
+        .filter((pl.col("n_new") < min_cases) | (pl.col("n_ref") < min_cases))
+        .select(*keys, pl.lit(OTHER).alias("stratum"))
+    )
+    return (
+        per.join(other, on=[*keys, "stratum"], how="anti")
+        .select(*keys, "segment", "stratum")
+        .sort([*keys, "segment"])
+    )
+
+
+def _long(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """Stats per (keys, arm, stratum) in long form: one row per metric with n_case, cnt, s1, s2."""
+    frames = []
+    for spec in METRICS:
+        if spec.kind == "quantile":
+            continue
+        frames.append(
+            stats.select(
+                *keys,
+                "arm",
+                "stratum",
+                pl.lit(spec.name).alias("metric"),
+                pl.lit(spec.kind).alias("kind"),
+                pl.col("n").cast(pl.Float64).alias("n_case"),
+                pl.col(spec.count).cast(pl.Float64).alias("cnt"),
+                pl.col(spec.total).cast(pl.Float64).alias("s1"),
+                pl.col(spec.total_sq).cast(pl.Float64).alias("s2"),
+            )
+        )
+    return pl.concat(frames)
+
+
+def stratified(
+    stats: pl.DataFrame, keys: Sequence[str], strata: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Per (keys, arm, stratum) sums: the strata of ``assign_strata`` (only the kept ones), or a
+    single stratum ``all`` with every case when ``strata`` is None (the naive comparison)."""
+    keys = list(keys)
+    if strata is None:
+        mapped = stats.with_columns(pl.lit("all").alias("stratum"))
+    else:
+        mapped = stats.join(strata, on=[*keys, "segment"], how="inner")
+    return (
+        mapped.group_by([*keys, "arm", "stratum"])
+        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
+        .sort([*keys, "arm", "stratum"])
+    )
+
+
+def standardise(long: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """Mix-standardised arm values per (keys, metric), wide: for each arm ``M`` (weighted mean),
+    ``V`` (variance of M), ``D`` (Satterthwaite denominator part), ``K`` (sum of w^2/n; the Kish
+    effective size is 1/K), ``N`` (cases with the metric, all strata); and ``coverage``.
+
+    Weights are the new arm's case shares over the strata valid for the metric (at least 1 case
+    per arm for rates, 2 for means)."""
+    keys = list(keys)
+    kmin = pl.when(pl.col("kind") == "rate").then(1.0).otherwise(2.0)
+    pair = long.group_by([*keys, "metric", "stratum"]).agg(
+        pl.col("cnt").filter(pl.col("arm") == "new").sum().alias("cnt_new"),
+        pl.col("cnt").filter(pl.col("arm") == "ref").sum().alias("cnt_ref"),
+        pl.col("n_case").filter(pl.col("arm") == "new").sum().alias("case_new"),
+        pl.col("kind").first(),
+    )
+    pair = pair.with_columns(
+        ((pl.col("cnt_new") >= kmin) & (pl.col("cnt_ref") >= kmin)).alias("valid")
+    )
+    cover = pair.group_by([*keys, "metric"]).agg(
+        pl.col("case_new").filter(pl.col("valid")).sum().alias("covered"),
+        (pl.col("case_new").filter(pl.col("valid")).sum() / pl.col("case_new").sum()).alias(
+            "coverage"
+        ),
+    )
+    weights = pair.filter(pl.col("valid")).with_columns(
+        (pl.col("case_new") / pl.col("case_new").sum().over([*keys, "metric"])).alias("w")
+    )
+    rows = long.join(
+        weights.select(*keys, "metric", "stratum", "w"), on=[*keys, "metric", "stratum"]
+    )
+    mean = pl.col("s1") / pl.col("cnt")
+    var = (
+        pl.when(pl.col("kind") == "rate")
+        .then(mean * (1 - mean))
+        .otherwise((pl.col("s2") - pl.col("s1") * mean) / (pl.col("cnt") - 1))
+        .clip(lower_bound=0.0)
+    )
+    part = pl.col("w") ** 2 * var / pl.col("cnt")
+    agg = rows.group_by([*keys, "metric", "arm"]).agg(
+        (pl.col("w") * mean).sum().alias("M"),
+        part.sum().alias("V"),
+        pl.when(pl.col("cnt") > 1)
+        .then(part**2 / (pl.col("cnt") - 1))
+        .otherwise(0.0)
+        .sum()
+        .alias("D"),
+        (pl.col("w") ** 2 / pl.col("cnt")).sum().alias("K"),
+    )
+    totals = long.group_by([*keys, "metric", "arm"]).agg(pl.col("cnt").sum().alias("N"))
+    agg = totals.join(agg, on=[*keys, "metric", "arm"], how="left")
+    wide = agg.group_by([*keys, "metric"]).agg(
+        *[
+            pl.col(c).filter(pl.col("arm") == arm).first().alias(f"{c}_{arm}")
+            for arm in ARMS
+            for c in ("M", "V", "D", "K", "N")
+        ]
+    )
+    return wide.join(cover, on=[*keys, "metric"], how="left").sort([*keys, "metric"])
+
+
+# ---------------------------------------------------------------- interval methods
+
+
+def wilson_bounds(x: Any, n: Any, z: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of ``x`` events in ``n`` trials at normal multiplier ``z``
+    (vectorised; ``x`` and ``n`` may be fractional effective counts)."""
+    x, n, z = (np.asarray(a, dtype=float) for a in (x, n, z))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        z2 = z * z
+        denom = 1 + z2 / n
+        centre = (p + z2 / (2 * n)) / denom
+        half = z * np.sqrt(np.clip(p * (1 - p), 0, None) / n + z2 / (4 * n * n)) / denom
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def rate_contrast_bounds(
+    p_new: Any, n_new: Any, p_ref: Any, n_ref: Any, c: Any, z: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """MOVER (Newcombe hybrid score) bounds of ``p_new - c * p_ref`` (c >= 0) from the two
+    arms' Wilson intervals at multiplier ``z``; ``n_*`` are (effective) sample sizes."""
+    p_new, p_ref, c = (np.asarray(a, dtype=float) for a in (p_new, p_ref, c))
+    ln, un = wilson_bounds(p_new * np.asarray(n_new, float), n_new, z)
+    lr, ur = wilson_bounds(p_ref * np.asarray(n_ref, float), n_ref, z)
+    est = p_new - c * p_ref
+    low = est - np.sqrt((p_new - ln) ** 2 + (c * (ur - p_ref)) ** 2)
+    high = est + np.sqrt((un - p_new) ** 2 + (c * (p_ref - lr)) ** 2)
+    return low, high
+
+
+def mean_contrast_bounds(
+    m_new: Any, v_new: Any, m_ref: Any, v_ref: Any, c: Any, z: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of ``m_new - c * m_ref`` with the variances of the two (independent) means."""
+    m_new, v_new, m_ref, v_ref, c, z = (
+        np.asarray(a, dtype=float) for a in (m_new, v_new, m_ref, v_ref, c, z)
+    )
+    est = m_new - c * m_ref
+    half = z * np.sqrt(v_new + c * c * v_ref)
+    return est - half, est + half
+
+
+def welch_df(v_new: Any, d_new: Any, v_ref: Any, d_ref: Any, c: Any = 1.0) -> np.ndarray:
+    """Satterthwaite degrees of freedom of ``m_new - c * m_ref`` (``d`` = sum over strata of
+    (w^2 s^2 / n)^2 / (n - 1))."""
+    v_new, d_new, v_ref, d_ref, c = (
+        np.asarray(a, dtype=float) for a in (v_new, d_new, v_ref, d_ref, c)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (v_new + c**2 * v_ref) ** 2 / (d_new + c**4 * d_ref)
+    return np.where(np.isfinite(df) & (df > 0), df, 1e9)
+
+
+def _bisect(fn: Any, lo: np.ndarray, hi: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Root of elementwise decreasing ``fn`` in [lo, hi] (fn(lo) > 0 >= fn(hi) assumed)."""
+    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        pos = fn(mid) > 0
+        lo = np.where(pos, mid, lo)
+        hi = np.where(pos, hi, mid)
+    return (lo + hi) / 2
+
+
+Z_MAX = 40.0
+
+
+def rate_signed_z(p_new: Any, n_new: Any, p_ref: Any, n_ref: Any, c: Any) -> np.ndarray:
+    """The signed normal multiplier at which the MOVER interval of ``p_new - c * p_ref`` just
+    reaches 0 (positive when the estimate is above 0): inverting the interval gives the one-sided
+    p-value ``norm.sf(direction * z)`` for ``direction * (p_new - c * p_ref) > 0``."""
+    p_new, n_new, p_ref, n_ref, c = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (p_new, n_new, p_ref, n_ref, c))
+    )
+    est = p_new - c * p_ref
+    pos = est > 0
+
+    def gap(z: np.ndarray) -> np.ndarray:
+        low, high = rate_contrast_bounds(p_new, n_new, p_ref, n_ref, c, z)
+        return np.where(pos, low, -high)
+
+    lo = np.zeros_like(est)
+    hi = np.full_like(est, Z_MAX)
+    zstar = np.where(gap(hi) > 0, Z_MAX, _bisect(gap, lo, hi, 48))
+    return np.where(est == 0, 0.0, np.where(pos, zstar, -zstar))
+
+
+def rate_p_value(
+    p_new: Any, n_new: Any, p_ref: Any, n_ref: Any, c: Any, direction: Any
+) -> np.ndarray:
+    """One-sided p-value for ``direction * (p_new - c * p_ref) > 0`` by inverting the MOVER
+    interval (the level at which its bound just reaches 0); vectorised."""
+    return sps.norm.sf(np.asarray(direction, float) * rate_signed_z(p_new, n_new, p_ref, n_ref, c))
+
+
+def rate_ratio_bounds(
+    p_new: Any, n_new: Any, p_ref: Any, n_ref: Any, z: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """MOVER-R interval of the ratio ``p_new / p_ref`` (Donner & Zou 2012) from the Wilson
+    intervals: the ratios at which the MOVER bounds of ``p_new - rho * p_ref`` reach 0. The
+    upper limit is inf when the reference's lower Wilson limit is 0."""
+    p1, p2 = np.asarray(p_new, float), np.asarray(p_ref, float)
+    l1, u1 = wilson_bounds(p1 * np.asarray(n_new, float), n_new, z)
+    l2, u2 = wilson_bounds(p2 * np.asarray(n_ref, float), n_ref, z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a_low = u2 * (2 * p2 - u2)
+        disc = np.clip((p1 * p2) ** 2 - l1 * u2 * (2 * p1 - l1) * (2 * p2 - u2), 0, None)
+        lower = np.where(
+            a_low == 0,
+            l1 * (2 * p1 - l1) / (2 * p1 * p2),
+            (p1 * p2 - np.sqrt(disc)) / a_low,
+        )
+        lower = np.where(l1 <= 0, 0.0, lower)
+        a_up = l2 * (2 * p2 - l2)
+        disc = np.clip((p1 * p2) ** 2 - u1 * l2 * (2 * p1 - u1) * (2 * p2 - l2), 0, None)
+        upper = np.where(a_up > 0, (p1 * p2 + np.sqrt(disc)) / a_up, np.inf)
+    return lower, upper
+
+
+def fieller_bounds(
+    m_new: Any, v_new: Any, m_ref: Any, v_ref: Any, t: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fieller's interval of the ratio ``m_new / m_ref`` of two independent means: the ratios
+    rho with ``|m_new - rho * m_ref| <= t * sqrt(v_new + rho^2 v_ref)``. NaN when unbounded (the
+    reference mean is not distinguishable from 0); the lower limit is clipped at 0."""
+    m1, v1, m2, v2, t = (np.asarray(x, float) for x in (m_new, v_new, m_ref, v_ref, t))
+    a = m2 * m2 - t * t * v2
+    c = m1 * m1 - t * t * v1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(np.clip((m1 * m2) ** 2 - a * c, 0, None))
+        lower = np.where(a > 0, np.clip((m1 * m2 - root) / a, 0, None), np.nan)
+        upper = np.where(a > 0, (m1 * m2 + root) / a, np.nan)
+    return lower, upper
+
+
+# ---------------------------------------------------------------- multiple testing
+
+
+def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adj
+    return out
+
+
+def benjamini_hochberg(p: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg step-up adjusted p-values (NaN entries stay NaN)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    ranked = p[order] * m / np.arange(1, m + 1)
+    adj = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    out[order] = adj
+    return out
+
+
+def adjust(p: Sequence[float] | np.ndarray, method: str) -> np.ndarray:
+    """Adjusted p-values of one family by ``holm`` or ``bh``."""
+    return holm(p) if method == "holm" else benjamini_hochberg(p)
+
+
+def _adjust_groups(frame: pl.DataFrame, by: Sequence[str], column: str, method: str) -> np.ndarray:
+    """Adjust ``column`` within the groups ``by`` (families), in the frame's row order."""
+    p = frame[column].to_numpy().astype(float)
+    out = np.full_like(p, np.nan)
+    if frame.height == 0:
+        return out
+    groups = frame.select(pl.struct(list(by)).rank("dense").alias("g"))["g"].to_numpy()
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.diff(groups[order])) + 1
+    for idx in np.split(order, bounds):
+        out[idx] = adjust(p[idx], method)
+    return out
+
+
+# ---------------------------------------------------------------- inference
+
+
+def _rules_frame(rules: Mapping[str, MetricRule]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "metric": [r.name for r in rules.values()],
+            "role": [r.role for r in rules.values()],
+            "worse": [r.worse for r in rules.values()],
+            "margin": [r.margin for r in rules.values()],
+            "sign": [r.sign for r in rules.values()],
+            "factor": [r.factor for r in rules.values()],
+        }
+    )
+
+
+def _rate_inference(g: Mapping[str, np.ndarray], alpha: float) -> dict[str, np.ndarray]:
+    """Intervals and p-values of rate rows (MOVER/Wilson with Kish effective sizes)."""
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    mn, mr, s, c = g["M_new"], g["M_ref"], g["sign"], g["factor"]
+    kn, kr = 1.0 / g["K_new"], 1.0 / g["K_ref"]
+    lo, hi = rate_contrast_bounds(mn, kn, mr, kr, 1.0, z)
+    rlo, rhi = rate_ratio_bounds(mn, kn, mr, kr, z)
+    r1 = rate_signed_z(mn, kn, mr, kr, 1.0)
+    rc = rate_signed_z(mn, kn, mr, kr, c)
+    return {
+        "ci_low": lo,
+        "ci_high": hi,
+        "ratio_low": rlo,
+        "ratio_high": rhi,
+        "p_worse": sps.norm.sf(s * rc),
+        "p_noninf": sps.norm.sf(-s * rc),
+        "p_better": sps.norm.sf(-s * r1),
+        "p_value": np.minimum(1.0, 2 * sps.norm.sf(np.abs(r1))),
+        "se": np.sqrt(mn * (1 - mn) * g["K_new"] + mr * (1 - mr) * g["K_ref"]),
+    }
+
+
+def _t_stat(g: Mapping[str, np.ndarray], c: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Welch t statistic and Satterthwaite df of ``M_new - c * M_ref``."""
+    vn, vr = g["V_new"], g["V_ref"]
+    se = np.sqrt(vn + c * c * vr)
+    diff = g["M_new"] - c * g["M_ref"]
+    t = np.where(se > 0, diff / se, np.sign(diff) * np.inf)
+    return t, welch_df(vn, g["D_new"], vr, g["D_ref"], c)
+
+
+def _mean_inference(g: Mapping[str, np.ndarray], alpha: float) -> dict[str, np.ndarray]:
+    """Intervals and p-values of mean rows (Welch, Fieller)."""
+    mn, mr, vn, vr, s = g["M_new"], g["M_ref"], g["V_new"], g["V_ref"], g["sign"]
+    t1 = sps.t.ppf(1 - alpha / 2, welch_df(vn, g["D_new"], vr, g["D_ref"], 1.0))
+    lo, hi = mean_contrast_bounds(mn, vn, mr, vr, 1.0, t1)
+    rlo, rhi = fieller_bounds(mn, vn, mr, vr, t1)
+    tc, dfc = _t_stat(g, g["factor"])
+    t_1, df_1 = _t_stat(g, 1.0)
+
+    def p(x: np.ndarray, df: np.ndarray) -> np.ndarray:
+        out = sps.t.sf(x, df)
+        return np.where(np.isnan(out), 0.5, out)
+
+    return {
+        "ci_low": lo,
+        "ci_high": hi,
+        "ratio_low": rlo,
+        "ratio_high": rhi,
+        "p_worse": p(s * tc, dfc),
+        "p_noninf": p(-s * tc, dfc),
+        "p_better": p(-s * t_1, df_1),
+        "p_value": np.minimum(1.0, 2 * p(np.abs(t_1), df_1)),
+        "se": np.sqrt(vn + vr),
+    }
+
+
+def infer(wide: pl.DataFrame, rules: Mapping[str, MetricRule], alpha: float) -> pl.DataFrame:
+    """Estimates, intervals and p-values for each row of ``standardise``'s output (rates by the
+    MOVER/Wilson method, means by Welch and Fieller; see the module docstring)."""
+    df = wide.join(_rules_frame(rules), on="metric", how="left").with_columns(
+        pl.col("metric").replace_strict(KIND_BY_NAME, return_dtype=pl.String).alias("kind")
+    )
+    out = {k: np.full(df.height, np.nan) for k in _INFER_COLUMNS}
+    if df.height == 0:
+        return df.with_columns(*[pl.Series(k, v, dtype=pl.Float64) for k, v in out.items()])
+    cols = (
+        "M_new",
+        "M_ref",
+        "V_new",
+        "V_ref",
+        "D_new",
+        "D_ref",
+        "K_new",
+        "K_ref",
+        "sign",
+        "factor",
+        "margin",
+    )
+    a = {c: df[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in cols}
+    is_rate = (df["kind"] == "rate").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for mask, method in ((is_rate, _rate_inference), (~is_rate, _mean_inference)):
+            if not mask.any():
+                continue
+            g = {k: v[mask] for k, v in a.items()}
+            mn, mr = g["M_new"], g["M_ref"]
+            res = method(g, alpha)
+            values = {
+                "new_value": mn,
+                "ref_value": mr,
+                "estimate": mn - mr,
+                "relative": np.where(mr > 0, mn / mr - 1, np.nan),
+                "relative_ci_low": np.where(mr > 0, res.pop("ratio_low") - 1, np.nan),
+                "relative_ci_high": np.where(mr > 0, res.pop("ratio_high") - 1, np.nan),
+                "margin_abs": g["sign"] * g["margin"] * mr,
+                **res,
+            }
+            for k, v in values.items():
+                out[k][mask] = v
+    return df.with_columns(
+        *[
+            pl.Series(k, np.where(np.isfinite(v), v, np.nan), dtype=pl.Float64)
+            for k, v in out.items()
+        ]
+    )
+
+
+_INFER_COLUMNS = (
+    "new_value",
+    "ref_value",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "relative",
+    "relative_ci_low",
+    "relative_ci_high",
+    "margin_abs",
+    "p_value",
+    "p_worse",
+    "p_better",
+    "p_noninf",
+    "se",
+)
+
+
+# ---------------------------------------------------------------- p95 latency (bootstrap)
+
+
+def _seed(seed: int, *parts: str) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, *[zlib.crc32(p.encode()) for p in parts]])
+
+
+def bootstrap_quantile(
+    bins: np.ndarray,
+    probs: np.ndarray,
+    n: int,
+    q: float,
+    samples: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``samples`` bootstrap replicates of the ``q`` quantile (ms) of a latency histogram: the
+    quantile (as ``histogram_quantile`` takes it) of ``n`` cases resampled from ``bins`` with
+    probabilities ``probs`` (a multinomial resample).
+
+    The replicates are drawn exactly, without materialising the resample: a resample's quantile
+    is its k-th smallest case, ``k = ceil(q n)``, and the k-th smallest of ``n`` independent
+    draws from the histogram's distribution F is ``F^-1(U)`` with ``U ~ Beta(k, n - k + 1)``
+    (the k-th uniform order statistic), ``F^-1(u)`` being the first bin whose cumulative share
+    reaches ``u``. One Beta draw per replicate instead of ``n`` multinomial cells."""
+    order = np.argsort(bins)
+    bins = np.asarray(bins)[order]
+    probs = np.asarray(probs, float)[order]
+    cum = np.cumsum(probs) / probs.sum()
+    cum[-1] = 1.0
+    k = max(1, min(n, math.ceil(q * n - 1e-12 * n)))
+    u = rng.beta(k, n - k + 1, size=samples)
+    idx = np.minimum(np.searchsorted(cum, u, side="left"), len(cum) - 1)
+    return latency_bin_values()[bins[idx]]
+
+
+def _p95_histograms(
+    latency: pl.DataFrame,
+    arms: pl.DataFrame,
+    stats: pl.DataFrame,
+    strata: pl.DataFrame,
+    weights: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per (target, arm, bin): standardised probability (weighted over the kept strata) and
+    naive counts."""
+    rows = _window_rows(latency, arms).select("target", "arm", *SEGMENT_COLUMNS, "latency_bin", "n")
+    naive_lf = rows.group_by(["target", "arm", "latency_bin"]).agg(pl.col("n").sum())
+    seg_map = (
+        stats.select("target", "segment", *SEGMENT_COLUMNS)
+        .unique()
+        .join(strata, on=["target", "segment"], how="inner")
+        .drop("segment")
+    )
+    strat = (
+        rows.join(seg_map.lazy(), on=["target", *SEGMENT_COLUMNS], how="inner")
+        .group_by(["target", "arm", "stratum", "latency_bin"])
+        .agg(pl.col("n").sum())
+        .with_columns(pl.col("n").sum().over(["target", "arm", "stratum"]).alias("n_s"))
+        .join(weights.lazy(), on=["target", "stratum"], how="inner")
+        .group_by(["target", "arm", "latency_bin"])
+        .agg((pl.col("w") * pl.col("n") / pl.col("n_s")).sum().alias("p"))
+        .sort(["target", "arm", "latency_bin"])
+    )
+    std, naive = pl.collect_all([strat, naive_lf.sort(["target", "arm", "latency_bin"])])
+    return std, naive
+
+
+def _p95(
+    latency: pl.DataFrame,
+    arms: pl.DataFrame,
+    strata: pl.DataFrame,
+    stats: pl.DataFrame,
+    cfg: ComparisonSettings,
+    rule: MetricRule,
+) -> pl.DataFrame:
+    """The p95-latency rows (same columns as ``infer``) for every target."""
+    kept = (
+        stats.join(strata, on=["target", "segment"], how="inner")
+        .group_by(["target", "arm", "stratum"])
+        .agg(pl.col("n").sum())
+    )
+    new_n = kept.filter(pl.col("arm") == "new").with_columns(
+        (pl.col("n") / pl.col("n").sum().over("target")).alias("w")
+    )
+    weights = new_n.select("target", "stratum", "w")
+    kish = (
+        kept.join(weights, on=["target", "stratum"], how="inner")
+        .group_by(["target", "arm"])
+        .agg((1.0 / (pl.col("w") ** 2 / pl.col("n")).sum()).alias("n_eff"))
+    )
+    totals = stats.group_by(["target", "arm"]).agg(pl.col("latency_ms_n").sum().alias("N"))
+    std, naive = _p95_histograms(latency, arms, stats, strata, weights)
+    std_parts = std.partition_by(["target", "arm"], as_dict=True)
+    naive_parts = naive.partition_by(["target", "arm"], as_dict=True)
+    n_eff = {(r["target"], r["arm"]): r["n_eff"] for r in kish.iter_rows(named=True)}
+    n_tot = {(r["target"], r["arm"]): r["N"] for r in totals.iter_rows(named=True)}
+    targets = sorted({t for t, _ in n_tot})
+    rows = []
+    alpha, samples = cfg.alpha, cfg.bootstrap_samples
+    c, s = rule.factor, rule.sign
+    for target in targets:
+        row: dict[str, Any] = {"target": target, "metric": rule.name}
+        est: dict[str, float] = {}
+        draws: dict[str, np.ndarray] = {}
+        naive_est: dict[str, float] = {}
+        for arm in ARMS:
+            row[f"N_{arm}"] = float(n_tot.get((target, arm), 0))
+            part = naive_parts.get((target, arm))
+            naive_est[arm] = (
+                histogram_quantile(part["latency_bin"].to_numpy(), part["n"].to_numpy(), P95)
+                if part is not None
+                else math.nan
+            )
+            part = std_parts.get((target, arm))
+            size = n_eff.get((target, arm))
+            if part is None or size is None or not size >= 1:
+                est[arm] = math.nan
+                continue
+            bins, probs = part["latency_bin"].to_numpy(), part["p"].to_numpy()
+            est[arm] = histogram_quantile(bins, probs, P95)
+            rng = np.random.default_rng(_seed(cfg.seed, target, arm, rule.name))
+            draws[arm] = bootstrap_quantile(bins, probs, int(round(size)), P95, samples, rng)
+        row["new_value"], row["ref_value"] = est["new"], est["ref"]
+        row["naive_new_value"], row["naive_ref_value"] = naive_est["new"], naive_est["ref"]
+        row["naive_estimate"] = naive_est["new"] - naive_est["ref"]
+        row["coverage"] = 1.0 if "new" in draws else math.nan
+        if len(draws) == 2:
+            dn, dr = draws["new"], draws["ref"]
+            diff = dn - dr
+            theta = s * (dn - c * dr)
+            lo, hi = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
+            ratio = dn / dr - 1
+            rlo, rhi = np.quantile(ratio, [alpha / 2, 1 - alpha / 2])
+            b1 = samples + 1
+            row.update(
+                estimate=est["new"] - est["ref"],
+                ci_low=float(lo),
+                ci_high=float(hi),
+                relative=est["new"] / est["ref"] - 1,
+                relative_ci_low=float(rlo),
+                relative_ci_high=float(rhi),
+                margin_abs=s * rule.margin * est["ref"],
+                p_worse=(1 + np.count_nonzero(theta <= 0)) / b1,
+                p_better=(1 + np.count_nonzero(s * diff >= 0)) / b1,
+                p_noninf=(1 + np.count_nonzero(theta >= 0)) / b1,
+                p_value=min(
+                    1.0,
+                    2 * (1 + min(np.count_nonzero(diff <= 0), np.count_nonzero(diff >= 0))) / b1,
+                ),
+                se=float(np.std(diff, ddof=1)),
+            )
+        rows.append(row)
+    schema = {
+        "target": pl.String,
+        "metric": pl.String,
+        "N_new": pl.Float64,
+        "N_ref": pl.Float64,
+        "coverage": pl.Float64,
+        "naive_new_value": pl.Float64,
+        "naive_ref_value": pl.Float64,
+        "naive_estimate": pl.Float64,
+        **{c: pl.Float64 for c in _INFER_COLUMNS},
+    }
+    out = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
+    return out.with_columns(
+        pl.lit(rule.role).alias("role"),
+        pl.lit(rule.worse).alias("worse"),
+        pl.lit(rule.margin).alias("margin"),
+        pl.lit("quantile").alias("kind"),
+        pl.lit("bootstrap_histogram").alias("method"),
+    )
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+def _verdicts(
+    df: pl.DataFrame,
+    families: Sequence[str],
+    cfg: ComparisonSettings,
+    min_cases: int,
+    blocked: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """Add ``p_worse_adjusted``, ``p_better_adjusted``, ``non_inferior``, ``verdict``, ``reason``.
+
+    ``blocked`` maps a target to a reason that makes every one of its metrics
+    insufficient_data (e.g. no previous release)."""
+    blocked = dict(blocked or {})
+    half = cfg.alpha / 2
+    enough_new = pl.col("N_new").fill_null(0) >= min_cases
+    enough_ref = pl.col("N_ref").fill_null(0) >= min_cases
+    computable = (
+        pl.col("estimate").is_not_nan()
+        & pl.col("estimate").is_not_null()
+        & pl.col("p_worse").is_not_nan()
+        & pl.col("p_worse").is_not_null()
+    )
+    df = df.with_columns(
+        pl.col("target")
+        .replace_strict(blocked, default=None, return_dtype=pl.String)
+        .alias("_blocked")
+    )
+    usable = computable & enough_new & enough_ref & pl.col("_blocked").is_null()
+    df = df.with_columns(usable.alias("_usable"))
+    pw = df.with_columns(
+        pl.when(pl.col("_usable")).then(pl.col("p_worse")).alias("_pw"),
+        pl.when(pl.col("_usable")).then(pl.col("p_better")).alias("_pb"),
+    )
+    df = df.with_columns(
+        pl.Series("p_worse_adjusted", _adjust_groups(pw, families, "_pw", cfg.multiple_testing)),
+        pl.Series("p_better_adjusted", _adjust_groups(pw, families, "_pb", cfg.multiple_testing)),
+    ).with_columns(
+        pl.col("p_worse_adjusted").fill_nan(None),
+        pl.col("p_better_adjusted").fill_nan(None),
+    )
+    pct = (pl.col("margin") * 100).round(1).cast(pl.String)
+    method = cfg.multiple_testing.upper() if cfg.multiple_testing == "bh" else "Holm"
+    reason = (
+        pl.when(pl.col("_blocked").is_not_null())
+        .then(pl.col("_blocked"))
+        .when(~enough_new | ~enough_ref)
+        .then(
+            pl.format(
+                "fewer than {} cases with the metric in an arm (new {}, reference {})",
+                pl.lit(min_cases),
+                pl.col("N_new").fill_null(0).cast(pl.Int64),
+                pl.col("N_ref").fill_null(0).cast(pl.Int64),
+            )
+        )
+        .when(~computable)
+        .then(pl.lit("no segment with data in both arms, or no reference value"))
+        .when(pl.col("p_worse_adjusted") < half)
+        .then(
+            pl.format(
+                "interval lies beyond the {}% margin in the worse direction ({} p = {})",
+                pct,
+                pl.lit(method),
+                pl.col("p_worse_adjusted").round_sig_figs(3).cast(pl.String),
+            )
+        )
+        .when(pl.col("p_better_adjusted") < half)
+        .then(
+            pl.format(
+                "interval lies on the better side of no change ({} p = {})",
+                pl.lit(method),
+                pl.col("p_better_adjusted").round_sig_figs(3).cast(pl.String),
+            )
+        )
+        .when(pl.col("p_worse") < half)
+        .then(pl.lit("beyond the margin before, but not after, the multiple-testing adjustment"))
+        .when(pl.col("p_noninf") < half)
+        .then(pl.format("interval within the {}% margin but includes no change", pct))
+        .otherwise(pl.format("interval includes the {}% margin", pct))
+    )
+    verdict = (
+        pl.when(~pl.col("_usable"))
+        .then(pl.lit("insufficient_data"))
+        .when(pl.col("p_worse_adjusted") < half)
+        .then(pl.lit("worse"))
+        .when(pl.col("p_better_adjusted") < half)
+        .then(pl.lit("better"))
+        .otherwise(pl.lit("inconclusive"))
+    )
+    return df.with_columns(
+        verdict.alias("verdict"),
+        reason.alias("reason"),
+        pl.when(pl.col("_usable")).then(pl.col("p_noninf") < half).alias("non_inferior"),
+    ).drop("_blocked", "_usable")
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _naive_columns(naive: pl.DataFrame) -> pl.DataFrame:
+    return naive.select(
+        "target",
+        "metric",
+        pl.col("new_value").alias("naive_new_value"),
+        pl.col("ref_value").alias("naive_ref_value"),
+        pl.col("estimate").alias("naive_estimate"),
+        pl.col("ci_low").alias("naive_ci_low"),
+        pl.col("ci_high").alias("naive_ci_high"),
+        pl.col("N_new").alias("_naive_N_new"),
+        pl.col("N_ref").alias("_naive_N_ref"),
+    )
+
+
+def _empty_cases() -> pl.DataFrame:
+    return pl.DataFrame(schema=CASES_SCHEMA)
+
+
+def _empty_latency() -> pl.DataFrame:
+    return pl.DataFrame(schema=LATENCY_SCHEMA)
+
+
+def _blocked_reasons(windows: pl.DataFrame, as_of: datetime) -> dict[str, str]:
+    out = {}
+    for r in windows.iter_rows(named=True):
+        if r["released_at"] is None:
+            out[r["release_id"]] = "the release has no valid released_at"
+        elif r["released_at"] > as_of:
+            out[r["release_id"]] = "not released by as_of"
+        elif r["previous_release_id"] is None:
+            out[r["release_id"]] = "first release of its system: no previous release to compare"
+    return out
+
+
+def _float(v: Any) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _metric_from_row(r: Mapping[str, Any], segment: str = "all") -> MetricComparison:
+    return MetricComparison(
+        metric=r["metric"],
+        role=r["role"],
+        method=r["method"],
+        worse=r["worse"],
+        margin=float(r["margin"]),
+        n_new=int(r["N_new"] or 0),
+        n_ref=int(r["N_ref"] or 0),
+        new_value=_float(r["new_value"]),
+        ref_value=_float(r["ref_value"]),
+        estimate=_float(r["estimate"]),
+        ci_low=_float(r["ci_low"]),
+        ci_high=_float(r["ci_high"]),
+        relative=_float(r["relative"]),
+        relative_ci_low=_float(r["relative_ci_low"]),
+        relative_ci_high=_float(r["relative_ci_high"]),
+        margin_abs=_float(r["margin_abs"]),
+        naive_new_value=_float(r.get("naive_new_value")),
+        naive_ref_value=_float(r.get("naive_ref_value")),
+        naive_estimate=_float(r.get("naive_estimate")),
+        naive_ci_low=_float(r.get("naive_ci_low")),
+        naive_ci_high=_float(r.get("naive_ci_high")),
+        p_value=_float(r["p_value"]),
+        p_worse=_float(r["p_worse"]),
+        p_worse_adjusted=_float(r["p_worse_adjusted"]),
+        p_better=_float(r["p_better"]),
+        p_better_adjusted=_float(r["p_better_adjusted"]),
+        non_inferior=r["non_inferior"],
+        verdict=r["verdict"],
+        reason=r["reason"],
+        coverage=_float(r.get("coverage")),
+        segment=segment,
+        se=_float(r.get("se")),
+    )
+
+
+def _fill_missing_metrics(
+    df: pl.DataFrame, targets: Sequence[str], rules: Mapping[str, MetricRule]
+) -> pl.DataFrame:
+    """One row per (target, metric), so releases without data still report every metric; role,
+    direction, margin, kind and method come from the rules."""
+    grid = pl.DataFrame(
+        {
+            "target": [t for t in targets for _ in METRICS],
+            "metric": [m.name for _ in targets for m in METRICS],
+        },
+        schema={"target": pl.String, "metric": pl.String},
+    )
+    meta = (
+        _rules_frame(rules)
+        .select("metric", "role", "worse", "margin")
+        .with_columns(
+            pl.col("metric").replace_strict(KIND_BY_NAME, return_dtype=pl.String).alias("kind")
+        )
+        .with_columns(
+            pl.col("kind").replace_strict(METHOD_BY_KIND, return_dtype=pl.String).alias("method")
+        )
+    )
+    drop = [
+        c
+        for c in ("role", "worse", "margin", "kind", "method", "sign", "factor")
+        if c in df.columns
+    ]
+    return grid.join(df.drop(drop), on=["target", "metric"], how="left").join(
+        meta, on="metric", how="left"
+    )
+
+
+def compare_releases(
+    rollup: Rollup | None,
+    units: pl.DataFrame,
+    release_ids: Sequence[str],
+    policy: Policy,
+    as_of: datetime,
+) -> dict[str, ReleaseComparison]:
+    """Compare each release in ``release_ids`` with the previous release of its system over the
+    observation window, as of ``as_of`` (see the module docstring for the window, methods,
+    standardisation, verdicts and multiple-testing families). Vectorised over releases.
+
+    ``units`` is ``analytics.releases.release_units`` output; ``rollup`` the telemetry rollup
+    (None: no telemetry, every metric is insufficient_data). Raises ``DataError`` for an unknown
+    release id or an invalid ``comparison`` policy section."""
+    as_of = _utc(as_of)
+    cfg = settings(policy)
+    rules = metric_rules(policy)
+    ids = list(dict.fromkeys(release_ids))
+    windows = comparison_windows(units, ids, policy, as_of, rollup)
+    arms = _arm_windows(windows)
+    cases = rollup.cases if rollup is not None else _empty_cases()
+    latency = rollup.latency if rollup is not None else _empty_latency()
+    keys = ["target"]
+    stats = _arm_stats(cases, arms, policy, keys)
+    strata = assign_strata(stats, keys, cfg.min_cases_per_segment)
+    blocked = _blocked_reasons(windows, as_of)
+
+    std = infer(standardise(_long(stratified(stats, keys, strata), keys), keys), rules, cfg.alpha)
+    naive = infer(standardise(_long(stratified(stats, keys, None), keys), keys), rules, cfg.alpha)
+    overall = std.join(_naive_columns(naive), on=["target", "metric"], how="full", coalesce=True)
+    p95 = _p95(latency, arms, strata, stats, cfg, rules["latency_p95_ms"])
+    overall = pl.concat([overall, p95], how="diagonal_relaxed")
+    new_cases = (
+        stats.filter(pl.col("arm") == "new")
+        .group_by("target")
+        .agg(pl.col("n").sum().cast(pl.Float64).alias("_new_cases"))
+    )
+    overall = (
+        _fill_missing_metrics(overall, ids, rules)
+        .join(new_cases, on="target", how="left")
+        .with_columns(
+            pl.coalesce("_naive_N_new", "N_new").alias("N_new"),
+            pl.coalesce("_naive_N_ref", "N_ref").alias("N_ref"),
+            pl.when(pl.col("kind") == "quantile")
+            .then(pl.col("coverage"))
+            .otherwise(pl.col("covered") / pl.col("_new_cases"))
+            .alias("coverage"),
+        )
+        .drop("_naive_N_new", "_naive_N_ref", "_new_cases")
+    )
+    overall = _verdicts(overall, ["target", "role"], cfg, cfg.min_cases_per_arm, blocked)
+
+    seg_keys = ["target", "seg"]
+    seg_sums = stratified(stats, keys, strata).with_columns(pl.col("stratum").alias("seg"))
+    seg = infer(standardise(_long(seg_sums, seg_keys), seg_keys), rules, cfg.alpha)
+    seg = _verdicts(seg, ["target", "metric"], cfg, cfg.min_cases_per_segment, blocked)
+
+    return _assemble(ids, windows, overall, seg, stats, as_of, cfg, blocked)
+
+
+def _assemble(
+    ids: Sequence[str],
+    windows: pl.DataFrame,
+    overall: pl.DataFrame,
+    seg: pl.DataFrame,
+    stats: pl.DataFrame,
+    as_of: datetime,
+    cfg: ComparisonSettings,
+    blocked: Mapping[str, str],
+) -> dict[str, ReleaseComparison]:
+    order = {m.name: i for i, m in enumerate(METRICS)}
+    overall = overall.with_columns(
+        pl.col("metric").replace_strict(order, return_dtype=pl.Int32).alias("_o")
+    ).sort(["target", "_o"])
+    by_target = overall.partition_by("target", as_dict=True)
+    seg_cols = [c for c in _RESULT_SCHEMA if c not in ("segment",)]
+    seg_frame = seg.rename({"seg": "segment", "N_new": "n_new", "N_ref": "n_ref"}).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias(c)
+        for c in (
+            "naive_new_value",
+            "naive_ref_value",
+            "naive_estimate",
+            "naive_ci_low",
+            "naive_ci_high",
+        )
+        if c not in seg.columns
+    )
+    seg_frame = seg_frame.select(
+        "target",
+        "segment",
+        *[pl.col(c).cast(_RESULT_SCHEMA[c]) for c in seg_cols if c in seg_frame.columns],
+    ).sort(["target", "metric", "segment"])
+    seg_by_target = seg_frame.partition_by("target", as_dict=True)
+    totals = {
+        (r["target"], r["arm"]): int(r["n"])
+        for r in stats.group_by(["target", "arm"]).agg(pl.col("n").sum()).iter_rows(named=True)
+    }
+    empty_seg = seg_frame.clear().drop("target")
+    out: dict[str, ReleaseComparison] = {}
+    for w in windows.iter_rows(named=True):
+        rid = w["release_id"]
+        rows = by_target[(rid,)].to_dicts()
+        metrics = {r["metric"]: _metric_from_row(r) for r in rows}
+        n_new, n_ref = totals.get((rid, "new"), 0), totals.get((rid, "ref"), 0)
+        if rid in blocked:
+            status: Status = "insufficient_data"
+            message = blocked[rid]
+        elif n_new < cfg.min_cases_per_arm or n_ref < cfg.min_cases_per_arm:
+            status = "insufficient_data"
+            message = (
+                f"fewer than {cfg.min_cases_per_arm} cases in an arm "
+                f"(new {n_new}, reference {n_ref})"
+            )
+        elif w["window_end"] > as_of:
+            status = "immature"
+            message = f"observation window ends {w['window_end'].isoformat()}, after as_of"
+        else:
+            status = "ok"
+            message = ""
+        segs = seg_by_target.get((rid,))
+        out[rid] = ReleaseComparison(
+            release_id=rid,
+            system=w["system"],
+            previous_release_id=w["previous_release_id"],
+            ref_release_id=w["ref_release_id"],
+            released_at=w["released_at"],
+            window_start=w["window_start"],
+            window_end=w["window_end"],
+            ref_start=w["ref_start"] if w["ref_release_id"] is not None else None,
+            as_of=as_of,
+            n_new=n_new,
+            n_ref=n_ref,
+            status=status,
+            message=message,
+            metrics=metrics,
+            segments=segs.drop("target") if segs is not None else empty_seg,
+            multiple_testing=cfg.multiple_testing,
+            alpha=cfg.alpha,
+        )
+    return {rid: out[rid] for rid in ids}
+
+
+def compare_release(
+    rollup: Rollup | None,
+    units: pl.DataFrame,
+    release_id: str,
+    policy: Policy,
+    as_of: datetime,
+) -> ReleaseComparison:
+    """Compare one release with the previous release of its system (see ``compare_releases``)."""
+    return compare_releases(rollup, units, [release_id], policy, as_of)[release_id]
+
+
+def telemetry_failures(
+    comparisons: Mapping[str, ReleaseComparison],
+) -> dict[str, tuple[str, ...]]:
+    """Release id -> the decision-quality metrics (``policy.decision_quality_metrics``) judged
+    "worse": the telemetry failure signal of CFR-DQ (SPEC section 3, signal (c)).
+
+    A verdict of an immature comparison counts: the test is valid at ``as_of``, the window just is
+    not over. Releases without a degradation map to an empty tuple."""
+    return {rid: c.worse("decision_quality") for rid, c in comparisons.items()}
+
+
+def unit_cost_impact(comparison: ReleaseComparison) -> EstimateResult:
+    """Release impact on unit process cost (SPEC section 3): mix-standardised unit cost per case
+    of the release minus that of the previous release over the observation window, USD/case,
+    with its (1 - alpha) Welch interval. ``n`` is the release's cases; ``extra`` holds
+    ``estimate`` (= mean), ``se``, ``n_ref``, ``naive_estimate``, ``relative`` and ``verdict``."""
+    m = comparison.metrics["unit_cost_usd"]
+    extra = {
+        "estimate": m.estimate,
+        "se": m.se,
+        "n_new": m.n_new,
+        "n_ref": m.n_ref,
+        "naive_estimate": m.naive_estimate,
+        "relative": m.relative,
+        "verdict": m.verdict,
+        "coverage": m.coverage,
+    }
+    if m.verdict == "insufficient_data" or m.estimate is None:
+        return EstimateResult(
+            None,
+            None,
+            None,
+            m.n_new,
+            "insufficient_data",
+            m.reason or comparison.message,
+            extra={**extra, "estimate": None, "se": None},
+        )
+    status: Status = "immature" if comparison.status == "immature" else "ok"
+    return EstimateResult(
+        m.estimate, m.ci_low, m.ci_high, m.n_new, status, comparison.message, extra=extra
+    )
+
+
+# ---------------------------------------------------------------- canary judge
+
+Recommendation = Literal["go", "rollback", "hold"]
+EXIT_CODES: dict[str, int] = {"go": 0, "rollback": 1, "hold": 2}
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """The ``judge`` policy section, checked."""
+
+    critical_metrics: tuple[str, ...]
+    min_cases_per_arm: int
+
+
+def judge_settings(policy: Policy) -> JudgeSettings:
+    """The judge settings of ``policy`` (``DataError`` when missing or naming unknown metrics)."""
+    sec = policy.section("judge")
+    critical = sec.get("critical_metrics")
+    if not isinstance(critical, list | tuple) or not all(isinstance(m, str) for m in critical):
+        raise DataError("policy: judge.critical_metrics must be a list of metric names")
+    unknown = sorted(set(critical) - set(METRIC_NAMES))
+    if unknown:
+        raise DataError(
+            "policy: judge.critical_metrics names unknown metric(s): "
+            + ", ".join(unknown)
+            + "; known: "
+            + ", ".join(METRIC_NAMES)
+        )
+    low = sec.get("min_cases_per_arm")
+    if isinstance(low, bool) or not isinstance(low, int) or low < 1:
+        raise DataError("policy: judge.min_cases_per_arm must be an integer >= 1")
+    return JudgeSettings(tuple(critical), low)
+
+
+def judge_policy(policy: Policy) -> Policy:
+    """``policy`` with ``comparison.min_cases_per_arm`` replaced by ``judge.min_cases_per_arm``,
+    the minimum the canary judge requires of each arm."""
+    from analytics.policy import deep_merge, policy_from_mapping
+
+    low = judge_settings(policy).min_cases_per_arm
+    raw = deep_merge(policy.raw, {"comparison": {"min_cases_per_arm": low}})
+    return policy_from_mapping(raw, f"{policy.source} (judge)")
+
+
+@dataclass(frozen=True)
+class JudgeDecision:
+    """The canary judge's recommendation for a release, with its reasons and the comparison."""
+
+    release_id: str
+    as_of: datetime
+    recommendation: Recommendation
+    exit_code: int
+    reasons: tuple[str, ...]
+    critical_metrics: tuple[str, ...]
+    comparison: ReleaseComparison
+
+    def to_dict(self) -> dict[str, Any]:
+        return clean(
+            {
+                "release_id": self.release_id,
+                "as_of": self.as_of,
+                "recommendation": self.recommendation,
+                "exit_code": self.exit_code,
+                "reasons": list(self.reasons),
+                "critical_metrics": list(self.critical_metrics),
+                "comparison": self.comparison.to_dict(),
+            }
+        )
+
+
+def judge_comparison(comparison: ReleaseComparison, policy: Policy) -> JudgeDecision:
+    """Go / rollback / hold for a release from its comparison (SPEC: canary judge).
+
+    - ``rollback`` when a critical metric (``judge.critical_metrics``) is worse;
+    - ``go`` when no metric is worse and every critical metric has data (at least
+      ``judge.min_cases_per_arm`` cases per arm: compare with ``judge_policy(policy)``);
+    - ``hold`` (for a human) otherwise: a critical metric lacks data, or a non-critical metric
+      is worse (e.g. cost or latency against its zero margin).
+
+    "Inconclusive" verdicts do not block "go": they mean no degradation beyond the margin was
+    shown (the reasons name critical metrics whose interval still includes the margin)."""
+    cfg = judge_settings(policy)
+    metrics = comparison.metrics
+    worse_critical = [m for m in cfg.critical_metrics if metrics[m].verdict == "worse"]
+    lacking = [m for m in cfg.critical_metrics if metrics[m].verdict == "insufficient_data"]
+    worse_other = [
+        m for m, r in metrics.items() if r.verdict == "worse" and m not in cfg.critical_metrics
+    ]
+    reasons: list[str] = []
+    for m in worse_critical:
+        reasons.append(f"critical metric {m} is worse: {metrics[m].reason}")
+    for m in lacking:
+        reasons.append(f"critical metric {m} lacks data: {metrics[m].reason}")
+    for m in worse_other:
+        reasons.append(f"{m} is worse: {metrics[m].reason}")
+    if worse_critical:
+        rec: Recommendation = "rollback"
+    elif lacking or worse_other:
+        rec = "hold"
+    else:
+        rec = "go"
+        reasons.append(
+            "no metric is worse and every critical metric has at least "
+            f"{cfg.min_cases_per_arm} cases per arm"
+        )
+        for m in cfg.critical_metrics:
+            if metrics[m].non_inferior is False:
+                reasons.append(f"note: {m}: {metrics[m].reason}")
+    if comparison.status == "immature":
+        reasons.append(f"note: {comparison.message}")
+    return JudgeDecision(
+        release_id=comparison.release_id,
+        as_of=comparison.as_of,
+        recommendation=rec,
+        exit_code=EXIT_CODES[rec],
+        reasons=tuple(reasons),
+        critical_metrics=cfg.critical_metrics,
+        comparison=comparison,
+    )
+
+
+# ---------------------------------------------------------------- daily series (charts)
+
+
+def daily_series(
+    rollup: Rollup | None,
+    units: pl.DataFrame,
+    release_id: str,
+    policy: Policy,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Daily values per version over the comparison window, for the review report's chart.
+
+    One row per (day, arm, metric): ``release_id`` (the version that served), ``arm`` (``new`` or
+    ``ref``), ``day`` (UTC date), ``metric``, ``value`` (the plain daily value, not standardised;
+    rates as shares, p95 latency from the histogram) and ``n`` (cases with the metric)."""
+    as_of = _utc(as_of)
+    windows = comparison_windows(units, [release_id], policy, as_of, rollup)
+    arms = _arm_windows(windows)
+    schema: dict[str, pl.DataType] = {
+        "release_id": pl.String(),
+        "arm": pl.String(),
+        "day": pl.Date(),
+        "metric": pl.String(),
+        "value": pl.Float64(),
+        "n": pl.Int64(),
+    }
+    if rollup is None or arms.height == 0:
+        return pl.DataFrame(schema=schema)
+    per_day = (
+        _window_rows(rollup.cases, arms)
+        .with_columns(*unit_cost_stats(policy))
+        .group_by(["release_id", "arm", "day"])
+        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
+        .collect()
+    )
+    frames = []
+    for spec in METRICS:
+        if spec.kind == "quantile":
+            continue
+        frames.append(
+            per_day.select(
+                "release_id",
+                "arm",
+                "day",
+                pl.lit(spec.name).alias("metric"),
+                (pl.col(spec.total).cast(pl.Float64) / pl.col(spec.count)).alias("value"),
+                pl.col(spec.count).cast(pl.Int64).alias("n"),
+            )
+        )
+    lat = (
+        _window_rows(rollup.latency, arms)
+        .group_by(["release_id", "arm", "day", "latency_bin"])
+        .agg(pl.col("n").sum())
+        .sort(["release_id", "arm", "day", "latency_bin"])
+        .collect()
+        .with_columns(
+            (
+                pl.col("n").cum_sum().over(["release_id", "arm", "day"])
+                / pl.col("n").sum().over(["release_id", "arm", "day"])
+            ).alias("cum")
+        )
+    )
+    values = pl.DataFrame(
+        {"latency_bin": np.arange(len(latency_bin_values())), "value": latency_bin_values()},
+        schema={"latency_bin": pl.Int64, "value": pl.Float64},
+    )
+    p95 = (
+        lat.filter(pl.col("cum") >= P95 - 1e-12)
+        .group_by(["release_id", "arm", "day"])
+        .agg(pl.col("latency_bin").min(), pl.col("n").sum().alias("_"))
+        .join(
+            lat.group_by(["release_id", "arm", "day"]).agg(pl.col("n").sum().alias("total")),
+            on=["release_id", "arm", "day"],
+        )
+        .with_columns(pl.col("latency_bin").cast(pl.Int64))
+        .join(values, on="latency_bin", how="left")
+        .select(
+            "release_id",
+            "arm",
+            "day",
+            pl.lit("latency_p95_ms").alias("metric"),
+            "value",
+            pl.col("total").cast(pl.Int64).alias("n"),
+        )
+    )
+    frames.append(p95)
+    return (
+        pl.concat(frames)
+        .select([pl.col(k).cast(v) for k, v in schema.items()])
+        .sort(["metric", "arm", "day"])
+    )
+
+
+__all__ = [
+    "EXIT_CODES",
+    "JudgeDecision",
+    "JudgeSettings",
+    "METRICS",
+    "METRIC_NAMES",
+    "ComparisonSettings",
+    "MetricComparison",
+    "MetricRule",
+    "MetricSpec",
+    "ReleaseComparison",
+    "adjust",
+    "benjamini_hochberg",
+    "bootstrap_quantile",
+    "compare_release",
+    "compare_releases",
+    "comparison_windows",
+    "daily_series",
+    "holm",
+    "judge_comparison",
+    "judge_policy",
+    "judge_settings",
+    "metric_rules",
+    "rate_contrast_bounds",
+    "rate_p_value",
+    "settings",
+    "telemetry_failures",
+    "unit_cost_impact",
+    "wilson_bounds",
+]
