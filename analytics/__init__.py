@@ -8,6 +8,16 @@ The public API. Notebooks and users import from here only::
     ra.monthly_kpis(analysis, "2026-10").to_dict()
 """
 
+from analytics.comparison import (
+    MetricComparison,
+    ReleaseComparison,
+    compare_release,
+    compare_releases,
+    daily_series,
+    judge_comparison,
+    telemetry_failures,
+    unit_cost_impact,
+)
 from analytics.errors import DataError
 from analytics.evidence import evidence_completeness, evidence_status
 from analytics.governance import (
@@ -38,10 +48,28 @@ from analytics.releases import deployed_in_month, release_units
 from analytics.results import DurationResult, EstimateResult, RateResult
 from analytics.risk import RiskAttribution, failure_by_group, failure_regression, risk_attribution
 from analytics.rollup import Rollup, dataset_rollup, rollup_telemetry
+from analytics.sequential import (
+    DetectionPotential,
+    detection_potential,
+    detection_potentials,
+    sequence_frame,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DetectionPotential",
+    "MetricComparison",
+    "ReleaseComparison",
+    "compare_release",
+    "compare_releases",
+    "daily_series",
+    "detection_potential",
+    "detection_potentials",
+    "judge_comparison",
+    "sequence_frame",
+    "telemetry_failures",
+    "unit_cost_impact",
     "ANTI_PATTERNS",
     "FINDING_CODES",
     "GateDecision",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 from scipy import stats as sps
 
@@ -28,10 +29,12 @@ from analytics.evidence import evidence_completeness, evidence_status
 from analytics.governance import CHECK_COLUMNS, ProcessHealth, audit_releases, process_health
 from analytics.incidents import attribute_incidents, mttd, mttm, release_failures
 from analytics.io import Dataset
+from analytics.policy import Policy
 from analytics.quality import DataQuality
 from analytics.releases import deployed_in_month, release_units
 from analytics.results import DurationResult, EstimateResult, RateResult, Status, clean
 from analytics.rollup import Rollup, dataset_rollup, unit_cost_columns
+from analytics.sequential import detection_potentials
 from analytics.stats import rate
 
 
@@ -135,6 +138,27 @@ def _cost_impacts(comparisons: Mapping[str, ReleaseComparison]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
+def _detectability(
+    rollup: Rollup | None,
+    units: pl.DataFrame,
+    release_ids: Sequence[str],
+    policy: Policy,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Per failed release: hours after release at which its degradation was first statistically
+    visible in telemetry (always-valid confidence sequence; ``analytics.sequential``)."""
+    schema = {
+        "release_id": pl.String,
+        "detectable_after_hours": pl.Float64,
+        "detectable_metric": pl.String,
+    }
+    if rollup is None or not release_ids:
+        return pl.DataFrame(schema=schema)
+    found = detection_potentials(rollup, units, release_ids, policy, as_of)
+    rows = [(rid, d.detectable_after_hours, d.metric) for rid, d in found.items()]
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 def analyze(
     ds: Dataset,
     as_of: datetime,
@@ -183,6 +207,11 @@ def analyze(
         )
     )
     failed_ids = table.filter(pl.col("failed"))["release_id"].to_list()
+    table = table.join(
+        _detectability(roll, table, [r for r in failed_ids if r in comparisons], policy, as_of),
+        on="release_id",
+        how="left",
+    )
     audit = audit_releases(ds, table, as_of, failed_ids, rollup=roll)
     checks = [c for c in CHECK_COLUMNS if c not in table.columns]
     table = table.join(
@@ -217,6 +246,7 @@ class MonthlyKpis:
     misclassification_rate: RateResult
     dora: DoraContext
     process_health: ProcessHealth
+    detection_potential: Mapping[str, Any]
     quality: DataQuality
     release_ids: tuple[str, ...] = ()
     immature_releases: tuple[str, ...] = ()
@@ -246,6 +276,7 @@ class MonthlyKpis:
                 "immature_releases": list(self.immature_releases),
                 "kpis": kpis,
                 "process_health": self.process_health.to_dict(),
+                "detection_potential": dict(self.detection_potential),
                 "data_quality": self.quality.to_dict(),
             }
         )
@@ -305,6 +336,23 @@ def _cost_impact(cohort: pl.DataFrame, alpha: float, has_telemetry: bool) -> Est
     return EstimateResult(mean, mean - half, mean + half, int(len(est)))
 
 
+def _detection_summary(cohort: pl.DataFrame) -> dict[str, Any]:
+    """How much faster monitoring could have caught the month's failed releases: per release
+    "detectable after X h" (telemetry) beside "detected after Y h" (first detection)."""
+    df = cohort.filter(pl.col("failed") & pl.col("detectable_after_hours").is_not_null())
+    both = df.filter(pl.col("detection_hours").is_not_null())
+    gap = (both["detection_hours"] - both["detectable_after_hours"]).to_list()
+    return {
+        "n": df.height,
+        "median_detectable_after_hours": df["detectable_after_hours"].median(),
+        "median_detected_after_hours": both["detection_hours"].median(),
+        "median_hours_earlier": float(np.median(gap)) if gap else None,
+        "releases": df.select(
+            "release_id", "detectable_after_hours", "detectable_metric", "detection_hours"
+        ).to_dicts(),
+    }
+
+
 def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
     """KPIs of the releases deployed in ``month`` (``YYYY-MM`` in the policy timezone), with
     everything known about them at the analysis' ``as_of``."""
@@ -360,6 +408,7 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
         process_health=process_health(
             analysis.audit, analysis.releases, month, analysis.as_of, policy, analysis.incidents
         ),
+        detection_potential=_detection_summary(cohort),
         quality=analysis.quality,
         release_ids=tuple(ids),
         immature_releases=tuple(cohort.filter(pl.col("immature"))["release_id"].to_list()),

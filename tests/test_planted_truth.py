@@ -143,3 +143,19 @@ def test_month_cost_impact_combines_release_estimates(analysis) -> None:
     half = 1.959963984540054 * math.sqrt((se**2).sum()) / len(est)
     assert (k.ci_low, k.ci_high) == (pytest.approx(est.mean() - half),
                                      pytest.approx(est.mean() + half))
+
+
+def test_detection_potential_summary(analysis) -> None:
+    """Per month: failed releases with a 'detectable after X h' beside 'detected after Y h'."""
+    summaries = [ra.monthly_kpis(analysis, m).detection_potential
+                 for m in ra.month_range("2026-10", 12)]
+    rows = [r for s in summaries for r in s["releases"]]
+    assert len(rows) >= 5
+    for s in summaries:
+        assert s["n"] == len(s["releases"])
+        xs = sorted(r["detectable_after_hours"] for r in s["releases"])
+        if xs:
+            mid = len(xs) // 2
+            want = xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+            assert s["median_detectable_after_hours"] == pytest.approx(want)
+    assert all(r["detectable_after_hours"] > 0 for r in rows)
