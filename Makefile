@@ -4,8 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DATA := data/sample
-# The sample data ends in 2026-10; reports are rendered as of a fixed time so they reproduce.
-MONTH ?= 2026-10
+# The sample data ends in 2026-10; reports are rendered as of a fixed time so they reproduce
+# (showcase: the latest complete month before AS_OF and its most instructive release).
 AS_OF ?= 2026-11-15T00:00:00Z
 STAMP := $(VENV)/.installed
 
@@ -40,7 +40,7 @@ $(DATA)/releases.csv: $(STAMP)
 sample-data: $(DATA)/releases.csv ## Generate the sample dataset into data/sample
 
 report: $(STAMP) $(DATA)/releases.csv ## Set up, make the sample data and render the reports into reports/
-	$(BIN)/analytics report sample --data $(DATA) --month $(MONTH) --as-of $(AS_OF) --out reports
+	$(BIN)/analytics report showcase --data $(DATA) --as-of $(AS_OF) --out reports
 
 test: $(STAMP) browser ## Run the whole test suite (unit, property, notebooks, browser)
 	$(BIN)/python -m pytest -q

@@ -76,6 +76,10 @@ def km_median(
     return median, low, high
 
 
+def _none_if_nan(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
 def duration_summary(
     durations_h: np.ndarray,
     observed: np.ndarray,
@@ -93,7 +97,8 @@ def duration_summary(
     observed = np.asarray(observed, bool)[order]
     seen = durations_h[observed]
     n_cens = int((~observed).sum())
-    km, km_lo, km_hi = km_median(durations_h, observed, alpha)
+    # Results carry None, never NaN, for "no value" (JSON, charts and sentences rely on it).
+    km, km_lo, km_hi = (_none_if_nan(v) for v in km_median(durations_h, observed, alpha))
     if len(seen) == 0:
         return DurationResult(
             None,
@@ -113,7 +118,7 @@ def duration_summary(
         half = sps.t.ppf(1 - alpha / 2, len(seen) - 1) * seen.std(ddof=1) / math.sqrt(len(seen))
         lo, hi = max(0.0, float(mean - half)), float(mean + half)
     else:
-        lo, hi = math.nan, math.nan
+        lo, hi = None, None
     return DurationResult(
         mean,
         quantile(seen, 0.5),

@@ -1,0 +1,245 @@
+"""``analytics report executive|post-release|all|showcase``: render reports to HTML (and PDF).
+
+Each sub-command prints the path of every file it wrote, one per line, on stdout. Progress and
+notes go to stderr; the progress bar shows only on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import partial
+
+from rich.console import Console
+
+from analytics.kpis import parse_as_of
+from analytics.progress import progress_iter
+from analytics.reporting import (
+    MONTH_RE,
+    Rendered,
+    ReportError,
+    render_executive,
+    render_post_release,
+)
+
+
+def _as_of(text: str) -> str:
+    """Validate an ``--as-of`` timestamp and keep the text as given (it is a report parameter)."""
+    try:
+        parse_as_of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def _month(text: str) -> str:
+    if not MONTH_RE.match(text):
+        raise argparse.ArgumentTypeError(f"month {text!r} must be YYYY-MM")
+    return text
+
+
+def _systems(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _common(p: argparse.ArgumentParser, *, pdf: bool = True) -> None:
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=_as_of,
+        required=True,
+        help="ISO 8601 timestamp with offset: the report shows what was known then",
+    )
+    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
+    if pdf:
+        p.add_argument(
+            "--pdf",
+            action="store_true",
+            help="also print a PDF beside the HTML (needs Debian's chromium)",
+        )
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _report(rendered: Rendered) -> None:
+    for note in rendered.notes:
+        _stderr().print(
+            f"note: the notebook wrote to stderr (kept out of the report): {note}",
+            markup=False,
+            highlight=False,
+        )
+    print(rendered.html)
+    if rendered.pdf is not None:
+        print(rendered.pdf)
+
+
+def _executive(args: argparse.Namespace) -> int:
+    _report(
+        render_executive(
+            args.data,
+            args.month,
+            args.as_of,
+            args.out,
+            policy=args.policy,
+            systems=args.systems or (),
+            pdf=args.pdf,
+        )
+    )
+    return 0
+
+
+def _post_release(args: argparse.Namespace) -> int:
+    _report(
+        render_post_release(
+            args.data, args.release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+        )
+    )
+    return 0
+
+
+def _month_releases(args: argparse.Namespace, month: str) -> list[str]:
+    from analytics.io import load_dataset
+    from analytics.kpis import analyze
+    from analytics.releases import deployed_in_month
+
+    ds = load_dataset(args.data, args.policy)
+    analysis = analyze(ds, parse_as_of(args.as_of), months=[month])
+    return deployed_in_month(analysis.releases, month, analysis.as_of)["release_id"].to_list()
+
+
+def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> int:
+    """Run render jobs (label, thunk), ``workers`` at a time, with a progress bar on a terminal
+    (``analytics.progress``); print the paths written; report failures at the end. Exit code 1
+    when any job failed (the other reports are still written)."""
+    failures: list[str] = []
+    rendered: list[Rendered] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(fn): label for label, fn in jobs}
+        for fut in progress_iter(
+            as_completed(futures), total=len(jobs), description="rendering reports"
+        ):
+            try:
+                rendered.append(fut.result())
+            except ReportError as exc:  # one failed report does not stop the others
+                failures.append(f"{futures[fut]}: {exc}")
+    for r in sorted(rendered, key=lambda r: r.html.name):
+        _report(r)
+    for f in failures:
+        _stderr().print(f"error: {f}", markup=False, highlight=False)
+    return 1 if failures else 0
+
+
+def _all(args: argparse.Namespace) -> int:
+    ids = _month_releases(args, args.month)
+    jobs: list[tuple[str, Callable[[], Rendered]]] = [
+        (
+            f"executive {args.month}",
+            lambda: render_executive(
+                args.data, args.month, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+            ),
+        )
+    ]
+    for rid in ids:
+        jobs.append((f"review {rid}", partial(_review, args, rid)))
+    return _run_all(jobs, args.jobs)
+
+
+def _review(args: argparse.Namespace, release_id: str) -> Rendered:
+    return render_post_release(
+        args.data, release_id, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+    )
+
+
+def _showcase(args: argparse.Namespace) -> int:
+    """The executive report of the latest complete month before ``--as-of`` (or ``--month``)
+    and the review of that month's most instructive release
+    (``analytics.sections.most_instructive_release``)."""
+    from analytics.io import load_dataset
+    from analytics.kpis import analyze
+    from analytics.sections import latest_complete_month, most_instructive_release
+
+    ds = load_dataset(args.data, args.policy)
+    month = args.month or latest_complete_month(args.as_of, ds.policy.timezone)
+    analysis = analyze(ds, parse_as_of(args.as_of), months=[month])
+    release = most_instructive_release(analysis, month)
+    _report(
+        render_executive(args.data, month, args.as_of, args.out, policy=args.policy, pdf=args.pdf)
+    )
+    if release is None:
+        _stderr().print(
+            f"note: no release was deployed in {month}; no review rendered",
+            markup=False,
+            highlight=False,
+        )
+        return 0
+    _report(
+        render_post_release(
+            args.data, release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+        )
+    )
+    return 0
+
+
+def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a ``ReportError`` (nothing was written) into a message and exit code 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ReportError as exc:
+            _stderr().print(f"error: {exc}", markup=False, highlight=False)
+            return 1
+
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="render the executive or post-release report (HTML, optional PDF)",
+        description="Render reports with papermill + nbconvert into one self-contained HTML "
+        "file each, named from the parameters; prints the paths written.",
+    )
+    sub = report.add_subparsers(dest="report_kind", required=True)
+
+    p = sub.add_parser("executive", help="the executive monthly report")
+    _common(p)
+    p.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    p.add_argument("--systems", type=_systems, help="comma-separated systems (default: all)")
+    p.set_defaults(handler=_guard(_executive))
+
+    p = sub.add_parser("post-release", help="the post-release review of one release")
+    _common(p)
+    p.add_argument("--release", required=True, help="release_id")
+    p.set_defaults(handler=_guard(_post_release))
+
+    p = sub.add_parser("all", help="the executive report plus one review per release of the month")
+    _common(p)
+    p.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="reports rendered at once (default: min(2, CPUs))",
+    )
+    p.set_defaults(handler=_guard(_all))
+
+    p = sub.add_parser(
+        "showcase",
+        aliases=["sample"],
+        help="the latest complete month's executive report and its most instructive review",
+    )
+    _common(p)
+    p.add_argument(
+        "--month", type=_month, help="YYYY-MM (default: the latest complete month before --as-of)"
+    )
+    p.set_defaults(handler=_guard(_showcase))
+
+
+__all__ = ["register"]

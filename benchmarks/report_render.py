@@ -1,0 +1,94 @@
+"""Benchmark: render the executive report end to end, as a user would.
+
+    python benchmarks/report_render.py                       # data/sample, month 2026-10
+    python benchmarks/report_render.py --runs 3 --pdf
+
+Each run is a fresh ``analytics report executive`` process (Python start, dataset load inside a
+new Jupyter kernel, papermill execution, nbconvert), timed by wall clock, into a fresh output
+folder. The sample data is generated first when ``--data`` does not exist (not timed). Prints
+the wall time of every run, the median, and the size of the HTML (and PDF). Targets: under 20 s
+and under 6 MB of HTML on the reference machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 20.0
+TARGET_BYTES = 6_000_000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT / "data" / "sample"))
+    ap.add_argument("--month", default="2026-10")
+    ap.add_argument("--as-of", dest="as_of", default="2026-11-15T00:00:00Z")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--pdf", action="store_true", help="also print the PDF (timed with it)")
+    args = ap.parse_args()
+
+    data = Path(args.data)
+    if not (data / "releases.csv").is_file():
+        print(f"generating the sample data into {data} (not timed) ...", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, "-m", "analytics.cli", "sample-data", "--out", str(data)], check=True
+        )
+    cmd = [
+        sys.executable,
+        "-m",
+        "analytics.cli",
+        "report",
+        "executive",
+        "--data",
+        str(data),
+        "--month",
+        args.month,
+        "--as-of",
+        args.as_of,
+    ]
+    if args.pdf:
+        cmd.append("--pdf")
+
+    times: list[float] = []
+    html_bytes = pdf_bytes = 0
+    for i in range(args.runs):
+        with tempfile.TemporaryDirectory(prefix="report-bench-") as out:
+            start = time.perf_counter()
+            proc = subprocess.run([*cmd, "--out", out], capture_output=True, text=True, check=False)
+            elapsed = time.perf_counter() - start
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return proc.returncode
+            paths = [Path(p) for p in proc.stdout.split()]
+            html_bytes = paths[0].stat().st_size
+            pdf_bytes = paths[1].stat().st_size if len(paths) > 1 else 0
+        times.append(elapsed)
+        print(f"run {i + 1}: {elapsed:.2f} s")
+
+    median = statistics.median(times)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"executive report {args.month}: median {median:.2f} s over {len(times)} runs "
+        f"(min {min(times):.2f} s, max {max(times):.2f} s); target < {TARGET_SECONDS:.0f} s"
+    )
+    print(f"HTML size: {html_bytes / 1e6:.2f} MB; target < {TARGET_BYTES / 1e6:.0f} MB")
+    if pdf_bytes:
+        print(f"PDF size: {pdf_bytes / 1e6:.2f} MB")
+    ok = median < TARGET_SECONDS and html_bytes < TARGET_BYTES
+    print("within target" if ok else "OVER TARGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
