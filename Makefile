@@ -30,9 +30,10 @@ lock: ## Re-resolve requirements.in into requirements.lock
 	(echo "# Exact pins resolved from requirements.in with 'make lock' (Python 3.11)."; \
 	  $(BIN)/pip freeze --exclude-editable | grep -v '^analytics') > requirements.lock
 
-browser: ## Install Debian's headless chromium and poppler-utils (browser and PDF checks)
-	@command -v chromium > /dev/null && command -v pdfinfo > /dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils > /dev/null)
+browser: ## Install Debian's chromium, poppler-utils and Java 17 (browser, PDF and Spark checks)
+	@command -v chromium > /dev/null && command -v pdfinfo > /dev/null && command -v java > /dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium poppler-utils openjdk-17-jre-headless > /dev/null)
 
 $(DATA)/releases.csv: $(STAMP)
 	$(BIN)/analytics sample-data --out $(DATA)
@@ -53,8 +54,10 @@ lint: $(STAMP) ## ruff lint and format check, mypy
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format analytics tests benchmarks
 
-bench: $(STAMP) ## Run the benchmarks (see benchmarks/README.md)
-	$(BIN)/python benchmarks/kpi_speed.py
+bench: $(STAMP) sample-data ## Run the benchmarks (see benchmarks/README.md)
+	$(BIN)/python benchmarks/kpi_speed.py --data $(DATA)
+	$(BIN)/python benchmarks/report_render.py
+	$(BIN)/python benchmarks/telemetry_rollup.py
 
 clean: ## Remove the environment, generated data and reports
 	rm -rf $(VENV) data/sample reports/*.html reports/*.pdf

@@ -22,7 +22,7 @@ import polars as pl
 from analytics.errors import DataError
 from analytics.policy import Policy, load_policy
 from analytics.quality import DataQuality, Finding
-from analytics.rollup import ROLLUP_DIRNAME, Rollup
+from analytics.rollup import ROLLUP_DIRNAME, Rollup, load_telemetry_quality
 from analytics.schemas import (
     ALL_TABLES,
     RELEASES,
@@ -622,6 +622,14 @@ def load_dataset(
         present.add(ROLLUP_DIRNAME)
         used.append(folder / ROLLUP_DIRNAME)
         rollup = Rollup.load(folder / ROLLUP_DIRNAME)
+        saved = load_telemetry_quality(folder / ROLLUP_DIRNAME)
+        if tpath is None and saved is not None:
+            # The raw telemetry is gone: report the data quality it had when it was rolled up.
+            findings.extend(saved.findings)
+            rows_read.update(saved.rows_read)
+            rows_loaded.update(saved.rows_loaded)
+            rows_excluded.update({t: dict(v) for t, v in saved.rows_excluded.items()})
+            values.update(saved.values_excluded)
 
     quality = DataQuality(
         findings=tuple(findings),
