@@ -21,6 +21,7 @@ import math
 import warnings
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -108,15 +109,24 @@ def _pct(x: float | None) -> str:
 
 
 def _group(
-    dimension: str, group: str, label: str, flag: np.ndarray, failed: np.ndarray, alpha: float
+    dimension: str,
+    group: str,
+    label: str,
+    flag: np.ndarray,
+    failed: np.ndarray,
+    alpha: float,
+    *,
+    min_n: int = 1,
 ) -> GroupRisk:
     n1, n0 = int(flag.sum()), int((~flag).sum())
     a, c = int((flag & failed).sum()), int((~flag & failed).sum())
     exposed, others = rate(a, n1, alpha), rate(c, n0, alpha)
-    if n1 == 0 or n0 == 0 or (a + c) == 0:
+    if n1 < max(min_n, 1) or n0 == 0 or (a + c) == 0:
         why = (
             "no release in the group"
             if n1 == 0
+            else f"only {n1} release(s) in the group, fewer than {min_n}"
+            if n1 < min_n
             else ("every release is in the group" if n0 == 0 else "no failure in the cohort")
         )
         return GroupRisk(
@@ -175,6 +185,8 @@ def failure_by_group(
     Findings derived from the failure (``gate_escape``) are left out.
     """
     alpha = policy.alpha
+    # A ratio from a handful of releases reads as a finding while it is an anecdote.
+    group = partial(_group, min_n=int(policy.section("risk")["min_group_releases"]))
     df = _cohort(audit, failed, release_ids)
     y = df["_failed"].to_numpy()
     out: list[GroupRisk] = []
@@ -182,24 +194,24 @@ def failure_by_group(
     for comp in COMPONENTS:
         flag = np.array([comp in (c or []) for c in comps], dtype=bool)
         out.append(
-            _group(
+            group(
                 "component", comp, f"Releases that changed {COMPONENT_LABELS[comp]}", flag, y, alpha
             )
         )
     for tier in TIERS:
         flag = (df["effective_tier"] == tier).fill_null(False).to_numpy()
-        out.append(_group("tier", tier, f"Releases of effective tier {tier}", flag, y, alpha))
+        out.append(group("tier", tier, f"Releases of effective tier {tier}", flag, y, alpha))
     for term, (col, gap) in PROCESS_GAPS.items():
         known = df.filter(pl.col(col).is_not_null())
         flag = (~known[col]).to_numpy().astype(bool)
         out.append(
-            _group("process", term, f"Releases {gap}", flag, known["_failed"].to_numpy(), alpha)
+            group("process", term, f"Releases {gap}", flag, known["_failed"].to_numpy(), alpha)
         )
     findings = df["findings"].to_list()
     present = sorted({c for f in findings for c in (f or [])} - NOT_A_RISK_FACTOR)
     for code in present:
         flag = np.array([code in (f or []) for f in findings], dtype=bool)
-        out.append(_group("finding", code, f"Releases with finding '{code}'", flag, y, alpha))
+        out.append(group("finding", code, f"Releases with finding '{code}'", flag, y, alpha))
     return tuple(out)
 
 

@@ -60,7 +60,8 @@ def test_failure_by_group_hand_computed() -> None:
     findings = [["evidence_missing"], [], [], [], ["evidence_missing"], [], [], [], [], []]
     audit = audit_frame(changed, tiers, evidence, [True] * 10, findings)
     failed = ["r0000", "r0001", "r0004"]
-    groups = {(g.dimension, g.group): g for g in failure_by_group(audit, failed, POLICY)}
+    every_group = load_policy(overrides={"risk": {"min_group_releases": 1}})
+    groups = {(g.dimension, g.group): g for g in failure_by_group(audit, failed, every_group)}
 
     model = groups[("component", "model")]
     assert (model.exposed.numerator, model.exposed.denominator) == (2, 4)
@@ -83,6 +84,14 @@ def test_failure_by_group_hand_computed() -> None:
     assert groups[("tier", "medium")].status == "insufficient_data"  # nobody is medium
     assert groups[("component", "tools")].status == "insufficient_data"
     json.dumps([g.to_dict() for g in groups.values()], allow_nan=False)
+
+    # With the default policy (risk.min_group_releases: 5) a group of 4 gets counts, no ratio.
+    default = {(g.dimension, g.group): g for g in failure_by_group(audit, failed, POLICY)}
+    small = default[("component", "model")]
+    assert small.status == "insufficient_data" and small.risk_ratio is None
+    assert (small.exposed.numerator, small.exposed.denominator) == (2, 4)
+    assert "fewer than 5" in small.message
+    assert default[("component", "prompt")].risk_ratio == pytest.approx(1 / 6 / (2 / 4))
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
