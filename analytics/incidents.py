@@ -178,10 +178,10 @@ def release_failures(
             .any()
             .alias("_inc_rollback"),
             pl.col("detected_at")
-        .filter(pl.col("detection_valid") & pl.col("dq_impact"))
-        .min()
-        .alias("_inc_detected"),
-        pl.col("detected_at").filter(pl.col("detection_valid")).min().alias("_any_detected"),
+            .filter(pl.col("detection_valid") & pl.col("dq_impact"))
+            .min()
+            .alias("_inc_detected"),
+            pl.col("detected_at").filter(pl.col("detection_valid")).min().alias("_any_detected"),
         )
         .rename({"attributed_release_id": "release_id"})
     )

@@ -70,7 +70,9 @@ def main() -> None:
     print(f"dataset {folder}: {read_floor(folder):,} rows in all tables")
     print(f"read floor (read every file once)        {floor:7.3f} s")
     print(f"load + validate + analyze + 12 months KPIs {t:7.3f} s   ratio {t / floor:5.2f}x floor")
-    print(f"load + validate + analyze + 1 month KPIs   {t1:7.3f} s   ratio {t1 / floor:5.2f}x floor")
+    print(
+        f"load + validate + analyze + 1 month KPIs   {t1:7.3f} s   ratio {t1 / floor:5.2f}x floor"
+    )
     print(f"target (one month, as `analytics kpis`): < 2 s -> {'met' if t1 < 2 else 'NOT met'}")
 
 

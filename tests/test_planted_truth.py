@@ -42,8 +42,9 @@ def test_incident_attribution_matches(truth, analysis) -> None:
     got = dict(analysis.incidents.select("incident_id", "attributed_release_id").iter_rows())
     for t in truth["incidents"]:
         assert got[t["incident_id"]] == t["attributed_release_id"], t["incident_id"]
-    unattributed = {f.record_id for f in analysis.quality.findings
-                    if f.code == "unattributed_incident"}
+    unattributed = {
+        f.record_id for f in analysis.quality.findings if f.code == "unattributed_incident"
+    }
     assert unattributed == set(truth["unattributable_incidents"])
 
 
@@ -70,8 +71,9 @@ def test_detection_times_match(truth, analysis) -> None:
 def test_missing_evidence_matches(truth, analysis) -> None:
     got = _rel(analysis)
     for t in truth["releases"]:
-        assert got[t["release_id"]]["missing_evidence"] == sorted(t["missing_evidence"]), (
-            t["release_id"])
+        assert got[t["release_id"]]["missing_evidence"] == sorted(t["missing_evidence"]), t[
+            "release_id"
+        ]
 
 
 def test_bad_rows_are_reported_where_planted(truth, analysis) -> None:
@@ -91,8 +93,9 @@ def test_monthly_cfr_counts_match_truth(truth, analysis) -> None:
         k = ra.monthly_kpis(analysis, month).to_dict()
         cohort = rel.filter(pl.col("month") == month)
         assert k["releases_deployed"] == cohort.height
-        want = cohort.filter(pl.col("expected_failure_signals").list.set_difference(
-            ["telemetry"]).list.len() > 0).height
+        want = cohort.filter(
+            pl.col("expected_failure_signals").list.set_difference(["telemetry"]).list.len() > 0
+        ).height
         by = k["kpis"]["change_failure_rate"]["by_signal"]
         got = analysis.releases.filter(
             (pl.col("month") == month) & (pl.col("signal_incident") | pl.col("signal_rollback"))
@@ -141,14 +144,17 @@ def test_month_cost_impact_combines_release_estimates(analysis) -> None:
     assert k.n == cohort.height >= 10
     assert k.mean == pytest.approx(est.mean())
     half = 1.959963984540054 * math.sqrt((se**2).sum()) / len(est)
-    assert (k.ci_low, k.ci_high) == (pytest.approx(est.mean() - half),
-                                     pytest.approx(est.mean() + half))
+    assert (k.ci_low, k.ci_high) == (
+        pytest.approx(est.mean() - half),
+        pytest.approx(est.mean() + half),
+    )
 
 
 def test_detection_potential_summary(analysis) -> None:
     """Per month: failed releases with a 'detectable after X h' beside 'detected after Y h'."""
-    summaries = [ra.monthly_kpis(analysis, m).detection_potential
-                 for m in ra.month_range("2026-10", 12)]
+    summaries = [
+        ra.monthly_kpis(analysis, m).detection_potential for m in ra.month_range("2026-10", 12)
+    ]
     rows = [r for s in summaries for r in s["releases"]]
     assert len(rows) >= 5
     for s in summaries:
