@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from analytics.io import ROW
+from analytics.io import LINE, ROW
 from analytics.policy import Policy
 from analytics.quality import Finding
 from analytics.results import DurationResult
@@ -114,7 +114,7 @@ def attribute_incidents(
                 table="incidents",
                 code="unattributed_incident",
                 row=row[ROW],
-                line=None,
+                line=row[LINE],
                 record_id=row["incident_id"],
                 column="release_id",
                 severity="warning",
@@ -134,6 +134,7 @@ def attribute_incidents(
                 table="incidents",
                 code="impossible_duration",
                 row=row[ROW],
+                line=row[LINE],
                 record_id=row["incident_id"],
                 column="detected_at",
                 message=(
@@ -142,7 +143,7 @@ def attribute_incidents(
                 ),
             )
         )
-    drop = [c for c in df.columns if c.startswith("_") and c not in (ROW, "_mttm_invalid")]
+    drop = [c for c in df.columns if c.startswith("_") and c not in (ROW, LINE, "_mttm_invalid")]
     return df.drop(drop).sort(ROW), findings
 
 

@@ -34,6 +34,7 @@ from analytics.schemas import (
 )
 
 ROW = "_row"  # 1-based data row of the source file, kept on every small table
+LINE = "_line"  # its CSV line (header = line 1); null for Parquet
 TRUE_VALUES = ("true", "1", "t", "yes")
 FALSE_VALUES = ("false", "0", "f", "no")
 MAX_TELEMETRY_EXAMPLES = 20
@@ -397,7 +398,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
 
 
 def empty_table(schema: TableSchema) -> pl.DataFrame:
-    return pl.DataFrame(schema={**schema.polars_schema, ROW: pl.Int64})
+    return pl.DataFrame(schema={**schema.polars_schema, ROW: pl.Int64, LINE: pl.Int64})
 
 
 # ---------------------------------------------------------------- telemetry
@@ -588,6 +589,8 @@ def load_dataset(
         raw = _read_small(found, schema)
         typed, rec = _validate_small(raw, schema, found.suffix == ".csv", policy, release_ids)
         typed = _duration_checks(schema.name, typed, rec)
+        csv_line = pl.col(ROW) + 1 if found.suffix == ".csv" else pl.lit(None, pl.Int64)
+        typed = typed.with_columns(csv_line.alias(LINE))
         if schema is RELEASES:
             release_ids = set(typed["release_id"].to_list())
         tables[schema.name] = typed
@@ -656,4 +659,4 @@ def load_dataset(
     )
 
 
-__all__ = ["Dataset", "load_dataset", "ALL_TABLES", "ROW"]
+__all__ = ["Dataset", "load_dataset", "ALL_TABLES", "ROW", "LINE"]

@@ -158,8 +158,9 @@ def test_detected_before_released(tiny_dir: Path) -> None:
     a = ra.analyze(ds, AS_OF)
     found = [f for f in a.quality.findings if f.code == "impossible_duration"]
     assert len(found) == 1
-    assert (found[0].table, found[0].record_id, found[0].column) == (
+    assert (found[0].table, found[0].line, found[0].record_id, found[0].column) == (
         "incidents",
+        3,
         "X2",
         "detected_at",
     )

@@ -54,7 +54,7 @@ def test_incident_at_the_edge_of_the_attribution_window(tmp_path: Path) -> None:
     got = dict(a.incidents.select("incident_id", "attribution").iter_rows())
     assert got == {"I1": "window", "I2": "unattributed"}  # exactly 14 days is inside
     warn = [f for f in a.quality.warnings if f.code == "unattributed_incident"]
-    assert [f.record_id for f in warn] == ["I2"]
+    assert [(f.record_id, f.line, f.column) for f in warn] == [("I2", 3, "release_id")]
 
 
 def test_incident_at_release_instant_belongs_to_the_previous_release(tmp_path: Path) -> None:
