@@ -99,6 +99,9 @@ def _coerce(
     src = pl.col(col.name)
     if col.kind == "ts":
         if isinstance(dtype, pl.Datetime):
+            if dtype == UTC_TS:
+                # Already typed: left as the bare column so filters on it reach the Parquet reader.
+                return src, pl.lit(False), "invalid_timestamp"
             if dtype.time_zone is None:
                 if assume_tz is None:
                     raise DataError(

@@ -46,6 +46,12 @@ lazy telemetry, so memory is bounded by the output, not the input:
    one UInt64, sorted and run-length counted (nearly every case opens a new (group, bin) pair,
    and sorting integers is cheaper than a hash table that large).
 
+Passes 1 and 2 run one batch of whole UTC days at a time (``ROLLUP_BATCH_ROWS`` cases at most,
+from the per-day counts of pass 0; one batch when everything fits). The day is a key, so no
+group spans two batches: the case batches are concatenated and sorted, the histogram batches
+(each sorted) merged. The batch filters compare ``ts`` with constants, so a Parquet scan skips
+the row groups of other days; on an input that cannot skip them, each batch reads it all.
+
 Because the dictionaries are sorted, integer order is the order of the string keys: neither
 table is ever sorted on strings. ``write_rollup`` streams the latency table from its integer
 codes to Parquet, keys dictionary-encoded.
@@ -127,6 +133,9 @@ LATENCY_SCHEMA: dict[str, pl.DataType] = {
 _BIN_BITS = int(LATENCY_N_BINS - 1).bit_length()
 # zstd at level 1: the sums are high-entropy floats, where higher levels cost time for little.
 _ZSTD_LEVEL = 1
+# Cases per batch (whole UTC days; see ``_KeyCodes.batches``): bounds the group-by state and the
+# histogram sort to one batch's share of the groups.
+ROLLUP_BATCH_ROWS = 20_000_000
 
 
 def latency_bin_expr(col: str = "latency_ms") -> pl.Expr:
@@ -337,18 +346,23 @@ class _KeyCodes:
     categories: dict[str, pl.Series]
     day_min: int
     bits: dict[str, int]
+    day_rows: pl.DataFrame  # cases per day (``day`` Date, nulls first; ``rows`` UInt32)
 
     @staticmethod
     def scan(keyed: pl.LazyFrame) -> _KeyCodes | None:
         """Pass 0: the distinct values of each key (None when there are no cases). One small
         streaming group-by per key column: cheap next to the passes they make cheaper."""
-        by_release = (
-            keyed.group_by("release_id", "system")
-            .agg(pl.col("day").min().alias("lo"), pl.col("day").max().alias("hi"))
+        by_day = (
+            keyed.group_by("release_id", "system", "day")
+            .agg(pl.len().alias("rows"))
             .collect(engine="streaming")
         )
-        if by_release.height == 0:
+        if by_day.height == 0:
             return None
+        by_release = by_day.group_by("release_id", "system").agg(
+            pl.col("day").min().alias("lo"), pl.col("day").max().alias("hi")
+        )
+        day_rows = by_day.group_by("day").agg(pl.col("rows").sum()).sort("day", nulls_last=False)
         cats = {k: by_release[k].drop_nulls().unique().sort() for k in ("release_id", "system")}
         for k in STRING_KEYS[2:]:
             values = keyed.group_by(k).agg().collect(engine="streaming")[k]
@@ -358,7 +372,37 @@ class _KeyCodes:
         span = int(hi) - day_min + 1 if hi is not None else 0  # type: ignore[arg-type]
         bits = {k: len(cats[k]).bit_length() or 1 for k in STRING_KEYS}
         bits["day"] = span.bit_length() or 1
-        return _KeyCodes(cats, day_min, bits)
+        return _KeyCodes(cats, day_min, bits, day_rows)
+
+    def batches(self, max_rows: int) -> list[pl.Expr | None]:
+        """Row filters that split the cases into batches of whole UTC days, each of at most
+        ``max_rows`` cases (a day with more is a batch of its own), in day order; ``[None]``
+        (no filter) when all fit in one. Every case falls in exactly one batch, and since the
+        day is a group key, no group spans two batches. The filters compare ``ts`` with
+        constants, so a Parquet scan skips the row groups outside a batch's days."""
+        if int(self.day_rows["rows"].sum()) <= max_rows:
+            return [None]
+        days = self.day_rows.filter(pl.col("day").is_not_null())
+        out: list[pl.Expr | None] = []
+        if days.height < self.day_rows.height:
+            out.append(pl.col("ts").is_null())
+        # Greedy over the days (a few hundred a year, not rows or groups): a batch ends before
+        # the day that would take it past max_rows.
+        starts: list[object] = []
+        total = 0
+        for day, rows in zip(days["day"].to_list(), days["rows"].to_list(), strict=True):
+            if not starts or total + rows > max_rows:
+                starts.append(day)
+                total = 0
+            total += rows
+        # Bounds at UTC midnight; the first batch is open below and the last open above, so every
+        # case with a timestamp is in exactly one.
+        ts = pl.col("ts")
+        bounds = [pl.lit(d).cast(_UTC_TS) for d in starts[1:]]
+        lowers = [ts.is_not_null(), *[ts >= b for b in bounds]]
+        uppers = [*[ts < b for b in bounds], None]
+        out += [lo if up is None else lo & up for lo, up in zip(lowers, uppers, strict=True)]
+        return out
 
     def code(self, key: str) -> pl.Expr:
         if key == "day":
@@ -423,6 +467,11 @@ class _KeyCodes:
         return out
 
 
+def _batched(keyed: pl.LazyFrame, codes: _KeyCodes) -> list[pl.LazyFrame]:
+    """``keyed`` split into day batches of at most ``ROLLUP_BATCH_ROWS`` cases."""
+    return [keyed if f is None else keyed.filter(f) for f in codes.batches(ROLLUP_BATCH_ROWS)]
+
+
 def _aggregate_cases(keyed: pl.LazyFrame, codes: _KeyCodes) -> pl.DataFrame:
     """Pass 1: the case statistics per group, sorted by key.
 
@@ -430,7 +479,20 @@ def _aggregate_cases(keyed: pl.LazyFrame, codes: _KeyCodes) -> pl.DataFrame:
     the per-group state small; else on the key columns themselves. The valid-value counts
     ``<m>_n`` are not aggregated one by one (eight more aggregates would widen every group's
     state by a quarter): pass 1 counts the cases with any invalid value, and only when there
-    are some does a third, filtered pass count the nulls per metric."""
+    are some does a third, filtered pass count the nulls per metric.
+
+    The input is aggregated one day batch at a time (``_KeyCodes.batches``): the day is a key,
+    so the batches' groups are disjoint and their concatenation, sorted, is the table."""
+    parts = [_aggregate_batch(batch, codes) for batch in _batched(keyed, codes)]
+    cases = pl.concat(parts) if len(parts) > 1 else parts[0]
+    del parts
+    if codes.fits(with_bin=False):
+        return cases.sort("_k").select(*codes.unpack(with_bin=False), *list(CASES_SCHEMA)[7:])
+    return cases.sort([codes.code(k) for k in GROUP_KEYS]).select(list(CASES_SCHEMA))
+
+
+def _aggregate_batch(keyed: pl.LazyFrame, codes: _KeyCodes) -> pl.DataFrame:
+    """The case statistics of one batch, unsorted, keyed by ``_k`` or the key columns."""
     packed = codes.fits(with_bin=False)
     by = [codes.packed(with_bin=False).alias("_k")] if packed else list(GROUP_KEYS)
     names = ["_k"] if packed else list(GROUP_KEYS)
@@ -454,18 +516,32 @@ def _aggregate_cases(keyed: pl.LazyFrame, codes: _KeyCodes) -> pl.DataFrame:
         counts = [
             (pl.col("n") - pl.col(f"_null_{m}").fill_null(0)).alias(f"{m}_n") for m in _VALIDATED
         ]
-    cases = cases.with_columns(counts)
-    if packed:
-        return cases.sort("_k").select(*codes.unpack(with_bin=False), *list(CASES_SCHEMA)[7:])
-    return cases.sort([codes.code(k) for k in GROUP_KEYS]).select(list(CASES_SCHEMA))
+    return cases.with_columns(counts).drop("_incomplete")
 
 
-def _histogram_codes(keyed: pl.LazyFrame, codes: _KeyCodes) -> tuple[pl.DataFrame, bool]:
-    """Pass 2: counts per (keys, bin) as sorted integer codes. Returns the frame and whether the
-    keys are packed into one column ``_k`` (else one code column per key plus ``latency_bin``).
+def _histogram_codes(keyed: pl.LazyFrame, codes: _KeyCodes) -> tuple[pl.LazyFrame, bool, int]:
+    """Pass 2: counts per (keys, bin) as sorted integer codes. Returns the frame (lazy: the
+    batches merge as it is consumed), whether the keys are packed into one column ``_k`` (else
+    one code column per key plus ``latency_bin``) and its number of rows.
 
     Packed keys are sorted and run-length counted rather than hashed: nearly every case opens a
-    new (group, bin) pair, and sorting integers is cheaper than a hash table that large."""
+    new (group, bin) pair, and sorting integers is cheaper than a hash table that large. One day
+    batch at a time (as pass 1), so only one batch's keys are held and sorted at once; the
+    batches' (key, bin) pairs are disjoint, so merging the sorted batches gives the table."""
+    parts = [_histogram_batch(batch, codes) for batch in _batched(keyed, codes)]
+    if codes.fits(with_bin=True):
+        # each part is sorted: a linear merge, not a sort of the whole table
+        merged = parts[0].lazy()
+        for part in parts[1:]:
+            merged = merged.merge_sorted(part.lazy(), key="_k")
+        return merged, True, sum(part.height for part in parts)
+    counts = pl.concat(parts) if len(parts) > 1 else parts[0]
+    names = [f"_c_{k}" for k in GROUP_KEYS]
+    return counts.sort([*names, "latency_bin"]).lazy(), False, counts.height
+
+
+def _histogram_batch(keyed: pl.LazyFrame, codes: _KeyCodes) -> pl.DataFrame:
+    """The (key, bin) counts of one batch: packed and sorted, or unpacked and unsorted."""
     valid = keyed.filter(
         pl.col("latency_ms").is_not_null() & pl.col("latency_ms").cast(pl.Float64).is_not_nan()
     )
@@ -477,9 +553,7 @@ def _histogram_codes(keyed: pl.LazyFrame, codes: _KeyCodes) -> tuple[pl.DataFram
             .to_series()
         )
         runs = keys.rle().struct.unnest()
-        return runs.select(
-            pl.col("value").alias("_k"), pl.col("len").cast(pl.Int64).alias("n")
-        ), True
+        return runs.select(pl.col("value").alias("_k"), pl.col("len").alias("n"))
     names = [f"_c_{k}" for k in GROUP_KEYS]
     counts = (
         valid.select(
@@ -490,7 +564,7 @@ def _histogram_codes(keyed: pl.LazyFrame, codes: _KeyCodes) -> tuple[pl.DataFram
         .agg(pl.len().cast(pl.Int64).alias("n"))
         .collect(engine="streaming")
     )
-    return counts.sort([*names, "latency_bin"]), False
+    return counts
 
 
 def _latency_frame(
@@ -503,7 +577,7 @@ def _latency_frame(
             *codes.decode({k: pl.col(f"_c_{k}") for k in GROUP_KEYS}, dictionary),
             pl.col("latency_bin"),
         ]
-    return counts.select(*keys, pl.col("n"))
+    return counts.select(*keys, pl.col("n").cast(pl.Int64))
 
 
 def _empty_latency() -> pl.DataFrame:
@@ -522,8 +596,8 @@ def rollup_telemetry(telemetry: pl.LazyFrame) -> Rollup:
     if codes is None:
         return Rollup(cases=pl.DataFrame(schema=CASES_SCHEMA), latency=_empty_latency())
     cases = _aggregate_cases(keyed, codes)
-    counts, packed = _histogram_codes(keyed, codes)
-    latency = _latency_frame(counts.lazy(), codes, packed, dictionary=False).collect()
+    counts, packed, _ = _histogram_codes(keyed, codes)
+    latency = _latency_frame(counts, codes, packed, dictionary=False).collect()
     return Rollup(cases=cases, latency=latency)
 
 
@@ -551,12 +625,12 @@ def write_rollup_steps(telemetry: pl.LazyFrame, folder: str | Path) -> Iterator[
     )
     del cases
     yield f"cases.parquet written: {n_groups:,} groups"
-    counts, packed = _histogram_codes(keyed, codes)
-    yield f"latency histogram: {counts.height:,} rows"
-    _latency_frame(counts.lazy(), codes, packed, dictionary=True).sink_parquet(
+    counts, packed, n_rows = _histogram_codes(keyed, codes)
+    yield f"latency histogram: {n_rows:,} rows"
+    _latency_frame(counts, codes, packed, dictionary=True).sink_parquet(
         out / "latency.parquet", compression="zstd", compression_level=_ZSTD_LEVEL
     )
-    write_meta(out, "polars", groups=n_groups, latency_rows=counts.height)
+    write_meta(out, "polars", groups=n_groups, latency_rows=n_rows)
     yield "latency.parquet written"
 
 

@@ -8,7 +8,7 @@ import json
 import math
 import re
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +227,65 @@ def test_unpacked_keys_give_the_same_tables(monkeypatch: pytest.MonkeyPatch):
     unpacked = rollup_telemetry(HAND)
     assert_frame_equal(unpacked.cases, packed.cases)
     assert_frame_equal(unpacked.latency, packed.latency)
+
+
+def _overlapping_files(folder: Path) -> pl.LazyFrame:
+    """Three Parquet files of random cases over ten days (and some without a timestamp) whose
+    groups overlap: every (release, day, segment) appears in several files."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            **{k: [BASE[k]] * n for k in BASE},
+            "ts": [start + timedelta(days=i % 10) for i in range(n)],
+            "release_id": rng.choice(["rel-1", "rel-2", "rel-3"], n).tolist(),
+            "language": rng.choice(["en", "de"], n).tolist(),
+            "escalated": (rng.random(n) < 0.2).tolist(),
+            "handling_time_s": rng.lognormal(5, 1, n).tolist(),
+            "latency_ms": np.where(rng.random(n) < 0.05, np.nan, rng.lognormal(6, 1, n)).tolist(),
+            "model_cost_usd": rng.random(n).tolist(),
+            "quality_score": rng.random(n).tolist(),
+        },
+        schema=TELEMETRY_SCHEMA,
+    ).with_columns(
+        pl.when(pl.int_range(pl.len()) % 97 == 0)
+        .then(None)
+        .otherwise(pl.col("ts").dt.offset_by(pl.format("{}s", pl.int_range(pl.len()) % 86400)))
+        .alias("ts"),
+        pl.col("latency_ms").fill_nan(None),
+    )
+    folder.mkdir()
+    files = []
+    for i in range(3):
+        files.append(folder / f"part-{i}.parquet")
+        frame.gather_every(3, offset=i).write_parquet(files[-1], row_group_size=200)
+    return pl.scan_parquet(files)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_day_batches_give_the_one_pass_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, packed: bool
+):
+    telemetry = _overlapping_files(tmp_path / "telemetry")
+    if not packed:
+        monkeypatch.setattr(rollup_mod._KeyCodes, "fits", lambda self, with_bin: False)
+    one = rollup_telemetry(telemetry)
+    keyed = rollup_mod._keyed(telemetry)
+    codes = rollup_mod._KeyCodes.scan(keyed)
+    assert codes is not None and codes.batches(10**9) == [None]
+    monkeypatch.setattr(rollup_mod, "ROLLUP_BATCH_ROWS", 700)  # 300 a day: 2 days a batch
+    assert len(codes.batches(rollup_mod.ROLLUP_BATCH_ROWS)) == 6  # null ts + 5 day batches
+    batched = rollup_telemetry(telemetry)
+    written = Rollup.load(write_rollup(telemetry, tmp_path / "rollup"))
+    assert one.cases.height > 60 and one.cases["n"].sum() == 3000
+    floats = [c for c, t in CASES_SCHEMA.items() if t == pl.Float64]
+    for other in (batched, written):
+        assert_frame_equal(other.cases.drop(floats), one.cases.drop(floats))
+        assert_frame_equal(
+            other.cases.select(floats), one.cases.select(floats), rel_tol=1e-12, abs_tol=0
+        )
+        assert_frame_equal(other.latency, one.latency)
 
 
 def _reference(telemetry: pl.LazyFrame) -> Rollup:
