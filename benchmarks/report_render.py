@@ -8,6 +8,10 @@ new Jupyter kernel, papermill execution, nbconvert), timed by wall clock, into a
 folder. The sample data is generated first when ``--data`` does not exist (not timed). Prints
 the wall time of every run, the median, and the size of the HTML (and PDF). Targets: under 20 s
 and under 6 MB of HTML on the reference machine.
+
+Reference, run in the same session: the fixed cost of the toolchain, i.e. a one-cell notebook
+that only imports ``analytics``, executed by papermill and converted by nbconvert the same way;
+the ratio report / reference says how much of the wall time is the report's own work.
 """
 
 from __future__ import annotations
@@ -25,6 +29,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 20.0
 TARGET_BYTES = 6_000_000
+
+
+def reference_run(workdir: Path) -> float:
+    """Wall time of papermill + nbconvert on a notebook that only imports analytics."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import analytics")]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    src, done = workdir / "ref.ipynb", workdir / "ref-out.ipynb"
+    nbformat.write(nb, src)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "papermill", "--no-progress-bar", str(src), str(done)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", "--no-input", str(done)],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - start
 
 
 def main() -> int:
@@ -74,6 +105,11 @@ def main() -> int:
         times.append(elapsed)
         print(f"run {i + 1}: {elapsed:.2f} s")
 
+    with tempfile.TemporaryDirectory(prefix="report-bench-ref-") as ref_dir:
+        ref = statistics.median(reference_run(Path(ref_dir)) for _ in range(args.runs))
+    print(
+        f"reference (papermill + nbconvert of a notebook that only imports analytics): {ref:.2f} s"
+    )
     median = statistics.median(times)
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -82,6 +118,7 @@ def main() -> int:
         f"executive report {args.month}: median {median:.2f} s over {len(times)} runs "
         f"(min {min(times):.2f} s, max {max(times):.2f} s); target < {TARGET_SECONDS:.0f} s"
     )
+    print(f"ratio report / reference: {median / ref:.2f}x")
     print(f"HTML size: {html_bytes / 1e6:.2f} MB; target < {TARGET_BYTES / 1e6:.0f} MB")
     if pdf_bytes:
         print(f"PDF size: {pdf_bytes / 1e6:.2f} MB")
