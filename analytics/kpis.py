@@ -375,12 +375,9 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
     )
     detect = mttd(cohort, cohort, analysis.as_of, policy.alpha)
     mitigate = mttm(analysis.incidents, ids, analysis.as_of, policy.alpha)
-    known = cohort.filter(pl.col("misclassified").is_not_null())
-    miscl = rate(
-        int(known["misclassified"].sum()),
-        known.height,
-        policy.alpha,
-        message="" if known.height == n else f"{n - known.height} without a valid tier",
+    # One definition of misclassification, the process-health one (analytics.governance).
+    health = process_health(
+        analysis.audit, analysis.releases, month, analysis.as_of, policy, analysis.incidents
     )
     ev = evidence_completeness(analysis.dataset.evidence, cohort, ids, policy)
     dora = dora_context(
@@ -403,11 +400,9 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
         evidence_completeness=ev,
         unit_cost_usd=_month_unit_cost(analysis.rollup, month, analysis),
         unit_cost_impact_usd=_cost_impact(cohort, policy.alpha, analysis.rollup is not None),
-        misclassification_rate=miscl,
+        misclassification_rate=health.misclassification_rate,
         dora=dora,
-        process_health=process_health(
-            analysis.audit, analysis.releases, month, analysis.as_of, policy, analysis.incidents
-        ),
+        process_health=health,
         detection_potential=_detection_summary(cohort),
         quality=analysis.quality,
         release_ids=tuple(ids),
