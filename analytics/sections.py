@@ -1579,7 +1579,8 @@ def takeaway_points(ctx: ExecutiveContext) -> Takeaway:
         miscl = failed.filter(pl.col("misclassified").fill_null(False))
         if miscl.height:
             matters.append(
-                f"{miscl.height} of them were declared at a lower risk tier than "
+                f"{miscl.height} of them {'was' if miscl.height == 1 else 'were'} declared "
+                "at a lower risk tier than "
                 f"their changed components imply ({ids(miscl)}), so they skipped "
                 "part of the path their risk required."
             )

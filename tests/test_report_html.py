@@ -517,7 +517,7 @@ def test_takeaway_is_written_from_the_numbers(tiny_exec: rs.ExecutiveContext) ->
     ) in t.changed
     assert "2 release(s) degraded decision quality: A2, A3." in t.matters
     assert any(
-        s.startswith("1 of them were declared at a lower risk tier") and "(A2)" in s
+        s.startswith("1 of them was declared at a lower risk tier") and "(A2)" in s
         for s in t.matters
     )
     assert any("still open" in s and "X2" in s for s in t.matters)  # X2 has no mitigated_at
