@@ -11,10 +11,10 @@ from datetime import datetime
 
 import polars as pl
 
-from analytics.policy import COMPONENTS, TIER_RANK, TIERS, Policy
+from analytics.policy import COMPONENTS, TIER_RANK, Policy
 from analytics.schemas import VERSION_COLUMNS
 
-_RANK_TO_TIER = {i: t for t, i in TIER_RANK.items()}
+_TIER_OF_RANK = {i: t for t, i in TIER_RANK.items()}
 
 
 def month_expr(col: str, tz: str) -> pl.Expr:
@@ -60,12 +60,13 @@ def release_units(releases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     )
     implied_rank = pl.max_horizontal(ranks).fill_null(0).cast(pl.Int8)
     effective_rank = pl.max_horizontal(declared_rank, implied_rank)
-    to_tier = {i: t for i, t in enumerate(TIERS)}
     df = df.with_columns(
         pl.concat_list(changed).list.drop_nulls().alias("changed_components"),
         pl.col("risk_tier").alias("declared_tier"),
-        implied_rank.replace_strict(to_tier, return_dtype=pl.String).alias("implied_tier"),
-        effective_rank.replace_strict(to_tier, return_dtype=pl.String).alias("effective_tier"),
+        implied_rank.replace_strict(_TIER_OF_RANK, return_dtype=pl.String).alias("implied_tier"),
+        effective_rank.replace_strict(_TIER_OF_RANK, return_dtype=pl.String).alias(
+            "effective_tier"
+        ),
         (declared_rank < implied_rank).alias("misclassified"),
         month_expr("released_at", policy.timezone).alias("month"),
     )
@@ -78,11 +79,3 @@ def deployed_in_month(units: pl.DataFrame, month: str, as_of: datetime) -> pl.Da
     """The month's cohort: releases whose ``released_at`` falls in the month (policy timezone)
     and is not after ``as_of`` (they reached production traffic by then)."""
     return units.filter((pl.col("month") == month) & (pl.col("released_at") <= as_of))
-
-
-def tier_rank(tier: str) -> int:
-    return TIER_RANK[tier]
-
-
-def stricter(a: str, b: str) -> str:
-    return _RANK_TO_TIER[max(TIER_RANK[a], TIER_RANK[b])]
