@@ -157,6 +157,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analytics.incidents import DQ_CATEGORIES, ROLLBACK_MITIGATIONS
 from analytics.policy import COMPONENTS, TIER_RANK, TIERS, Policy, load_policy
 
 __all__ = ["DEFAULT_CASES_PER_DAY", "SampleSummary", "generate_sample"]
@@ -442,8 +443,6 @@ _CULPRIT_METRICS: dict[str, tuple[tuple[str, float], ...]] = {
     "eval_set": (("quality_score", 0.4), ("escalation_rate", 0.3), ("rework_rate", 0.3)),
 }
 _ROLLBACK_MITIGATION = {"safety_policy": "policy_rollback", "routing": "routing_rollback"}
-_ROLLBACK_MITIGATIONS = ("model_rollback", "policy_rollback", "routing_rollback", "roll_forward")
-_DQ_CATEGORIES = ("quality", "safety", "compliance")
 _GATE_SPECS: dict[str, tuple[str, bool, float]] = {  # metric, higher is better, threshold
     "functional": ("task_success_rate", True, 0.85),
     "safety": ("unsafe_output_rate", False, 0.005),
@@ -516,7 +515,7 @@ class _Incident:
     def impact(self) -> bool:
         if self.dq_impact:
             return self.dq_impact == "true"
-        return self.category in _DQ_CATEGORIES
+        return self.category in DQ_CATEGORIES
 
 
 @dataclass
@@ -1830,7 +1829,7 @@ class _Truth:
                 d["action"] in ("rollback", "roll_forward")
                 for d in self.decisions.get(rel.gidx, [])
             )
-            or any(i.mitigation in _ROLLBACK_MITIGATIONS for i in incs)
+            or any(i.mitigation in ROLLBACK_MITIGATIONS for i in incs)
         )
         out = []
         if any(i.impact for i in incs):

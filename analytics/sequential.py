@@ -367,17 +367,7 @@ def _potentials(
     for w in windows.iter_rows(named=True):
         rid = w["release_id"]
         common = {"release_id": rid, "resolution": resolution, "looks": n_looks.get(rid, 0)}
-        if rid in blocked:
-            out[rid] = DetectionPotential(
-                detectable_after_hours=None,
-                detectable_at=None,
-                metric=None,
-                metrics=(),
-                status="insufficient_data",
-                message=blocked[rid],
-                **common,
-            )
-        elif rid in first:
+        if rid in first and rid not in blocked:
             hit = first[rid]
             crossed = crossing[rid]
             out[rid] = DetectionPotential(
@@ -392,36 +382,28 @@ def _potentials(
                 ),
                 **common,
             )
+            continue
+        # Nothing detectable: say why.
+        status: Status
+        if rid in blocked:
+            status, message = "insufficient_data", blocked[rid]
         elif rid not in enough:
-            out[rid] = DetectionPotential(
-                detectable_after_hours=None,
-                detectable_at=None,
-                metric=None,
-                metrics=(),
-                status="insufficient_data",
-                message="no look with enough cases in both arms",
-                **common,
-            )
+            status, message = "insufficient_data", "no look with enough cases in both arms"
         elif w["window_end"] > as_of:
-            out[rid] = DetectionPotential(
-                detectable_after_hours=None,
-                detectable_at=None,
-                metric=None,
-                metrics=(),
-                status="immature",
-                message="no degradation beyond the margin visible yet; the window is not over",
-                **common,
-            )
+            status = "immature"
+            message = "no degradation beyond the margin visible yet; the window is not over"
         else:
-            out[rid] = DetectionPotential(
-                detectable_after_hours=None,
-                detectable_at=None,
-                metric=None,
-                metrics=(),
-                status="ok",
-                message="no degradation beyond the margin visible in the observation window",
-                **common,
-            )
+            status = "ok"
+            message = "no degradation beyond the margin visible in the observation window"
+        out[rid] = DetectionPotential(
+            detectable_after_hours=None,
+            detectable_at=None,
+            metric=None,
+            metrics=(),
+            status=status,
+            message=message,
+            **common,
+        )
     return out
 
 
