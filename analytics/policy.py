@@ -3,6 +3,12 @@
 The shipped default lives in ``default_policy.yaml`` beside this module. A user policy may set
 any subset of keys; it is merged over the default key by key through nested mappings, and a
 list in the user file replaces the default list (SPEC section 2).
+
+The merged mapping is validated against the declared schema (``analytics.policy_schema``) before
+``Policy`` is built: a wrong type, a value out of range, an unknown key, a non-UTF-8 file or a
+YAML syntax error raise ``DataError`` naming the file the bad value came from, the key path (or
+line and column) and the value; every problem of a policy is listed at once. The key reference
+is ``docs/policy.md``, generated from the schema.
 """
 
 from __future__ import annotations
@@ -10,15 +16,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import yaml
 
 from analytics.errors import DataError
+from analytics.policy_schema import validate_policy
 
 TIERS: tuple[str, ...] = ("low", "medium", "high")
 TIER_RANK: dict[str, int] = {t: i for i, t in enumerate(TIERS)}
@@ -79,7 +86,7 @@ class Policy:
         """A policy section as a mapping (empty when the policy has none)."""
         value = self.raw.get(name) or {}
         if not isinstance(value, Mapping):
-            raise DataError(f"policy: key '{name}' must be a mapping")
+            raise DataError(f"policy {self.source}: {name}: must be a mapping")
         return value
 
     @property
@@ -105,87 +112,101 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """A policy file's mapping; ``DataError`` naming the file (and line, column or byte offset)
+    when it cannot be read, is not UTF-8 or is not YAML holding a mapping."""
     try:
-        content = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"policy {path}: cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"policy {path}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}) cannot be decoded; save the file as UTF-8"
+        ) from None
+    try:
+        content = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        raise DataError(f"policy {path}: {_yaml_problem(exc)}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise DataError(
+            f"policy {path}: line {line}, column {column}: invalid YAML: character "
+            f"{exc.character!r} is not allowed"
+        ) from None
     except yaml.YAMLError as exc:
-        raise DataError(f"policy: {path} is not valid YAML: {exc}") from exc
+        raise DataError(f"policy {path}: invalid YAML: {exc}") from None
     if content is None:
         return {}
     if not isinstance(content, dict):
-        raise DataError(f"policy: {path} must hold a mapping at the top level")
+        raise DataError(
+            f"policy {path}: must hold a mapping of policy keys at the top level, "
+            f"got {type(content).__name__} {content!r:.60}"
+        )
     return content
 
 
-def _zone(name: Any, key: str) -> str:
-    try:
-        ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise DataError(f"policy: key '{key}' names an unknown timezone {name!r}") from exc
-    return str(name)
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """``line L, column C: invalid YAML: problem (context at line, column)``, 1-based."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    text = f"{where}invalid YAML: {exc.problem or exc.context or 'syntax error'}"
+    if exc.problem and exc.context:
+        text += f" ({exc.context}"
+        if exc.context_mark is not None and exc.context_mark is not mark:
+            text += f" at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
+        text += ")"
+    return text
 
 
-def _number(raw: Mapping[str, Any], key: str, *, low: float, high: float | None = None) -> float:
-    value = raw.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise DataError(f"policy: key '{key}' must be a number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise DataError(f"policy: key '{key}' must be {bound}, got {value!r}")
-    return float(value)
-
-
-def policy_from_mapping(raw: Mapping[str, Any], source: str = "mapping") -> Policy:
-    """Build a Policy from an already merged mapping, checking every key the package reads."""
-    tiers: dict[str, TierPolicy] = {}
-    for tier in TIERS:
-        spec = (raw.get("tiers") or {}).get(tier)
-        if not isinstance(spec, Mapping):
-            raise DataError(f"policy: tiers.{tier} is missing")
-        plan = tuple(float(p) for p in spec.get("rollout_plan") or ())
-        if any(not 0 < p <= 100 for p in plan):
-            raise DataError(f"policy: tiers.{tier}.rollout_plan must hold percentages in (0, 100]")
-        tiers[tier] = TierPolicy(
-            required_evidence=tuple(spec.get("required_evidence") or ()),
-            required_gates=tuple(spec.get("required_gates") or ()),
-            rollout_plan=plan,
-            required_approvals=tuple(spec.get("required_approvals") or ()),
-            train=str(spec.get("train", "")),
+def _build(
+    raw: Mapping[str, Any], source: str, layers: Sequence[tuple[str, Mapping[str, Any]]] = ()
+) -> Policy:
+    """Validate the merged ``raw`` against the schema (every problem at once, each under the
+    name of the layer it came from) and build the Policy."""
+    spec = validate_policy(raw, source, layers, error=DataError)
+    tiers = {
+        tier: TierPolicy(
+            required_evidence=tuple(t.required_evidence),
+            required_gates=tuple(t.required_gates),
+            rollout_plan=tuple(float(p) for p in t.rollout_plan),
+            required_approvals=tuple(t.required_approvals),
+            train=t.train,
         )
-    cmt = dict(raw.get("component_min_tier") or {})
-    for comp in COMPONENTS:
-        if cmt.get(comp) not in TIERS:
-            raise DataError(f"policy: component_min_tier.{comp} must be one of {TIERS}")
-    metrics: dict[str, MetricRule] = {}
-    for name, rule in (raw.get("decision_quality_metrics") or {}).items():
-        if not isinstance(rule, Mapping) or rule.get("worse") not in ("up", "down"):
-            raise DataError(f"policy: decision_quality_metrics.{name}.worse must be up or down")
-        margin = rule.get("margin", 0.0)
-        if not isinstance(margin, int | float) or margin < 0:
-            raise DataError(f"policy: decision_quality_metrics.{name}.margin must be >= 0")
-        metrics[name] = MetricRule(worse=rule["worse"], margin=float(margin))
-    costs = raw.get("costs") or {}
-    assume = raw.get("assume_timezone")
+        for tier, t in ((tier, getattr(spec.tiers, tier)) for tier in TIERS)
+    }
     return Policy(
-        timezone=_zone(raw.get("timezone", "UTC"), "timezone"),
-        assume_timezone=None if assume in (None, "") else _zone(assume, "assume_timezone"),
-        attribution_window_days=_number(raw, "attribution_window_days", low=0),
-        observation_window_days=_number(raw, "observation_window_days", low=0),
-        alpha=_number(raw, "alpha", low=1e-6, high=0.5),
+        timezone=spec.timezone,
+        assume_timezone=spec.assume_timezone or None,
+        attribution_window_days=float(spec.attribution_window_days),
+        observation_window_days=float(spec.observation_window_days),
+        alpha=float(spec.alpha),
         tiers=tiers,
-        component_min_tier=cmt,
+        component_min_tier={c: getattr(spec.component_min_tier, c) for c in COMPONENTS},
         failure_signals={
-            k: bool((raw.get("failure_signals") or {}).get(k, True))
-            for k in ("incident", "rollback", "telemetry")
+            k: getattr(spec.failure_signals, k) for k in ("incident", "rollback", "telemetry")
         },
-        decision_quality_metrics=metrics,
+        decision_quality_metrics={
+            name: MetricRule(worse=rule.worse, margin=float(rule.margin))
+            for name, rule in spec.decision_quality_metrics.items()
+        },
         costs=Costs(
-            human_hourly_usd=_number(costs, "human_hourly_usd", low=0),
-            rework_usd=_number(costs, "rework_usd", low=0),
-            escalation_usd=_number(costs, "escalation_usd", low=0),
+            human_hourly_usd=float(spec.costs.human_hourly_usd),
+            rework_usd=float(spec.costs.rework_usd),
+            escalation_usd=float(spec.costs.escalation_usd),
         ),
         raw=raw,
         source=source,
     )
+
+
+def policy_from_mapping(raw: Mapping[str, Any], source: str = "mapping") -> Policy:
+    """Build a Policy from an already merged mapping, validated against the declared schema
+    (``analytics.policy_schema``); ``DataError`` lists every problem, naming ``source``."""
+    return _build(raw, source)
 
 
 def default_policy_mapping() -> dict[str, Any]:
@@ -198,13 +219,17 @@ def load_policy(
     """The default policy, merged with the YAML file at ``path`` and then ``overrides``."""
     raw = default_policy_mapping()
     source = "default"
+    layers: list[tuple[str, Mapping[str, Any]]] = []
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"policy: file {path} does not exist")
-        raw = deep_merge(raw, _read_yaml(path))
+        user = _read_yaml(path)
+        raw = deep_merge(raw, user)
         source = str(path)
+        layers.insert(0, (source, user))
     if overrides:
         raw = deep_merge(raw, overrides)
         source = f"{source} + overrides"
-    return policy_from_mapping(raw, source)
+        layers.insert(0, ("overrides", overrides))
+    return _build(raw, source, layers)
