@@ -133,9 +133,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
         raise DataError(
-            f"policy {path}: line {line}, column {column}: invalid YAML: character "
-            f"{exc.character!r} is not allowed"
+            f"policy {path}: line {line}, column {column}: invalid YAML: character {char!r} "
+            "is not allowed"
         ) from None
     except yaml.YAMLError as exc:
         raise DataError(f"policy {path}: invalid YAML: {exc}") from None

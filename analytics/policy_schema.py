@@ -18,6 +18,7 @@ schema, so the documentation cannot drift from what is enforced (a test compares
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -288,8 +289,9 @@ class Comparison(_Strict):
         description="Bootstrap resamples for quantile metrics."
     )
     seed: Annotated[int, Field(ge=0)] = Field(description="Seed of the bootstrap.")
-    sequential_tuning_cases: Annotated[float, Field(gt=0)] = Field(
-        None,  # type: ignore[arg-type]
+    # Optional: absent is allowed, an explicit null is not (the default is not validated).
+    sequential_tuning_cases: Annotated[float, Field(gt=0)] = Field(  # type: ignore[assignment]
+        None,
         description="Detection potential: cases (both arms) at which the confidence sequence is "
         "tightest. Optional.",
     )
@@ -408,16 +410,23 @@ def json_schema() -> dict[str, Any]:
 
 def _show(value: Any, limit: int = 80) -> str:
     text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            pass
-        else:
-            text += " (text, not a number: quoted, or a YAML 1.1 exponent without a dot, e.g. 1e12)"
-    return text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+YAML11_EXPONENT = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?[eE][-+]?[0-9]+")
+
+
+def _numeric_text(value: Any) -> str:
+    """A hint when a number was expected and YAML read the value as text."""
+    if not isinstance(value, str):
+        return ""
+    if YAML11_EXPONENT.fullmatch(value.strip()) and "." not in value:
+        return " (YAML reads an exponent without a dot as text: write e.g. 1.0e+12)"
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (text, not a number: remove the quotes)"
 
 
 def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -560,7 +569,9 @@ def error_message(error: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:
         return loc, str(error.get("ctx", {}).get("error", error["msg"]))
     if node is None:
         return loc, f"{error['msg']}, got {_show(error.get('input'))}"
-    return loc, f"must be {describe(node)}, got {_show(error.get('input'))}"
+    wanted = describe(node)
+    hint = _numeric_text(error.get("input")) if ("number" in wanted or "integer" in wanted) else ""
+    return loc, f"must be {wanted}, got {_show(error.get('input'))}{hint}"
 
 
 def _origin(loc: Sequence[Any], layer: Any) -> bool:
@@ -614,7 +625,7 @@ def _cell(value: Any) -> str:
 def _default_text(value: Any) -> str:
     if value is _MISSING:
         return ""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
     text = text.removesuffix("...").strip()
     return f"`{text}`"
 
