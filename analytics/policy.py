@@ -223,6 +223,8 @@ def load_policy(
     layers: list[tuple[str, Mapping[str, Any]]] = []
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise DataError(f"policy: {path} is a directory, not a policy file")
         if not path.is_file():
             raise DataError(f"policy: file {path} does not exist")
         user = _read_yaml(path)

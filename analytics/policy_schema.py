@@ -559,6 +559,9 @@ def error_message(error: Mapping[str, Any]) -> tuple[tuple[Any, ...], str]:
     if loc and loc[-1] == "[key]":
         path = loc[:-1]
         return path, _unknown(str(path[-1]), _known_keys(_node_at(path[:-1])))
+    if kind == "invalid_key":
+        key = error.get("input")
+        return loc[:-1], f"key {_show(key)} must be text, got {type(key).__name__}: quote it"
     if kind == "extra_forbidden":
         return loc, _unknown(str(loc[-1]), _known_keys(_node_at(loc[:-1])))
     node = _node_at(loc)

@@ -368,6 +368,14 @@ def test_a_partial_mapping_reports_missing_keys() -> None:
     assert len(lines) == 17  # 19 top-level keys, 2 given
 
 
+def test_a_key_that_is_not_text_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tiers: {high: {true: [1]}}\n2024: x\n")
+    assert _error(path).splitlines() == [
+        f"policy {path}: tiers.high: key True must be text, got bool: quote it",
+        f"policy {path}: (top level): key 2024 must be text, got int: quote it",
+    ]
+
+
 # ---------------------------------------------------------------- unreadable files
 
 
@@ -397,6 +405,11 @@ def test_non_utf8_file_names_the_byte_offset(tmp_path: Path) -> None:
         f"policy {path}: not UTF-8 text: byte 0xb5 at offset 24 (line 2) cannot be decoded; "
         "save the file as UTF-8"
     )
+
+
+def test_missing_file_or_directory(tmp_path: Path) -> None:
+    assert _error(tmp_path / "nope.yaml") == f"policy: file {tmp_path / 'nope.yaml'} does not exist"
+    assert _error(tmp_path) == f"policy: {tmp_path} is a directory, not a policy file"
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
