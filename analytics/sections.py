@@ -793,6 +793,7 @@ def trends(ctx: ExecutiveContext) -> Section:
             title="Time to detect (MTTD)",
             y_title="hours from release",
             what="failed releases",
+            seen="detected",
         ),
         charts.duration_trend(
             months,
@@ -800,6 +801,7 @@ def trends(ctx: ExecutiveContext) -> Section:
             title="Time to mitigate (MTTM)",
             y_title="hours from detection",
             what="incidents",
+            seen="mitigated",
         ),
         charts.rate_trend(
             months,
