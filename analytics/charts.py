@@ -266,23 +266,32 @@ def duration_trend(
     title: str,
     y_title: str,
     what: str,
+    seen: str = "observed",
 ) -> go.Figure:
-    """Monthly median of observed durations (hours) beside the Kaplan-Meier median, which also
-    counts the ones still open (right-censored) at ``as_of``."""
+    """Monthly median of the observed durations (hours) beside the Kaplan-Meier median, which
+    also counts the ones still open (right-censored) at ``as_of``.
+
+    The legend names which estimate each line is and over how many: "median of ``seen``
+    (n=observed)" and "Kaplan-Meier median (``seen`` + open, censored at as_of, n=all)"; the
+    conventional KM median (``analytics.stats.km_median_point``) equals the plain median when
+    nothing is open, so the two lines only part where open durations pull it up. A month whose
+    KM median is not reached (fewer than half observed) has no KM point."""
     x = list(months)
+    n_obs = sum(r.n for r in results)
+    n_open = sum(r.n_censored for r in results)
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
             x=x,
             y=[r.median for r in results],
             mode="lines+markers",
-            name="median (observed)",
+            name=f"median of {seen} (n={n_obs})",
             line={"color": BLUE, "width": 2.5},
             marker={"size": 8},
             customdata=[[r.n, r.n_censored, r.mean, r.p90] for r in results],
-            hovertemplate="%{x}: median %{y:.1f} h<br>mean %{customdata[2]:.1f} h, "
-            "p90 %{customdata[3]:.1f} h<br>%{customdata[0]} observed, %{customdata[1]} open"
-            "<extra></extra>",
+            hovertemplate=f"%{{x}}: median of {seen} %{{y:.1f}} h (n=%{{customdata[0]}})<br>"
+            "mean %{customdata[2]:.1f} h, p90 %{customdata[3]:.1f} h<br>"
+            "%{customdata[1]} still open, not in this median<extra></extra>",
         )
     )
     fig.add_trace(
@@ -290,21 +299,24 @@ def duration_trend(
             x=x,
             y=[r.km_median for r in results],
             mode="lines+markers",
-            name="Kaplan-Meier median (incl. open)",
+            name=f"Kaplan-Meier median ({seen} + open, censored at as_of, n={n_obs + n_open})",
             line={"color": ORANGE, "width": 1.8, "dash": "dash"},
             marker={"size": 6, "symbol": "diamond"},
-            hovertemplate="%{x}: KM median %{y:.1f} h<extra></extra>",
+            customdata=[[r.n + r.n_censored, r.n_censored] for r in results],
+            hovertemplate="%{x}: Kaplan-Meier median %{y:.1f} h (n=%{customdata[0]}, "
+            "%{customdata[1]} censored at as_of)<extra></extra>",
         )
     )
-    n_obs = sum(r.n for r in results)
-    n_open = sum(r.n_censored for r in results)
-    sub = f"n = {n_obs} {what} observed, {n_open} still open at as_of, over {len(x)} months"
+    sub = (
+        f"n = {n_obs} {what} {seen}, {n_open} still open at as_of, over {len(x)} months; "
+        "with none open the two medians coincide"
+    )
     ticks = _month_ticks(
         x, [f"n={r.n}" + (f"+{r.n_censored}" if r.n_censored else "") for r in results]
     )
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=ticks, tickangle=0)
     fig.update_yaxes(rangemode="tozero", ticksuffix=" h")
-    return _finish(fig, title, sub, f"month (n = {what} observed + open)", y_title)
+    return _finish(fig, title, sub, f"month (n = {what} {seen} + open)", y_title)
 
 
 def estimate_trend(

@@ -30,8 +30,11 @@ Per release (``audit_releases``) the records are checked against the policy of t
   gate passed.
 
 Anti-patterns of SPEC section 3 are flagged per release; ``process_health`` counts them and the
-checks above per month. Records dated after ``as_of`` are ignored; a check that cannot be decided
-yet (its time window is still open at ``as_of``) is null, never a finding.
+checks above per month. Records dated after ``as_of`` are ignored (the cut of ``analytics.asof``:
+gate evaluations by ``evaluated_at``, approvals and operator decisions by ``decided_at``, rollout
+stages by ``started_at`` with their decision and stop condition known only at ``ended_at``); a
+check that cannot be decided yet (its time window is still open at ``as_of``) is null, never a
+finding.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from analytics.asof import known_rows, known_stages
 from analytics.errors import DataError
 from analytics.evidence import evidence_status
 from analytics.io import ROW, Dataset
@@ -278,10 +282,9 @@ def _empty_list() -> pl.Expr:
 
 
 def _known(df: pl.DataFrame, col: str, as_of: datetime | None) -> pl.DataFrame:
-    """Rows known at ``as_of``: dated no later than it (undated rows are kept)."""
-    if as_of is None:
-        return df
-    return df.filter(pl.col(col).is_null() | (pl.col(col) <= as_of))
+    """Rows known at ``as_of``: dated no later than it (undated rows are kept; the one rule of
+    ``analytics.asof``)."""
+    return known_rows(df, col, as_of)
 
 
 # ---------------------------------------------------------------- per-area checks
@@ -398,7 +401,7 @@ def _rollout_checks(
     stages: pl.DataFrame, base: pl.DataFrame, as_of: datetime | None
 ) -> pl.DataFrame:
     st = (
-        _known(stages, "started_at", as_of)
+        known_stages(stages, as_of)  # a stage still running at as_of has no decision yet
         .filter(pl.col("stage").is_not_null())
         .sort(["release_id", "stage", "started_at", ROW], nulls_last=True)
         .with_columns(pl.int_range(pl.len()).over("release_id").alias("_idx"))

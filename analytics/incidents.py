@@ -2,6 +2,8 @@
 
 All functions take ``as_of``: a record dated after it is not known yet (an incident detected
 later does not exist; a mitigation later is still open; a rollout decision later was not taken).
+The cut itself, and what it does with missing or invalid times, is ``analytics.asof``; the
+functions here apply it to the tables they are given (``analyze`` has cut them already).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
+from analytics.asof import known_incidents, known_rows, known_stages
 from analytics.io import LINE, ROW
 from analytics.policy import Policy
 from analytics.quality import Finding
@@ -49,8 +52,7 @@ def attribute_incidents(
     safety and compliance), ``detection_valid`` (detected_at present and not before the release)
     and ``mitigated_by_as_of``.
     """
-    known = incidents.filter(pl.col("detected_at").is_null() | (pl.col("detected_at") <= as_of))
-    known = known.with_columns(
+    known = known_incidents(incidents, as_of).with_columns(
         pl.coalesce("started_at", "detected_at").alias("_ref"),
         pl.col("decision_quality_impact")
         .fill_null(pl.col("category").is_in(DQ_CATEGORIES))
@@ -186,16 +188,17 @@ def release_failures(
         )
         .rename({"attributed_release_id": "release_id"})
     )
-    stages = rollout_stages.filter(pl.col("started_at") <= as_of)
+    # Cut at as_of (analytics.asof): a stage still running at as_of has no decision yet.
+    stages = known_stages(rollout_stages, as_of)
     stage_sig = stages.group_by("release_id").agg(
-        (pl.col("decision") == "rollback").any().alias("_stage_rollback"),
+        (pl.col("decision") == "rollback").fill_null(False).any().alias("_stage_rollback"),
         pl.col("ended_at")
-        .filter(pl.col("decision").is_in(["halt", "rollback"]) & (pl.col("ended_at") <= as_of))
+        .filter(pl.col("decision").is_in(["halt", "rollback"]))
         .min()
         .alias("_stage_detected"),
     )
-    ops = operator_decisions.filter(
-        (pl.col("decided_at") <= as_of) & pl.col("action").is_in(["rollback", "roll_forward"])
+    ops = known_rows(operator_decisions, "decided_at", as_of).filter(
+        pl.col("action").is_in(["rollback", "roll_forward"])
     )
     op_sig = ops.group_by("release_id").agg(
         pl.len().gt(0).alias("_op_rollback"), pl.col("decided_at").min().alias("_op_detected")

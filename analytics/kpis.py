@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
+from analytics.asof import known_at
 from analytics.comparison import (
     ReleaseComparison,
     compare_releases,
@@ -47,7 +48,7 @@ class Analysis:
     incidents: pl.DataFrame  # attributed incidents known at as_of
     quality: DataQuality
     rollup: Rollup | None
-    dataset: Dataset = field(repr=False)
+    dataset: Dataset = field(repr=False)  # event tables cut at as_of (analytics.asof)
     audit: pl.DataFrame = field(repr=False, default_factory=pl.DataFrame)  # governance checks
     comparisons: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -169,12 +170,16 @@ def analyze(
 ) -> Analysis:
     """Derive the per-release facts as of ``as_of`` (a timezone-aware datetime).
 
+    The dataset's event tables are first cut at ``as_of`` (``analytics.asof.known_at``: what
+    was known then, and how missing times are treated); ``Analysis.dataset`` is that cut.
     Releases released after ``as_of`` are kept but marked ``deployed = false``. The version
     comparison (telemetry failure signal, unit-cost impact) runs for the releases of ``months``
     (``YYYY-MM`` list; every month when None), its only costly step; ``telemetry_failures``
     (release_id -> degraded metrics) replaces its failure signal when given.
     """
     policy = ds.policy
+    # One cut for every step below and for the reports that read analysis.dataset.
+    ds = known_at(ds, as_of)
     units = release_units(ds.releases, policy)
     attributed, findings = attribute_incidents(ds.incidents, units, policy, as_of)
     roll = rollup if rollup is not None else dataset_rollup(ds.telemetry, ds.telemetry_rollup)

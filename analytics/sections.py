@@ -793,6 +793,7 @@ def trends(ctx: ExecutiveContext) -> Section:
             title="Time to detect (MTTD)",
             y_title="hours from release",
             what="failed releases",
+            seen="detected",
         ),
         charts.duration_trend(
             months,
@@ -800,6 +801,7 @@ def trends(ctx: ExecutiveContext) -> Section:
             title="Time to mitigate (MTTM)",
             y_title="hours from detection",
             what="incidents",
+            seen="mitigated",
         ),
         charts.rate_trend(
             months,
@@ -1752,10 +1754,6 @@ class ReleaseContext:
         return str(_tag("div", _join(parts), "ra-title ra-report"))
 
 
-def _known(df: pl.DataFrame, col: str, as_of: datetime) -> pl.DataFrame:
-    return df.filter(pl.col(col).is_null() | (pl.col(col) <= as_of))
-
-
 def release_context(
     data_dir: str | Path,
     release_id: str,
@@ -1783,6 +1781,8 @@ def release_context(
     def mine(df: pl.DataFrame) -> pl.DataFrame:
         return df.filter(pl.col("release_id") == release_id)
 
+    known = analysis.dataset  # the event tables as known at as_of (analytics.asof)
+
     params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
     detection, note = _detection(analysis, [release_id] if row["deployed"] else [])
     return ReleaseContext(
@@ -1793,19 +1793,11 @@ def release_context(
         previous=prev,
         audit=audit,
         evidence=mine(ds.evidence).sort("item", "_row"),
-        gates=_known(mine(ds.gates), "evaluated_at", when).sort(
-            "gate", "evaluated_at", nulls_last=True
-        ),
-        stages=_known(mine(ds.rollout_stages), "started_at", when).sort(
-            "stage", "started_at", nulls_last=True
-        ),
-        approvals=_known(mine(ds.approvals), "decided_at", when).sort(
-            "decided_at", "_row", nulls_last=True
-        ),
+        gates=mine(known.gates).sort("gate", "evaluated_at", nulls_last=True),
+        stages=mine(known.rollout_stages).sort("stage", "started_at", nulls_last=True),
+        approvals=mine(known.approvals).sort("decided_at", "_row", nulls_last=True),
         incidents=_release_incidents(analysis, release_id),
-        decisions=_known(mine(ds.operator_decisions), "decided_at", when).sort(
-            "decided_at", "_row", nulls_last=True
-        ),
+        decisions=mine(known.operator_decisions).sort("decided_at", "_row", nulls_last=True),
         comparison=analysis.comparisons.get(release_id),
         detection=detection.get(release_id),
         detection_note=note,
@@ -1975,7 +1967,7 @@ def release_path(ctx: ReleaseContext) -> Section:
                 e["segment"] or "all",
                 fmt_time(e["started_at"]),
                 fmt_time(e["ended_at"]) if e["ended_at"] else "open",
-                e["decision"] or "",
+                e["decision"] or ("" if e["ended_at"] else "pending"),
                 e["decided_by"] or "",
                 "yes, ignored" if ignored else ("yes" if e["stop_condition_met"] else "no"),
             ]
