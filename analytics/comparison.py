@@ -91,6 +91,8 @@ import polars as pl
 from scipy import stats as sps
 
 from analytics.errors import DataError
+from analytics.estimator import look_shares
+from analytics.looks import LOOK_SCHEMA, LookPlan, cell_tables, look_rows, plan_looks, segment_codes
 from analytics.policy import Policy
 from analytics.results import EstimateResult, Status, clean
 from analytics.rollup import (
@@ -271,6 +273,8 @@ class ComparisonSettings:
     seed: int
     alpha: float
     window: timedelta
+    collapse_order: tuple[str, ...] = ("customer_segment", "language", "criticality", "task_type")
+    interim_alpha_share: float = 0.1
 
 
 def settings(policy: Policy) -> ComparisonSettings:
@@ -296,10 +300,22 @@ def settings(policy: Policy) -> ComparisonSettings:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise DataError(f"policy: comparison.{key} must be an integer >= {low}")
         ints[key] = value
+    order = sec.get("collapse_order", list(ComparisonSettings.collapse_order))
+    if not isinstance(order, list | tuple) or sorted(order) != sorted(SEGMENT_COLUMNS):
+        raise DataError(
+            "policy: comparison.collapse_order must list each of "
+            + ", ".join(SEGMENT_COLUMNS)
+            + " once"
+        )
+    share = sec.get("interim_alpha_share", ComparisonSettings.interim_alpha_share)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+        raise DataError("policy: comparison.interim_alpha_share must be a number in (0, 1)")
     return ComparisonSettings(
         multiple_testing=method,  # type: ignore[arg-type]
         alpha=policy.alpha,
         window=timedelta(days=policy.observation_window_days),
+        collapse_order=tuple(order),
+        interim_alpha_share=float(share),
         **ints,
     )
 
@@ -318,6 +334,17 @@ class MetricComparison:
     standardisation. p-values: ``p_value`` two-sided for no difference; ``p_worse`` one-sided for
     a degradation beyond the margin; ``p_better`` one-sided for an improvement; ``*_adjusted``
     after the multiple-testing adjustment of its family.
+
+    Overall rows only: ``p_worse_sequential`` / ``p_noninf_sequential`` are the sequential
+    p-values over the daily looks so far (``analytics.estimator.sequential_p``), the
+    ``*_adjusted`` values Holm / BH over the decision family of those; ``p_noninf`` tests
+    non-inferiority within ``noninferiority_margin_abs`` (the margin in the metric's unit used
+    for "go"); ``standardised_share`` is the share of the new arm's cases standardised on their
+    own segment; ``effective_n_ref`` the reference's effective sample size; ``mde`` the smallest
+    true difference (metric unit, signed in the worse direction) the last look detects with 80 %
+    power at the current sample size; ``cases_needed`` the further new-version cases needed to
+    show non-inferiority if the estimate stays where it is (0 when shown, None when the estimate
+    itself is beyond the margin); ``in_family`` whether the metric is in the decision family.
     """
 
     metric: str
@@ -349,9 +376,17 @@ class MetricComparison:
     non_inferior: bool | None
     verdict: Verdict
     reason: str
-    coverage: float | None = None
+    standardised_share: float | None = None
     segment: str = "all"
     se: float | None = None
+    p_worse_sequential: float | None = None
+    p_noninf: float | None = None
+    p_noninf_sequential: float | None = None
+    noninferiority_margin_abs: float | None = None
+    effective_n_ref: float | None = None
+    mde: float | None = None
+    cases_needed: int | None = None
+    in_family: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return clean({f.name: getattr(self, f.name) for f in fields(self)})
@@ -383,6 +418,15 @@ class ReleaseComparison:
     segments: pl.DataFrame = field(repr=False, compare=False)
     multiple_testing: str = "holm"
     alpha: float = 0.05
+    control: str | None = None  # "concurrent", "pre_release" (weaker) or None (no comparison)
+    concurrent_share: float | None = None  # new-version cases on days with concurrent control
+    looks_done: int = 0
+    looks_planned: int = 0
+    look_time: datetime | None = None  # end of the last complete look
+    family: tuple[str, ...] = ()  # the metrics of the one multiple-testing family
+    detectable_at: datetime | None = None  # first look at which a decision-quality metric was worse
+    detectable_metrics: tuple[str, ...] = ()
+    looks: pl.DataFrame | None = field(default=None, repr=False, compare=False)
 
     def metric(self, name: str) -> MetricComparison:
         return self.metrics[name]
@@ -419,6 +463,15 @@ class ReleaseComparison:
             "message": self.message,
             "multiple_testing": self.multiple_testing,
             "alpha": self.alpha,
+            "control": self.control,
+            "control_weaker": self.control == "pre_release",
+            "concurrent_share": self.concurrent_share,
+            "looks_done": self.looks_done,
+            "looks_planned": self.looks_planned,
+            "look_time": self.look_time,
+            "family": list(self.family),
+            "detectable_at": self.detectable_at,
+            "detectable_metrics": list(self.detectable_metrics),
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
         }
         if segments:
@@ -458,8 +511,9 @@ def _utc(as_of: datetime) -> datetime:
 
 
 def last_day(as_of: datetime) -> date:
-    """The last UTC day that counts at ``as_of``: the day holding the last instant before it."""
-    return (_utc(as_of) - timedelta(microseconds=1)).date()
+    """The last UTC day that counts at ``as_of``: the last day complete by then (a day's rollup
+    row holds the whole day, so a day is read only once it is over)."""
+    return _utc(as_of).date() - timedelta(days=1)
 
 
 def _ceil_day(expr: pl.Expr) -> pl.Expr:
@@ -813,19 +867,22 @@ def _bisect(fn: Any, lo: np.ndarray, hi: np.ndarray, iters: int = 100) -> np.nda
 Z_MAX = 40.0
 
 
-def rate_signed_z(p_new: Any, n_new: Any, p_ref: Any, n_ref: Any, c: Any) -> np.ndarray:
-    """The signed normal multiplier at which the MOVER interval of ``p_new - c * p_ref`` just
-    reaches 0 (positive when the estimate is above 0): inverting the interval gives the one-sided
-    p-value ``norm.sf(direction * z)`` for ``direction * (p_new - c * p_ref) > 0``."""
-    p_new, n_new, p_ref, n_ref, c = np.broadcast_arrays(
-        *(np.asarray(a, dtype=float) for a in (p_new, n_new, p_ref, n_ref, c))
+def rate_signed_z(
+    p_new: Any, n_new: Any, p_ref: Any, n_ref: Any, c: Any, offset: Any = 0.0
+) -> np.ndarray:
+    """The signed normal multiplier at which the MOVER interval of ``p_new - c * p_ref - offset``
+    just reaches 0 (positive when the estimate is above 0): inverting the interval gives the
+    one-sided p-value ``norm.sf(direction * z)`` for ``direction * (p_new - c * p_ref - offset)
+    > 0``."""
+    p_new, n_new, p_ref, n_ref, c, offset = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (p_new, n_new, p_ref, n_ref, c, offset))
     )
-    est = p_new - c * p_ref
+    est = p_new - c * p_ref - offset
     pos = est > 0
 
     def gap(z: np.ndarray) -> np.ndarray:
         low, high = rate_contrast_bounds(p_new, n_new, p_ref, n_ref, c, z)
-        return np.where(pos, low, -high)
+        return np.where(pos, low - offset, offset - high)
 
     lo = np.zeros_like(est)
     hi = np.full_like(est, Z_MAX)
@@ -1109,143 +1166,6 @@ def bootstrap_quantile(
     return latency_bin_values()[bins[idx]]
 
 
-def _p95_histograms(
-    latency: pl.DataFrame,
-    arms: pl.DataFrame,
-    stats: pl.DataFrame,
-    strata: pl.DataFrame,
-    weights: pl.DataFrame,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Per (target, arm, bin): standardised probability (weighted over the kept strata) and
-    naive counts."""
-    rows = _window_rows(latency, arms).select("target", "arm", *SEGMENT_COLUMNS, "latency_bin", "n")
-    naive_lf = rows.group_by(["target", "arm", "latency_bin"]).agg(pl.col("n").sum())
-    seg_map = (
-        stats.select("target", "segment", *SEGMENT_COLUMNS)
-        .unique()
-        .join(strata, on=["target", "segment"], how="inner")
-        .drop("segment")
-    )
-    strat = (
-        rows.join(seg_map.lazy(), on=["target", *SEGMENT_COLUMNS], how="inner")
-        .group_by(["target", "arm", "stratum", "latency_bin"])
-        .agg(pl.col("n").sum())
-        .with_columns(pl.col("n").sum().over(["target", "arm", "stratum"]).alias("n_s"))
-        .join(weights.lazy(), on=["target", "stratum"], how="inner")
-        .group_by(["target", "arm", "latency_bin"])
-        .agg((pl.col("w") * pl.col("n") / pl.col("n_s")).sum().alias("p"))
-        .sort(["target", "arm", "latency_bin"])
-    )
-    std, naive = pl.collect_all([strat, naive_lf.sort(["target", "arm", "latency_bin"])])
-    return std, naive
-
-
-def _p95(
-    latency: pl.DataFrame,
-    arms: pl.DataFrame,
-    strata: pl.DataFrame,
-    stats: pl.DataFrame,
-    cfg: ComparisonSettings,
-    rule: MetricRule,
-) -> pl.DataFrame:
-    """The p95-latency rows (same columns as ``infer``) for every target."""
-    kept = (
-        stats.join(strata, on=["target", "segment"], how="inner")
-        .group_by(["target", "arm", "stratum"])
-        .agg(pl.col("n").sum())
-    )
-    new_n = kept.filter(pl.col("arm") == "new").with_columns(
-        (pl.col("n") / pl.col("n").sum().over("target")).alias("w")
-    )
-    weights = new_n.select("target", "stratum", "w")
-    kish = (
-        kept.join(weights, on=["target", "stratum"], how="inner")
-        .group_by(["target", "arm"])
-        .agg((1.0 / (pl.col("w") ** 2 / pl.col("n")).sum()).alias("n_eff"))
-    )
-    totals = stats.group_by(["target", "arm"]).agg(pl.col("latency_ms_n").sum().alias("N"))
-    std, naive = _p95_histograms(latency, arms, stats, strata, weights)
-    std_parts = std.partition_by(["target", "arm"], as_dict=True)
-    naive_parts = naive.partition_by(["target", "arm"], as_dict=True)
-    n_eff = {(r["target"], r["arm"]): r["n_eff"] for r in kish.iter_rows(named=True)}
-    n_tot = {(r["target"], r["arm"]): r["N"] for r in totals.iter_rows(named=True)}
-    targets = sorted({t for t, _ in n_tot})
-    rows = []
-    alpha, samples = cfg.alpha, cfg.bootstrap_samples
-    c, s = rule.factor, rule.sign
-    for target in targets:
-        row: dict[str, Any] = {"target": target, "metric": rule.name}
-        est: dict[str, float] = {}
-        draws: dict[str, np.ndarray] = {}
-        naive_est: dict[str, float] = {}
-        for arm in ARMS:
-            row[f"N_{arm}"] = float(n_tot.get((target, arm), 0))
-            part = naive_parts.get((target, arm))
-            naive_est[arm] = (
-                histogram_quantile(part["latency_bin"].to_numpy(), part["n"].to_numpy(), P95)
-                if part is not None
-                else math.nan
-            )
-            part = std_parts.get((target, arm))
-            size = n_eff.get((target, arm))
-            if part is None or size is None or not size >= 1:
-                est[arm] = math.nan
-                continue
-            bins, probs = part["latency_bin"].to_numpy(), part["p"].to_numpy()
-            est[arm] = histogram_quantile(bins, probs, P95)
-            rng = np.random.default_rng(_seed(cfg.seed, target, arm, rule.name))
-            draws[arm] = bootstrap_quantile(bins, probs, int(round(size)), P95, samples, rng)
-        row["new_value"], row["ref_value"] = est["new"], est["ref"]
-        row["naive_new_value"], row["naive_ref_value"] = naive_est["new"], naive_est["ref"]
-        row["naive_estimate"] = naive_est["new"] - naive_est["ref"]
-        row["coverage"] = 1.0 if "new" in draws else math.nan
-        if len(draws) == 2:
-            dn, dr = draws["new"], draws["ref"]
-            diff = dn - dr
-            theta = s * (dn - c * dr)
-            lo, hi = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
-            ratio = dn / dr - 1
-            rlo, rhi = np.quantile(ratio, [alpha / 2, 1 - alpha / 2])
-            b1 = samples + 1
-            row.update(
-                estimate=est["new"] - est["ref"],
-                ci_low=float(lo),
-                ci_high=float(hi),
-                relative=est["new"] / est["ref"] - 1,
-                relative_ci_low=float(rlo),
-                relative_ci_high=float(rhi),
-                margin_abs=s * rule.margin * est["ref"],
-                p_worse=(1 + np.count_nonzero(theta <= 0)) / b1,
-                p_better=(1 + np.count_nonzero(s * diff >= 0)) / b1,
-                p_noninf=(1 + np.count_nonzero(theta >= 0)) / b1,
-                p_value=min(
-                    1.0,
-                    2 * (1 + min(np.count_nonzero(diff <= 0), np.count_nonzero(diff >= 0))) / b1,
-                ),
-                se=float(np.std(diff, ddof=1)),
-            )
-        rows.append(row)
-    schema = {
-        "target": pl.String,
-        "metric": pl.String,
-        "N_new": pl.Float64,
-        "N_ref": pl.Float64,
-        "coverage": pl.Float64,
-        "naive_new_value": pl.Float64,
-        "naive_ref_value": pl.Float64,
-        "naive_estimate": pl.Float64,
-        **{c: pl.Float64 for c in _INFER_COLUMNS},
-    }
-    out = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
-    return out.with_columns(
-        pl.lit(rule.role).alias("role"),
-        pl.lit(rule.worse).alias("worse"),
-        pl.lit(rule.margin).alias("margin"),
-        pl.lit("quantile").alias("kind"),
-        pl.lit("bootstrap_histogram").alias("method"),
-    )
-
-
 # ---------------------------------------------------------------- verdicts
 
 
@@ -1343,21 +1263,644 @@ def _verdicts(
     ).drop("_blocked", "_usable")
 
 
-# ---------------------------------------------------------------- public API
+# ---------------------------------------------------------------- decision family and go margins
 
 
-def _naive_columns(naive: pl.DataFrame) -> pl.DataFrame:
-    return naive.select(
-        "target",
-        "metric",
-        pl.col("new_value").alias("naive_new_value"),
-        pl.col("ref_value").alias("naive_ref_value"),
-        pl.col("estimate").alias("naive_estimate"),
-        pl.col("ci_low").alias("naive_ci_low"),
-        pl.col("ci_high").alias("naive_ci_high"),
-        pl.col("N_new").alias("_naive_N_new"),
-        pl.col("N_ref").alias("_naive_N_ref"),
+def decision_family(policy: Policy) -> tuple[str, ...]:
+    """The one multiple-testing family: every metric a verdict of which has a consequence, in
+    catalogue order: the decision-quality metrics (telemetry failure signal of CFR-DQ), the
+    judge's critical metrics (rollback) and its hold metrics (hold)."""
+    judge = judge_settings(policy)
+    wanted = set(policy.decision_quality_metrics) | set(judge.critical_metrics)
+    wanted |= set(judge.hold_metrics)
+    return tuple(m.name for m in METRICS if m.name in wanted)
+
+
+def go_margins(policy: Policy) -> dict[str, tuple[float, float]]:
+    """Per metric, the contrast ``(c, offset)`` whose non-inferiority "go" requires: ``new - c *
+    reference - offset`` on the better side of 0. A metric with a relative margin uses it
+    (``c = 1 +/- margin``); a metric with margin 0 uses ``judge.noninferiority_abs_margins`` when
+    set (``c = 1``, offset = the absolute margin in the worse direction), else strict
+    improvement."""
+    rules = metric_rules(policy)
+    absolute = judge_settings(policy).noninferiority_abs_margins
+    out = {}
+    for name, rule in rules.items():
+        if rule.margin > 0 or name not in absolute:
+            out[name] = (rule.factor, 0.0)
+        else:
+            out[name] = (1.0, rule.sign * absolute[name])
+    return out
+
+
+# ---------------------------------------------------------------- looks and inference
+
+CELL_METRICS: tuple[MetricSpec, ...] = tuple(m for m in METRICS if m.kind != "quantile")
+
+
+def _cells(cases: pl.DataFrame, arms: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Per (target, arm, day, segment columns) sums of ``STAT_COLUMNS`` over each arm's days."""
+    return (
+        _window_rows(cases, arms)
+        .with_columns(*unit_cost_stats(policy))
+        .group_by(["target", "arm", "day", *SEGMENT_COLUMNS])
+        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
+        .sort(["target", "arm", "day", *SEGMENT_COLUMNS])
+        .collect()
     )
+
+
+def _looks(
+    cells: pl.DataFrame,
+    windows: pl.DataFrame,
+    cfg: ComparisonSettings,
+    as_of: datetime,
+    family: Sequence[str],
+) -> tuple[dict[str, LookPlan], pl.DataFrame]:
+    """Every release's look plan and the contrast of every metric at every done look (metrics
+    outside the decision family at the last look only: their verdicts only report)."""
+    plans: dict[str, LookPlan] = {}
+    rows: list[tuple] = []
+    spec = [(m.count, m.total, m.total_sq) for m in CELL_METRICS]
+    tables = cell_tables(cells, spec, cfg.collapse_order)
+    names = [m.name for m in CELL_METRICS]
+    kinds = [m.kind for m in CELL_METRICS]
+    every = [m in family for m in names]
+    for w in windows.iter_rows(named=True):
+        rid = w["release_id"]
+        table = tables.get(rid)
+        if table is None or w["released_at"] is None or w["released_at"] > as_of:
+            continue
+        plan, looks = plan_looks(
+            table,
+            target=rid,
+            window_start=w["window_start"],
+            window_end=w["window_end"],
+            ref_start=w["ref_start"],
+            as_of=as_of,
+            min_day_cases=cfg.min_cases_per_segment,
+        )
+        plans[rid] = plan
+        rows += look_rows(
+            table,
+            looks,
+            target=rid,
+            names=names,
+            kinds=kinds,
+            every_look=every,
+            min_segment_cases=cfg.min_cases_per_segment,
+        )
+    return plans, pl.DataFrame(rows, schema=LOOK_SCHEMA, orient="row")
+
+
+def _sf(x: np.ndarray) -> np.ndarray:
+    out = sps.norm.sf(x)
+    return np.where(np.isnan(out), np.nan, out)
+
+
+def _mean_z(diff: np.ndarray, var: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, diff / np.sqrt(var), np.sign(diff) * np.inf)
+
+
+def welch_t_df(v_new: Any, n_new: Any, v_ref: Any, n_ref: Any, c: Any) -> np.ndarray:
+    """Satterthwaite degrees of freedom of ``new - c * reference`` from the two variances and
+    the arms' (effective) sizes: ``(v_new + c^2 v_ref)^2 / (v_new^2 / (n_new - 1) + c^4 v_ref^2
+    / (n_ref - 1))``; large when undefined."""
+    vn, nn, vr, nr, c = (np.asarray(x, float) for x in (v_new, n_new, v_ref, n_ref, c))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = (vn + c * c * vr) ** 2 / (vn**2 / (nn - 1) + c**4 * vr**2 / (nr - 1))
+    return np.where(np.isfinite(df) & (df > 0), df, 1e9)
+
+
+def _t_as_z(t: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """The normal quantile with the same upper tail as ``t`` on ``df`` degrees of freedom."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(t), t, -sps.norm.ppf(sps.t.sf(t, df)))
+
+
+def look_inference(
+    looks: pl.DataFrame,
+    rules: Mapping[str, MetricRule],
+    go: Mapping[str, tuple[float, float]],
+    alpha: float,
+) -> pl.DataFrame:
+    """Estimates, (1 - alpha) intervals and one-sided p-values of every look row (rates by the
+    MOVER/Wilson method on effective sizes, means by normal theory; see the module docstring)."""
+    if looks.height == 0:
+        return looks.with_columns(
+            *[pl.lit(None, dtype=pl.Float64).alias(c) for c in (*_INFER_COLUMNS, *_LOOK_EXTRA)]
+        )
+    meta = _rules_frame(rules).with_columns(
+        pl.col("metric").replace_strict(KIND_BY_NAME, return_dtype=pl.String).alias("kind"),
+        pl.col("metric").replace_strict({k: v[0] for k, v in go.items()}).alias("go_c"),
+        pl.col("metric").replace_strict({k: v[1] for k, v in go.items()}).alias("go_offset"),
+    )
+    df = looks.join(meta, on="metric", how="left")
+    a = {
+        c: df[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        for c in (
+            "m_new",
+            "n_new_eff",
+            "N_new",
+            "v_new",
+            "r",
+            "n_eff_ref",
+            "N_ref",
+            "v_ref",
+            "naive_ref",
+            "naive_v_ref",
+            "sign",
+            "factor",
+            "margin",
+            "go_c",
+            "go_offset",
+        )
+    }
+    is_rate = (df["kind"] == "rate").to_numpy()
+    m, r, s, c = a["m_new"], a["r"], a["sign"], a["factor"]
+    gc, goff = a["go_c"], a["go_offset"]
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn, nr = a["n_new_eff"], a["n_eff_ref"]
+        rlo, rhi = rate_contrast_bounds(m, nn, r, nr, 1.0, z)
+        rz1 = rate_signed_z(m, nn, r, nr, 1.0)
+        rzc = rate_signed_z(m, nn, r, nr, c)
+        rzg = rate_signed_z(m, nn, r, nr, gc, goff)
+        rr_lo, rr_hi = rate_ratio_bounds(m, nn, r, nr, z)
+        vn = np.where(is_rate, m * (1 - m) / nn, a["v_new"])
+        vr = np.where(is_rate, r * (1 - r) / nr, a["v_ref"])
+        se1 = np.sqrt(vn + vr)
+        sec = np.sqrt(vn + c * c * vr)
+        seg = np.sqrt(vn + gc * gc * vr)
+        # means: Welch t with Satterthwaite degrees of freedom on the effective sizes, turned
+        # into the normal quantile of the same tail probability so rates and means share one
+        # scale of p-values and sequential thresholds
+        df1 = welch_t_df(vn, a["N_new"], vr, nr, 1.0)
+        tq = np.where(is_rate, z, sps.t.ppf(1 - alpha / 2, df1))
+        mz1 = _t_as_z(_mean_z(m - r, vn + vr), df1)
+        mzc = _t_as_z(_mean_z(m - c * r, vn + c * c * vr), welch_t_df(vn, a["N_new"], vr, nr, c))
+        mzg = _t_as_z(
+            _mean_z(m - gc * r - goff, vn + gc * gc * vr), welch_t_df(vn, a["N_new"], vr, nr, gc)
+        )
+        f_lo, f_hi = fieller_bounds(m, vn, r, vr, tq)
+        z1 = np.where(is_rate, rz1, mz1)
+        zc = np.where(is_rate, rzc, mzc)
+        zg = np.where(is_rate, rzg, mzg)
+        nlo, nhi = rate_contrast_bounds(m, a["N_new"], a["naive_ref"], a["N_ref"], 1.0, z)
+        nse = np.sqrt(a["v_new"] + a["naive_v_ref"])
+        out["new_value"] = m
+        out["ref_value"] = r
+        out["estimate"] = m - r
+        out["ci_low"] = np.where(is_rate, rlo, m - r - tq * se1)
+        out["ci_high"] = np.where(is_rate, rhi, m - r + tq * se1)
+        out["relative"] = np.where(r > 0, m / r - 1, np.nan)
+        out["relative_ci_low"] = np.where(r > 0, np.where(is_rate, rr_lo, f_lo) - 1, np.nan)
+        out["relative_ci_high"] = np.where(r > 0, np.where(is_rate, rr_hi, f_hi) - 1, np.nan)
+        out["margin_abs"] = s * a["margin"] * r
+        out["p_value"] = np.minimum(1.0, 2 * _sf(np.abs(z1)))
+        out["p_worse"] = _sf(s * zc)
+        out["p_better"] = _sf(-s * z1)
+        out["p_noninf"] = _sf(-s * zg)
+        out["se"] = se1
+        out["se_margin"] = sec
+        out["se_go"] = seg
+        out["go_estimate"] = s * (m - gc * r - goff)  # negative: on the good side of the go margin
+        out["noninferiority_margin_abs"] = np.abs((gc - 1) * r + goff)
+        out["naive_new_value"] = m
+        out["naive_ref_value"] = a["naive_ref"]
+        out["naive_estimate"] = m - a["naive_ref"]
+        out["naive_ci_low"] = np.where(is_rate, nlo, m - a["naive_ref"] - z * nse)
+        out["naive_ci_high"] = np.where(is_rate, nhi, m - a["naive_ref"] + z * nse)
+    return df.with_columns(
+        *[
+            pl.Series(k, np.where(np.isfinite(v), v, np.nan), dtype=pl.Float64).fill_nan(None)
+            for k, v in out.items()
+        ]
+    )
+
+
+_LOOK_EXTRA = (
+    "p_noninf",
+    "se_margin",
+    "se_go",
+    "go_estimate",
+    "noninferiority_margin_abs",
+    "naive_new_value",
+    "naive_ref_value",
+    "naive_estimate",
+    "naive_ci_low",
+    "naive_ci_high",
+)
+
+
+def _shares_frame(plans: Mapping[str, LookPlan], interim_share: float) -> pl.DataFrame:
+    rows = [
+        (rid, k + 1, float(share), k + 1 == plan.planned)
+        for rid, plan in plans.items()
+        for k, share in enumerate(look_shares(plan.planned, interim_share))
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={"target": pl.String, "look": pl.Int64, "share": pl.Float64, "final": pl.Boolean},
+        orient="row",
+    )
+
+
+def _sequential(
+    inferred: pl.DataFrame, plans: Mapping[str, LookPlan], cfg: ComparisonSettings
+) -> pl.DataFrame:
+    """Add ``share`` and the sequential p-values ``p_worse_sequential``, ``p_better_sequential``,
+    ``p_noninf_sequential`` (min over the looks so far of p / share, over looks with at least
+    ``min_cases_per_arm`` cases of the metric in each arm)."""
+    df = inferred.join(_shares_frame(plans, cfg.interim_alpha_share), on=["target", "look"])
+    enough = (pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm) & (
+        pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
+    )
+    seq = []
+    for p in ("p_worse", "p_better", "p_noninf"):
+        ratio = pl.when(enough & pl.col(p).is_not_null()).then(pl.col(p) / pl.col("share"))
+        seq.append(
+            ratio.fill_null(np.inf)
+            .cum_min()
+            .over(["target", "metric"], order_by="look")
+            .clip(upper_bound=1.0)
+            .alias(f"{p}_sequential")
+        )
+    return df.with_columns(*seq, enough.alias("enough")).with_columns(
+        [
+            pl.when(pl.col(f"{p}_sequential").is_finite()).then(pl.col(f"{p}_sequential"))
+            for p in ("p_worse", "p_better", "p_noninf")
+        ]
+    )
+
+
+def _family_adjust(
+    df: pl.DataFrame, by: Sequence[str], column: str, family: Sequence[str], method: str
+) -> np.ndarray:
+    """Adjust ``column`` within groups ``by``: the ``family`` metrics form one family (a family
+    metric without a p-value counts as p = 1, so the family's size never shrinks), the other
+    metrics another."""
+    fam = df["metric"].is_in(list(family))
+    p = df.with_columns(
+        pl.when(fam).then(pl.col(column).fill_null(1.0)).otherwise(pl.col(column)).alias("_p"),
+        fam.alias("_fam"),
+    )
+    return _adjust_groups(p, [*by, "_fam"], "_p", method)
+
+
+# ---------------------------------------------------------------- p95 latency at the last look
+
+
+def _arm_days(windows: pl.DataFrame, plans: Mapping[str, LookPlan]) -> pl.DataFrame:
+    """(target, arm, source, system, day) of the days each arm uses at its last look."""
+    epoch = date(1970, 1, 1)
+    rows = []
+    for w in windows.iter_rows(named=True):
+        plan = plans.get(w["release_id"])
+        if plan is None:
+            continue
+        for d in plan.new_days:
+            rows.append((w["release_id"], "new", w["release_id"], w["system"], d))
+        if w["ref_release_id"] is not None:
+            for d in plan.ref_days:
+                rows.append((w["release_id"], "ref", w["ref_release_id"], w["system"], d))
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "target": pl.String,
+            "arm": pl.String,
+            "source": pl.String,
+            "system": pl.String,
+            "_d": pl.Int64,
+        },
+        orient="row",
+    )
+    return frame.with_columns(
+        (pl.lit(epoch) + pl.duration(days=pl.col("_d"))).cast(pl.Date).alias("day")
+    ).drop("_d")
+
+
+def _day_rows(frame: pl.DataFrame | pl.LazyFrame, arm_days: pl.DataFrame) -> pl.LazyFrame:
+    """Rollup rows (cases or latency) of each arm's release on the arm's days."""
+    return frame.lazy().join(
+        arm_days.lazy(),
+        left_on=["release_id", "system", "day"],
+        right_on=["source", "system", "day"],
+        how="inner",
+    )
+
+
+def _p95(
+    latency: pl.DataFrame,
+    arm_days: pl.DataFrame,
+    cfg: ComparisonSettings,
+    rule: MetricRule,
+    go: tuple[float, float],
+) -> pl.DataFrame:
+    """The p95-latency rows at each release's last look: the reference histogram standardised to
+    the new arm's segment mix with the same collapse as the other metrics (no day matching: a
+    quantile has no additive day term), percentile bootstrap at the arms' effective sizes."""
+    rows_lf = _day_rows(latency, arm_days).select(
+        "target", "arm", *SEGMENT_COLUMNS, "latency_bin", "n"
+    )
+    frame = rows_lf.collect()
+    out = []
+    c, s = rule.factor, rule.sign
+    gc, goff = go
+    alpha, samples = cfg.alpha, cfg.bootstrap_samples
+    for (target,), part in (
+        frame.partition_by("target", as_dict=True) if frame.height else {}
+    ).items():
+        seg, maps = segment_codes(part, cfg.collapse_order)
+        levels = [m[seg] for m in maps]
+        new = (part["arm"] == "new").to_numpy()
+        n = part["n"].cast(pl.Float64).to_numpy()
+        bins = part["latency_bin"].cast(pl.Int64).to_numpy()
+        n_new, n_ref = float(n[new].sum()), float(n[~new].sum())
+        row: dict[str, Any] = {"target": target, "N_new": n_new, "N_ref": n_ref}
+        naive = {
+            arm: histogram_quantile(bins[mask], n[mask], P95) if n[mask].sum() > 0 else math.nan
+            for arm, mask in (("new", new), ("ref", ~new))
+        }
+        row["naive_new_value"], row["naive_ref_value"] = naive["new"], naive["ref"]
+        row["naive_estimate"] = naive["new"] - naive["ref"]
+        if n_new <= 0 or n_ref <= 0:
+            out.append(row)
+            continue
+        ref_cnt = [np.bincount(lv, weights=np.where(new, 0.0, n)) for lv in levels]
+        last = len(levels) - 1
+        lev = np.full(len(n), last)
+        for lvl in range(last - 1, -1, -1):
+            lev = np.where(ref_cnt[lvl][levels[lvl]] >= cfg.min_cases_per_segment, lvl, lev)
+        per_case = np.zeros(len(n))
+        kish_k = 0.0
+        share0 = float(n[new & (lev == 0)].sum() / n_new)
+        for lvl, lv in enumerate(levels):
+            at = new & (lev == lvl)
+            if not at.any():
+                continue
+            omega = np.bincount(lv[at], weights=n[at] / n_new, minlength=len(ref_cnt[lvl]))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pc = np.where(ref_cnt[lvl] > 0, omega / ref_cnt[lvl], 0.0)
+                kish_k += float(np.where(ref_cnt[lvl] > 0, omega**2 / ref_cnt[lvl], 0.0).sum())
+            per_case += np.where(~new, pc[lv], 0.0)
+        probs = {
+            "new": np.bincount(bins[new], weights=n[new]),
+            "ref": np.bincount(bins[~new], weights=per_case[~new] * n[~new]),
+        }
+        sizes = {"new": n_new, "ref": 1.0 / kish_k if kish_k > 0 else 0.0}
+        est: dict[str, float] = {}
+        draws: dict[str, np.ndarray] = {}
+        for arm in ARMS:
+            pr = probs[arm]
+            idx = np.flatnonzero(pr > 0)
+            if idx.size == 0 or sizes[arm] < 1:
+                break
+            est[arm] = histogram_quantile(idx, pr[idx], P95)
+            rng = np.random.default_rng(_seed(cfg.seed, target, arm, rule.name))
+            draws[arm] = bootstrap_quantile(idx, pr[idx], int(round(sizes[arm])), P95, samples, rng)
+        if len(draws) < 2:
+            out.append(row)
+            continue
+        dn, dr = draws["new"], draws["ref"]
+        diff = dn - dr
+        theta = s * (dn - c * dr)
+        theta_go = s * (dn - gc * dr - goff)
+        lo, hi = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
+        rlo, rhi = np.quantile(dn / dr - 1, [alpha / 2, 1 - alpha / 2])
+        b1 = samples + 1
+        se = float(np.std(diff, ddof=1))
+        row.update(
+            new_value=est["new"],
+            ref_value=est["ref"],
+            estimate=est["new"] - est["ref"],
+            ci_low=float(lo),
+            ci_high=float(hi),
+            relative=est["new"] / est["ref"] - 1,
+            relative_ci_low=float(rlo),
+            relative_ci_high=float(rhi),
+            margin_abs=s * rule.margin * est["ref"],
+            p_worse=(1 + np.count_nonzero(theta <= 0)) / b1,
+            p_better=(1 + np.count_nonzero(s * diff >= 0)) / b1,
+            p_noninf=(1 + np.count_nonzero(theta_go >= 0)) / b1,
+            p_value=min(
+                1.0,
+                2 * (1 + min(np.count_nonzero(diff <= 0), np.count_nonzero(diff >= 0))) / b1,
+            ),
+            se=se,
+            se_margin=float(np.std(theta, ddof=1)),
+            se_go=float(np.std(theta_go, ddof=1)),
+            go_estimate=s * (est["new"] - gc * est["ref"] - goff),
+            noninferiority_margin_abs=abs((gc - 1) * est["ref"] + goff),
+            standardised_share=share0,
+            n_eff_ref=sizes["ref"],
+        )
+        out.append(row)
+    schema = {
+        "target": pl.String,
+        "N_new": pl.Float64,
+        "N_ref": pl.Float64,
+        "naive_new_value": pl.Float64,
+        "naive_ref_value": pl.Float64,
+        "naive_estimate": pl.Float64,
+        **{k: pl.Float64 for k in _INFER_COLUMNS},
+        **{
+            k: pl.Float64
+            for k in _LOOK_EXTRA
+            if k not in ("naive_new_value", "naive_ref_value", "naive_estimate")
+        },
+        "standardised_share": pl.Float64,
+        "n_eff_ref": pl.Float64,
+    }
+    frame_out = pl.DataFrame(out, schema=schema) if out else pl.DataFrame(schema=schema)
+    return frame_out.with_columns(
+        pl.lit(rule.name).alias("metric"),
+        pl.lit(rule.role).alias("role"),
+        pl.lit(rule.worse).alias("worse"),
+        pl.lit(rule.margin).alias("margin"),
+        pl.lit("quantile").alias("kind"),
+    )
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+def _thresholds(cfg: ComparisonSettings, family_size: int) -> tuple[float, float]:
+    """(z of the last look's share of the one-sided level, z of the same for the first Holm
+    step of the family): the multipliers behind ``cases_needed`` and ``mde``."""
+    half = cfg.alpha / 2 * (1 - cfg.interim_alpha_share)
+    return float(sps.norm.isf(half)), float(sps.norm.isf(half / max(family_size, 1)))
+
+
+def _final_verdicts(
+    df: pl.DataFrame,
+    family: Sequence[str],
+    cfg: ComparisonSettings,
+    blocked: Mapping[str, str],
+) -> pl.DataFrame:
+    """Adjusted sequential p-values, ``verdict``, ``reason``, ``non_inferior``, ``mde`` and
+    ``cases_needed`` of each release's metrics at its last look."""
+    half = cfg.alpha / 2
+    enough_new = pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm
+    enough_ref = pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
+    computable = pl.col("estimate").is_not_null() & pl.col("p_worse_sequential").is_not_null()
+    df = df.with_columns(
+        pl.col("target")
+        .replace_strict(dict(blocked), default=None, return_dtype=pl.String)
+        .alias("_blocked")
+    )
+    usable = computable & enough_new & enough_ref & pl.col("_blocked").is_null()
+    df = df.with_columns(
+        usable.alias("_usable"), pl.col("metric").is_in(list(family)).alias("in_family")
+    )
+    masked = df.with_columns(
+        pl.when(pl.col("_usable")).then(pl.col("p_worse_sequential")).alias("_pw"),
+        pl.when(pl.col("_usable")).then(pl.col("p_better_sequential")).alias("_pb"),
+    )
+    method = cfg.multiple_testing
+    df = df.with_columns(
+        pl.Series(
+            "p_worse_adjusted", _family_adjust(masked, ["target"], "_pw", family, method)
+        ).fill_nan(None),
+        pl.Series(
+            "p_better_adjusted", _family_adjust(masked, ["target"], "_pb", family, method)
+        ).fill_nan(None),
+    )
+    z_go, z_first = _thresholds(cfg, len(family))
+    z_power = float(sps.norm.ppf(0.8))
+    pct = (pl.col("margin") * 100).round(1).cast(pl.String)
+    label = "BH" if method == "bh" else "Holm"
+    go_margin = pl.col("noninferiority_margin_abs").round_sig_figs(3).cast(pl.String)
+    non_inferior = pl.col("_usable") & (pl.col("p_noninf_sequential") < half)
+    needed = (
+        (pl.col("N_new") * (z_go * pl.col("se_go") / pl.col("go_estimate")) ** 2 - pl.col("N_new"))
+        .clip(lower_bound=0)
+        .ceil()
+    )
+    reason = (
+        pl.when(pl.col("_blocked").is_not_null())
+        .then(pl.col("_blocked"))
+        .when(~enough_new | ~enough_ref)
+        .then(
+            pl.format(
+                "fewer than {} cases with the metric in an arm (new {}, reference {})",
+                pl.lit(cfg.min_cases_per_arm),
+                pl.col("N_new").fill_null(0).cast(pl.Int64),
+                pl.col("N_ref").fill_null(0).cast(pl.Int64),
+            )
+        )
+        .when(~computable)
+        .then(pl.lit("no complete day with data in both arms"))
+        .when(pl.col("p_worse_adjusted") < half)
+        .then(
+            pl.format(
+                "beyond the {}% margin in the worse direction (sequential {} p = {})",
+                pct,
+                pl.lit(label),
+                pl.col("p_worse_adjusted").round_sig_figs(3).cast(pl.String),
+            )
+        )
+        .when(pl.col("p_better_adjusted") < half)
+        .then(
+            pl.format(
+                "better than the reference (sequential {} p = {})",
+                pl.lit(label),
+                pl.col("p_better_adjusted").round_sig_figs(3).cast(pl.String),
+            )
+        )
+        .when(non_inferior)
+        .then(pl.format("shown within the non-inferiority margin ({})", go_margin))
+        .when(pl.col("go_estimate") >= 0)
+        .then(
+            pl.format(
+                "estimate at or beyond the non-inferiority margin ({}), not shown worse", go_margin
+            )
+        )
+        .otherwise(
+            pl.format(
+                "not yet shown within the non-inferiority margin ({}): about {} more "
+                "new-version cases needed",
+                go_margin,
+                needed.cast(pl.Int64),
+            )
+        )
+    )
+    verdict = (
+        pl.when(~pl.col("_usable"))
+        .then(pl.lit("insufficient_data"))
+        .when(pl.col("p_worse_adjusted") < half)
+        .then(pl.lit("worse"))
+        .when(pl.col("p_better_adjusted") < half)
+        .then(pl.lit("better"))
+        .otherwise(pl.lit("inconclusive"))
+    )
+    z_mde = pl.when(pl.col("in_family")).then(z_first).otherwise(z_go) + z_power
+    return df.with_columns(
+        verdict.alias("verdict"),
+        reason.alias("reason"),
+        pl.when(pl.col("_usable")).then(non_inferior).alias("non_inferior"),
+        pl.when(pl.col("_usable"))
+        .then(
+            pl.when(pl.col("worse") == "up").then(1.0).otherwise(-1.0)
+            * (pl.col("margin_abs").abs() + z_mde * pl.col("se_margin"))
+        )
+        .alias("mde"),
+        pl.when(~pl.col("_usable"))
+        .then(None)
+        .when(non_inferior)
+        .then(0.0)
+        .when(pl.col("go_estimate") < 0)
+        .then(needed)
+        .alias("cases_needed"),
+    ).drop("_blocked", "_usable")
+
+
+def _detection_looks(
+    seq: pl.DataFrame,
+    family: Sequence[str],
+    dq: Sequence[str],
+    cfg: ComparisonSettings,
+    blocked: Mapping[str, str],
+) -> dict[str, tuple[datetime, tuple[str, ...]]]:
+    """Per release, the first look at which a decision-quality metric was judged worse (the
+    same sequential family test as the verdicts, read at each look; a family metric without a
+    value at a look counts as p = 1) and those metrics."""
+    if seq.height == 0 or not dq:
+        return {}
+    grid = (
+        seq.select("target", "look", "look_time")
+        .unique()
+        .join(pl.DataFrame({"metric": list(family)}), how="cross")
+    )
+    p = grid.join(
+        seq.filter(pl.col("enough")).select("target", "look", "metric", "p_worse_sequential"),
+        on=["target", "look", "metric"],
+        how="left",
+    ).sort(["target", "look", "metric"])
+    p = p.with_columns(pl.col("p_worse_sequential").fill_null(1.0))
+    adj = _adjust_groups(p, ["target", "look"], "p_worse_sequential", cfg.multiple_testing)
+    hits = (
+        p.with_columns(pl.Series("adj", adj))
+        .filter(
+            (pl.col("adj") < cfg.alpha / 2)
+            & pl.col("metric").is_in(list(dq))
+            & ~pl.col("target").is_in(list(blocked))
+        )
+        .sort(["target", "look"])
+    )
+    out: dict[str, tuple[datetime, tuple[str, ...]]] = {}
+    order = {m.name: i for i, m in enumerate(METRICS)}
+    for (target,), part in hits.partition_by("target", as_dict=True).items():
+        first = part["look"].min()
+        at = part.filter(pl.col("look") == first)
+        names = tuple(sorted(at["metric"].to_list(), key=order.__getitem__))
+        out[target] = (at["look_time"][0], names)
+    return out
+
+
+# ---------------------------------------------------------------- public API
 
 
 def _empty_cases() -> pl.DataFrame:
@@ -1418,9 +1961,17 @@ def _metric_from_row(r: Mapping[str, Any], segment: str = "all") -> MetricCompar
         non_inferior=r["non_inferior"],
         verdict=r["verdict"],
         reason=r["reason"],
-        coverage=_float(r.get("coverage")),
+        standardised_share=_float(r.get("standardised_share")),
         segment=segment,
         se=_float(r.get("se")),
+        p_worse_sequential=_float(r.get("p_worse_sequential")),
+        p_noninf=_float(r.get("p_noninf")),
+        p_noninf_sequential=_float(r.get("p_noninf_sequential")),
+        noninferiority_margin_abs=_float(r.get("noninferiority_margin_abs")),
+        effective_n_ref=_float(r.get("n_eff_ref")),
+        mde=_float(r.get("mde")),
+        cases_needed=None if r.get("cases_needed") is None else int(r["cases_needed"]),
+        in_family=r.get("in_family"),
     )
 
 
@@ -1463,57 +2014,70 @@ def compare_releases(
     policy: Policy,
     as_of: datetime,
 ) -> dict[str, ReleaseComparison]:
-    """Compare each release in ``release_ids`` with the previous release of its system over the
-    observation window, as of ``as_of`` (see the module docstring for the window, methods,
-    standardisation, verdicts and multiple-testing families). Vectorised over releases.
+    """Compare each release in ``release_ids`` with the version it replaced over its observation
+    window, as of ``as_of`` (see the module docstring for the control arm, the standardisation,
+    the daily looks, the methods and the one multiple-testing family).
 
     ``units`` is ``analytics.releases.release_units`` output; ``rollup`` the telemetry rollup
     (None: no telemetry, every metric is insufficient_data). Raises ``DataError`` for an unknown
-    release id or an invalid ``comparison`` policy section."""
+    release id or an invalid ``comparison`` or ``judge`` policy section."""
     as_of = _utc(as_of)
     cfg = settings(policy)
     rules = metric_rules(policy)
+    family = decision_family(policy)
+    go = go_margins(policy)
     ids = list(dict.fromkeys(release_ids))
     windows = comparison_windows(units, ids, policy, as_of, rollup)
-    arms = _arm_windows(windows)
     cases = rollup.cases if rollup is not None else _empty_cases()
     latency = rollup.latency if rollup is not None else _empty_latency()
-    keys = ["target"]
-    stats = _arm_stats(cases, arms, policy, keys)
-    strata = assign_strata(stats, keys, cfg.min_cases_per_segment)
     blocked = _blocked_reasons(windows, as_of)
-
-    std = infer(standardise(_long(stratified(stats, keys, strata), keys), keys), rules, cfg.alpha)
-    naive = infer(standardise(_long(stratified(stats, keys, None), keys), keys), rules, cfg.alpha)
-    overall = std.join(_naive_columns(naive), on=["target", "metric"], how="full", coalesce=True)
-    p95 = _p95(latency, arms, strata, stats, cfg, rules["latency_p95_ms"])
-    overall = pl.concat([overall, p95], how="diagonal_relaxed")
-    new_cases = (
-        stats.filter(pl.col("arm") == "new")
-        .group_by("target")
-        .agg(pl.col("n").sum().cast(pl.Float64).alias("_new_cases"))
+    cells = _cells(cases, _arm_windows(windows), policy)
+    plans, looks = _looks(cells, windows, cfg, as_of, family)
+    seq = _sequential(look_inference(looks, rules, go, cfg.alpha), plans, cfg)
+    last = seq.filter(pl.col("look") == pl.col("look").max().over("target"))
+    arm_days = _arm_days(windows, plans)
+    p95 = _p95(latency, arm_days, cfg, rules["latency_p95_ms"], go["latency_p95_ms"])
+    shares = {
+        rid: float(look_shares(plan.planned, cfg.interim_alpha_share)[plan.done - 1])
+        for rid, plan in plans.items()
+        if plan.done
+    }
+    enough = (pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm) & (
+        pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
     )
-    overall = (
-        _fill_missing_metrics(overall, ids, rules)
-        .join(new_cases, on="target", how="left")
-        .with_columns(
-            pl.coalesce("_naive_N_new", "N_new").alias("N_new"),
-            pl.coalesce("_naive_N_ref", "N_ref").alias("N_ref"),
-            pl.when(pl.col("kind") == "quantile")
-            .then(pl.col("coverage"))
-            .otherwise(pl.col("covered") / pl.col("_new_cases"))
-            .alias("coverage"),
-        )
-        .drop("_naive_N_new", "_naive_N_ref", "_new_cases")
+    p95 = p95.with_columns(
+        pl.col("target")
+        .replace_strict(shares, default=None, return_dtype=pl.Float64)
+        .alias("share")
+    ).with_columns(
+        [
+            pl.when(enough)
+            .then((pl.col(p) / pl.col("share")).clip(upper_bound=1.0))
+            .alias(f"{p}_sequential")
+            for p in ("p_worse", "p_better", "p_noninf")
+        ]
     )
-    overall = _verdicts(overall, ["target", "role"], cfg, cfg.min_cases_per_arm, blocked)
+    overall = pl.concat([last.rename({"n_eff_ref": "n_eff_ref"}), p95], how="diagonal_relaxed")
+    overall = _fill_missing_metrics(overall, ids, rules)
+    overall = _final_verdicts(overall, family, cfg, blocked)
+    dq = [m for m in family if rules[m].role == "decision_quality"]
+    detection = _detection_looks(seq, family, dq, cfg, blocked)
 
+    stats = (
+        _day_rows(cases, arm_days)
+        .with_columns(*unit_cost_stats(policy))
+        .group_by(["target", "arm", *SEGMENT_COLUMNS])
+        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
+        .with_columns(segment_label().alias("segment"))
+        .sort(["target", "arm", "segment"])
+        .collect()
+    )
+    strata = assign_strata(stats, ["target"], cfg.min_cases_per_segment)
     seg_keys = ["target", "seg"]
-    seg_sums = stratified(stats, keys, strata).with_columns(pl.col("stratum").alias("seg"))
+    seg_sums = stratified(stats, ["target"], strata).with_columns(pl.col("stratum").alias("seg"))
     seg = infer(standardise(_long(seg_sums, seg_keys), seg_keys), rules, cfg.alpha)
     seg = _verdicts(seg, ["target", "metric"], cfg, cfg.min_cases_per_segment, blocked)
-
-    return _assemble(ids, windows, overall, seg, stats, as_of, cfg, blocked)
+    return _assemble(ids, windows, overall, seg, plans, detection, seq, as_of, cfg, family, blocked)
 
 
 def _assemble(
@@ -1521,9 +2085,12 @@ def _assemble(
     windows: pl.DataFrame,
     overall: pl.DataFrame,
     seg: pl.DataFrame,
-    stats: pl.DataFrame,
+    plans: Mapping[str, LookPlan],
+    detection: Mapping[str, tuple[datetime, tuple[str, ...]]],
+    seq: pl.DataFrame,
     as_of: datetime,
     cfg: ComparisonSettings,
+    family: Sequence[str],
     blocked: Mapping[str, str],
 ) -> dict[str, ReleaseComparison]:
     order = {m.name: i for i, m in enumerate(METRICS)}
@@ -1549,20 +2116,25 @@ def _assemble(
         *[pl.col(c).cast(_RESULT_SCHEMA[c]) for c in seg_cols if c in seg_frame.columns],
     ).sort(["target", "metric", "segment"])
     seg_by_target = seg_frame.partition_by("target", as_dict=True)
-    totals = {
-        (r["target"], r["arm"]): int(r["n"])
-        for r in stats.group_by(["target", "arm"]).agg(pl.col("n").sum()).iter_rows(named=True)
-    }
+    look_by_target = seq.partition_by("target", as_dict=True) if seq.height else {}
     empty_seg = seg_frame.clear().drop("target")
     out: dict[str, ReleaseComparison] = {}
     for w in windows.iter_rows(named=True):
         rid = w["release_id"]
         rows = by_target[(rid,)].to_dicts()
         metrics = {r["metric"]: _metric_from_row(r) for r in rows}
-        n_new, n_ref = totals.get((rid, "new"), 0), totals.get((rid, "ref"), 0)
+        plan = plans.get(rid)
+        counts = {
+            arm: int(max((r[f"N_{arm}"] or 0) for r in rows)) if rows else 0
+            for arm in ("new", "ref")
+        }
+        n_new, n_ref = counts["new"], counts["ref"]
         if rid in blocked:
             status: Status = "insufficient_data"
             message = blocked[rid]
+        elif plan is None or plan.done == 0:
+            status = "insufficient_data"
+            message = "no complete UTC day of the new version by as_of"
         elif n_new < cfg.min_cases_per_arm or n_ref < cfg.min_cases_per_arm:
             status = "insufficient_data"
             message = (
@@ -1576,6 +2148,8 @@ def _assemble(
             status = "ok"
             message = ""
         segs = seg_by_target.get((rid,))
+        found = detection.get(rid)
+        looks = look_by_target.get((rid,))
         out[rid] = ReleaseComparison(
             release_id=rid,
             system=w["system"],
@@ -1594,6 +2168,15 @@ def _assemble(
             segments=segs.drop("target") if segs is not None else empty_seg,
             multiple_testing=cfg.multiple_testing,
             alpha=cfg.alpha,
+            control=None if rid in blocked or plan is None else plan.control,
+            concurrent_share=None if rid in blocked or plan is None else plan.concurrent_share,
+            looks_done=plan.done if plan else 0,
+            looks_planned=plan.planned if plan else 0,
+            look_time=plan.look_times[-1] if plan and plan.look_times else None,
+            family=tuple(family),
+            detectable_at=found[0] if found else None,
+            detectable_metrics=found[1] if found else (),
+            looks=looks.drop("target") if looks is not None else None,
         )
     return {rid: out[rid] for rid in ids}
 
@@ -1634,7 +2217,8 @@ def unit_cost_impact(comparison: ReleaseComparison) -> EstimateResult:
         "naive_estimate": m.naive_estimate,
         "relative": m.relative,
         "verdict": m.verdict,
-        "coverage": m.coverage,
+        "standardised_share": m.standardised_share,
+        "control": comparison.control,
     }
     if m.verdict == "insufficient_data" or m.estimate is None:
         return EstimateResult(
@@ -1664,26 +2248,54 @@ class JudgeSettings:
 
     critical_metrics: tuple[str, ...]
     min_cases_per_arm: int
+    hold_metrics: tuple[str, ...] = ()
+    min_standardised_share: float = 0.0
+    noninferiority_abs_margins: Mapping[str, float] = field(default_factory=dict)
+
+
+def _metric_list(
+    sec: Mapping[str, Any], key: str, default: Sequence[str] | None
+) -> tuple[str, ...]:
+    value = sec.get(key, default)
+    if not isinstance(value, list | tuple) or not all(isinstance(m, str) for m in value):
+        raise DataError(f"policy: judge.{key} must be a list of metric names")
+    unknown = sorted(set(value) - set(METRIC_NAMES))
+    if unknown:
+        raise DataError(
+            f"policy: judge.{key} names unknown metric(s): "
+            + ", ".join(unknown)
+            + "; known: "
+            + ", ".join(METRIC_NAMES)
+        )
+    return tuple(value)
 
 
 def judge_settings(policy: Policy) -> JudgeSettings:
     """The judge settings of ``policy`` (``DataError`` when missing or naming unknown metrics)."""
     sec = policy.section("judge")
-    critical = sec.get("critical_metrics")
-    if not isinstance(critical, list | tuple) or not all(isinstance(m, str) for m in critical):
-        raise DataError("policy: judge.critical_metrics must be a list of metric names")
-    unknown = sorted(set(critical) - set(METRIC_NAMES))
-    if unknown:
-        raise DataError(
-            "policy: judge.critical_metrics names unknown metric(s): "
-            + ", ".join(unknown)
-            + "; known: "
-            + ", ".join(METRIC_NAMES)
-        )
+    critical = _metric_list(sec, "critical_metrics", None)
+    hold = _metric_list(sec, "hold_metrics", [])
     low = sec.get("min_cases_per_arm")
     if isinstance(low, bool) or not isinstance(low, int) or low < 1:
         raise DataError("policy: judge.min_cases_per_arm must be an integer >= 1")
-    return JudgeSettings(tuple(critical), low)
+    share = sec.get("min_standardised_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+        raise DataError("policy: judge.min_standardised_share must be a number in [0, 1]")
+    margins = sec.get("noninferiority_abs_margins") or {}
+    if not isinstance(margins, Mapping) or not all(
+        m in METRIC_NAMES
+        and not isinstance(v, bool)
+        and isinstance(v, int | float)
+        and math.isfinite(v)
+        and v >= 0
+        for m, v in margins.items()
+    ):
+        raise DataError(
+            "policy: judge.noninferiority_abs_margins must map metric names to numbers >= 0"
+        )
+    return JudgeSettings(
+        tuple(critical), low, hold, float(share), {k: float(v) for k, v in margins.items()}
+    )
 
 
 def judge_policy(policy: Policy) -> Policy:
@@ -1723,43 +2335,64 @@ class JudgeDecision:
 
 
 def judge_comparison(comparison: ReleaseComparison, policy: Policy) -> JudgeDecision:
-    """Go / rollback / hold for a release from its comparison (SPEC: canary judge).
+    """Go / rollback / hold for a release from its comparison.
 
-    - ``rollback`` when a critical metric (``judge.critical_metrics``) is worse;
-    - ``go`` when no metric is worse and every critical metric has data (at least
-      ``judge.min_cases_per_arm`` cases per arm: compare with ``judge_policy(policy)``);
-    - ``hold`` (for a human) otherwise: a critical metric lacks data, or a non-critical metric
-      is worse (e.g. cost or latency against its zero margin).
+    - ``rollback`` when a critical metric (``judge.critical_metrics``) is worse: its sequential
+      test, adjusted over the one decision family, crossed at some daily look;
+    - ``go`` only on evidence: every critical metric shown non-inferior within its margin (the
+      relative policy margin, or ``judge.noninferiority_abs_margins`` for a metric whose margin
+      is 0), no critical or hold metric worse, and at least ``judge.min_standardised_share`` of
+      the new version's cases standardised on their own segment;
+    - ``hold`` (for a human) otherwise, saying per critical metric what is missing and how many
+      more new-version cases would show non-inferiority if the estimate stays where it is.
 
-    "Inconclusive" verdicts do not block "go": they mean no degradation beyond the margin was
-    shown (the reasons name critical metrics whose interval still includes the margin)."""
+    Every decision is valid at the time it is read, however often the judge runs: the looks are
+    the complete UTC days, each spending its pre-set share of the level."""
     cfg = judge_settings(policy)
     metrics = comparison.metrics
-    worse_critical = [m for m in cfg.critical_metrics if metrics[m].verdict == "worse"]
-    lacking = [m for m in cfg.critical_metrics if metrics[m].verdict == "insufficient_data"]
-    worse_other = [
-        m for m, r in metrics.items() if r.verdict == "worse" and m not in cfg.critical_metrics
+    critical = cfg.critical_metrics
+    worse_critical = [m for m in critical if metrics[m].verdict == "worse"]
+    worse_hold = [
+        m for m in cfg.hold_metrics if metrics[m].verdict == "worse" and m not in critical
     ]
+    lacking = [m for m in critical if metrics[m].verdict == "insufficient_data"]
+    unshown = [
+        m
+        for m in critical
+        if m not in lacking and m not in worse_critical and not metrics[m].non_inferior
+    ]
+    shares = [metrics[m].standardised_share for m in critical if m not in lacking]
+    share = min((x for x in shares if x is not None), default=None)
     reasons: list[str] = []
     for m in worse_critical:
         reasons.append(f"critical metric {m} is worse: {metrics[m].reason}")
+    for m in worse_hold:
+        reasons.append(f"{m} is worse: {metrics[m].reason}")
     for m in lacking:
         reasons.append(f"critical metric {m} lacks data: {metrics[m].reason}")
-    for m in worse_other:
-        reasons.append(f"{m} is worse: {metrics[m].reason}")
+    for m in unshown:
+        reasons.append(f"critical metric {m} not shown non-inferior: {metrics[m].reason}")
+    low_share = share is not None and share < cfg.min_standardised_share
+    if low_share:
+        reasons.append(
+            f"only {share:.0%} of the new version's cases are standardised on their own segment "
+            f"(policy minimum {cfg.min_standardised_share:.0%}): the mix adjustment leans on "
+            "coarser strata"
+        )
     if worse_critical:
         rec: Recommendation = "rollback"
-    elif lacking or worse_other:
+    elif worse_hold or lacking or unshown or low_share:
         rec = "hold"
     else:
         rec = "go"
         reasons.append(
-            "no metric is worse and every critical metric has at least "
-            f"{cfg.min_cases_per_arm} cases per arm"
+            "every critical metric is shown within its margin and no acted-on metric is worse"
         )
-        for m in cfg.critical_metrics:
-            if metrics[m].non_inferior is False:
-                reasons.append(f"note: {m}: {metrics[m].reason}")
+    if comparison.control == "pre_release":
+        reasons.append(
+            "note: no concurrent control (the old version did not serve beside the new one); "
+            "compared with the pre-release window, a weaker design"
+        )
     if comparison.status == "immature":
         reasons.append(f"note: {comparison.message}")
     return JudgeDecision(

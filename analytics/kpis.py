@@ -30,12 +30,11 @@ from analytics.evidence import evidence_completeness, evidence_status
 from analytics.governance import CHECK_COLUMNS, ProcessHealth, audit_releases, process_health
 from analytics.incidents import attribute_incidents, mttd, mttm, release_failures
 from analytics.io import Dataset
-from analytics.policy import Policy
 from analytics.quality import DataQuality
 from analytics.releases import deployed_in_month, release_units
 from analytics.results import DurationResult, EstimateResult, RateResult, Status, clean
 from analytics.rollup import Rollup, dataset_rollup, unit_cost_columns
-from analytics.sequential import detection_potentials
+from analytics.sequential import detection_from_comparison
 from analytics.stats import rate
 
 
@@ -140,23 +139,19 @@ def _cost_impacts(comparisons: Mapping[str, ReleaseComparison]) -> pl.DataFrame:
 
 
 def _detectability(
-    rollup: Rollup | None,
-    units: pl.DataFrame,
-    release_ids: Sequence[str],
-    policy: Policy,
-    as_of: datetime,
+    comparisons: Mapping[str, ReleaseComparison], release_ids: Sequence[str]
 ) -> pl.DataFrame:
     """Per failed release: hours after release at which its degradation was first statistically
-    visible in telemetry (always-valid confidence sequence; ``analytics.sequential``)."""
+    visible in telemetry (the comparison's daily looks; ``analytics.sequential``)."""
     schema = {
         "release_id": pl.String,
         "detectable_after_hours": pl.Float64,
         "detectable_metric": pl.String,
     }
-    if rollup is None or not release_ids:
-        return pl.DataFrame(schema=schema)
-    found = detection_potentials(rollup, units, release_ids, policy, as_of)
-    rows = [(rid, d.detectable_after_hours, d.metric) for rid, d in found.items()]
+    rows = []
+    for rid in release_ids:
+        d = detection_from_comparison(comparisons[rid])
+        rows.append((rid, d.detectable_after_hours, d.metric))
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -213,7 +208,7 @@ def analyze(
     )
     failed_ids = table.filter(pl.col("failed"))["release_id"].to_list()
     table = table.join(
-        _detectability(roll, table, [r for r in failed_ids if r in comparisons], policy, as_of),
+        _detectability(comparisons, [r for r in failed_ids if r in comparisons]),
         on="release_id",
         how="left",
     )

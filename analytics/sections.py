@@ -548,23 +548,20 @@ def trend_release_ids(analysis: Analysis, month: str) -> list[str]:
     )["release_id"].to_list()
 
 
-SEQUENTIAL_KEY = "sequential_tuning_cases"
-
-
 def _detection(
     analysis: Analysis, release_ids: Sequence[str]
 ) -> tuple[dict[str, DetectionPotential], str]:
-    """Detection potential of ``release_ids`` (``analytics.sequential``), or an empty mapping
-    and the reason when the policy does not configure the confidence sequence."""
-    policy = analysis.dataset.policy
-    if SEQUENTIAL_KEY not in policy.section("comparison"):
-        return {}, (
-            f"Detection potential is not computed: the policy has no comparison.{SEQUENTIAL_KEY}."
-        )
+    """Detection potential of ``release_ids`` (``analytics.sequential``), reusing the analysis's
+    comparisons; the second item is kept for a reason not to compute it (none today)."""
     if not release_ids:
         return {}, ""
     return detection_potentials(
-        analysis.rollup, analysis.releases, list(release_ids), policy, analysis.as_of
+        analysis.rollup,
+        analysis.releases,
+        list(release_ids),
+        analysis.dataset.policy,
+        analysis.as_of,
+        comparisons=analysis.comparisons,
     ), ""
 
 

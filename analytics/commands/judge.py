@@ -77,10 +77,12 @@ def _num(v: float | None, pct: bool = False) -> str:
 
 def _line(m: MetricComparison) -> str:
     interval = f"[{_num(m.ci_low)}, {_num(m.ci_high)}]"
+    share = "-" if m.standardised_share is None else f"{m.standardised_share:.0%}"
+    needed = "-" if m.cases_needed is None else str(m.cases_needed)
     return (
-        f"  {m.metric:<22} {m.n_new:>8} {m.n_ref:>8} {_num(m.new_value):>10} "
-        f"{_num(m.ref_value):>10} {_num(m.estimate):>10} {interval:>24} "
-        f"{_num(m.relative, True):>8} {m.verdict:<17} {m.reason}"
+        f"  {m.metric:<22} {m.n_new:>8} {m.n_ref:>8} {_num(m.effective_n_ref):>8} {share:>5} "
+        f"{_num(m.new_value):>10} {_num(m.ref_value):>10} {_num(m.estimate):>10} "
+        f"{interval:>24} {_num(m.mde):>9} {needed:>8} {m.verdict:<17} {m.reason}"
     )
 
 
@@ -92,6 +94,11 @@ def to_text(decision: JudgeDecision) -> str:
         if c.window_start is not None and c.window_end is not None
         else "-"
     )
+    control = {
+        "concurrent": "concurrent (the old version on the same days)",
+        "mixed": "concurrent on the canary days, pre-release window for the days after (weaker)",
+        "pre_release": "pre-release window only (no concurrent control: weaker)",
+    }.get(c.control or "", "-")
     lines = [
         f"release {c.release_id} ({c.system}) vs reference {c.ref_release_id or '-'}"
         + (
@@ -101,17 +108,28 @@ def to_text(decision: JudgeDecision) -> str:
         ),
         f"as of {decision.as_of.isoformat()}; window {window}; status {c.status}"
         + (f" ({c.message})" if c.message else ""),
-        f"cases: new {c.n_new}, reference {c.n_ref}; mix-standardised differences, "
-        f"{int(round((1 - c.alpha) * 100))}% intervals; multiple testing: {c.multiple_testing}",
+        f"control: {control}"
+        + (
+            f"; {c.concurrent_share:.0%} of the new version's cases on concurrent days"
+            if c.concurrent_share is not None
+            else ""
+        ),
+        f"looks: {c.looks_done} of {c.looks_planned} daily looks complete; one "
+        f"{c.multiple_testing} family of {len(c.family)} metrics; "
+        f"{int(round((1 - c.alpha) * 100))}% intervals at the last look",
         "",
-        f"  {'metric':<22} {'n new':>8} {'n ref':>8} {'new':>10} {'reference':>10} "
-        f"{'difference':>10} {'interval':>24} {'relative':>8} {'verdict':<17} reason",
+        f"  {'metric':<22} {'n new':>8} {'n ref':>8} {'eff ref':>8} {'std':>5} "
+        f"{'new':>10} {'reference':>10} {'difference':>10} {'interval':>24} {'mde':>9} "
+        f"{'+cases':>8} {'verdict':<17} reason",
     ]
     for m in c.metrics.values():
         flag = "*" if m.metric in decision.critical_metrics else " "
         lines.append(flag + _line(m)[1:])
     lines += [
-        "  (* critical metric)",
+        "  (* critical metric; eff ref: the reference's effective sample size; std: share of "
+        "new cases standardised on their own segment; mde: smallest true difference detected "
+        "with 80% power at this n; +cases: new-version cases still needed to show "
+        "non-inferiority)",
         "",
         f"recommendation: {decision.recommendation.upper()} (exit {decision.exit_code})",
     ]
@@ -145,12 +163,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "judge",
         help="canary verdicts vs the previous release (exit 0 go, 1 rollback, 2 hold)",
         description=(
-            "Compare a release with the previous release of its system on its telemetry "
-            "(decision quality, cost, latency, tokens; mix-standardised, non-inferiority "
-            "against the policy margins) and recommend: go (exit 0) when no metric is worse "
-            "and every critical metric has enough cases; rollback (exit 1) when a critical "
-            "metric is worse; hold for a human (exit 2) otherwise. Critical metrics and the "
-            "minimum cases per arm are the policy's judge section. Invalid input also exits 2."
+            "Compare a release with the version it replaced on its telemetry (decision "
+            "quality, cost, latency, tokens), standardised to the new version's segment mix and "
+            "day by day against the old version serving beside it, with daily looks whose "
+            "decisions stay valid however often the judge runs, and recommend: rollback (exit 1) "
+            "when a critical metric is worse than its margin allows; go (exit 0) only when "
+            "every critical metric is shown within its margin and no acted-on metric is worse; "
+            "hold for a human (exit 2) otherwise, with the cases still needed. Critical and "
+            "hold metrics and the minimum cases per arm are the policy's judge section; "
+            "METRICS.md describes the method. Invalid input also exits 2."
         ),
     )
     p.add_argument("--data", required=True, help="dataset folder")

@@ -1,0 +1,392 @@
+"""The standardised version contrast of one release at one look: pure numpy, no I/O.
+
+``analytics.comparison`` cuts the telemetry rollup into *cells* (one arm, one UTC day, one
+segment = task_type x criticality x language x customer_segment, with the sums of each metric)
+and asks this module, for every daily look, "what would the reference version have done on the
+traffic the new version served, and how sure are we?". The answer is a *linear* estimator: the
+new arm's plain mean minus a weighted sum of the reference arm's cases, with the weights a
+function of the cell counts only, so its variance, its Kish effective size and its design-effect
+effective size follow from the same weights.
+
+**Target.** The new version's traffic: ``theta = mean_new - R``, ``R`` the reference version's
+expected value on the new arm's (day, segment) mix.
+
+**Sparse segments (collapse).** A segment the new version served is standardised on its own when
+the reference arm has at least ``k`` (``comparison.min_cases_per_segment``) cases of the metric
+in it; otherwise it borrows the reference value of the first coarser stratum with ``k`` cases,
+dropping segment columns in ``comparison.collapse_order`` (default customer_segment, language,
+criticality, task_type; the last level is the whole arm). No segment is pooled into an unweighted
+"other" stratum, and every case of the new arm keeps its weight. ``standardised_share`` is the
+share of the new arm's cases standardised on their own segment; ``share_by_level`` the shares at
+each level.
+
+**Day matching (concurrent control).** With the reference version serving on the same days (a
+canary beside the old version), the reference value of a new case on day ``d`` in segment ``s`` is
+``m(g(s)) + delta_d``: the stratum mean over the concurrent days plus the reference arm's own
+deviation on that day from what its segment mix predicts (one step of an additive day + stratum
+model). A shock shared by both versions on day ``d`` moves both terms alike and cancels, so shared
+day-level noise neither biases the contrast nor needs to be in its variance. Without concurrent
+days (an immediate 100 % rollout) the reference is the pre-release window, ``delta`` is absent,
+and a between-day variance component (one-way random-effects moment estimator, pooled over both
+arms) is added, because day shocks then do not cancel.
+
+**Variance** (conditional on the cell counts, i.e. on the served mix): the new arm's mean has its
+plain variance ``s^2 / N`` (rates: ``p (1 - p) / N``), a slight over-statement of the variance
+given the mix; the reference value ``R = sum_i a_i y_i`` has ``sum_cells a_c^2 n_c sigma_c^2``
+with ``sigma_c^2`` the per-case variance of the cell's stratum (rates: the stratum's rate shrunk
+towards ``R`` by two pseudo-cases, so a stratum without events does not claim zero variance).
+For rates the reference's effective size is ``R (1 - R) / Var(R)`` (a design effect; Kish's
+``1 / sum a^2 n`` when ``R`` is 0 or 1), for the Wilson / MOVER interval in
+``analytics.comparison``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PSEUDO_CASES = 2.0  # shrinkage of a stratum's rate towards R for its variance
+
+
+@dataclass(frozen=True)
+class CellTable:
+    """The cells of one release's comparison (both arms), as numpy arrays.
+
+    ``new``: True for the new arm; ``day``: day number (any integer day index); ``seg``: the
+    cell's segment code (0 .. S-1); ``level_maps``: ``level_maps[l]`` maps a segment code to its
+    stratum code at collapse level ``l`` (level 0 = the segment itself, the last level one
+    stratum for all); ``n``: cases; ``cnt``/``s1``/``s2``: per row (first axis: a metric, or a
+    (look, metric) pair in a batch) the cases with the metric, their sum and sum of squares."""
+
+    new: np.ndarray
+    day: np.ndarray
+    seg: np.ndarray
+    level_maps: tuple[np.ndarray, ...]
+    n: np.ndarray
+    cnt: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+
+
+@dataclass(frozen=True)
+class ArmContrast:
+    """One metric at one look. ``m_new``/``r``: new-arm mean and standardised reference value;
+    ``v_new``/``v_ref``: their variances; ``n_new``: new-arm cases with the metric; ``n_ref``:
+    reference cases used; ``n_eff_ref``: the reference's effective size (see module docstring);
+    ``kish_ref``: Kish's effective size; ``standardised_share``; ``share_by_level``;
+    ``naive_ref``: the reference arm's plain mean over the same days."""
+
+    m_new: float
+    v_new: float
+    n_new: float
+    r: float
+    v_ref: float
+    n_ref: float
+    n_eff_ref: float
+    kish_ref: float
+    standardised_share: float
+    share_by_level: tuple[float, ...]
+    naive_ref: float
+    naive_v_ref: float
+    sd_new: float
+    sd_ref: float
+
+
+def _gsum(codes: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
+    """Batched group sums: ``values`` (B, C) summed by ``codes`` (C,) into (B, groups)."""
+    batch = values.shape[0]
+    flat = (np.arange(batch)[:, None] * groups + codes[None, :]).ravel()
+    out = np.bincount(flat, weights=values.ravel(), minlength=batch * groups)
+    return out.reshape(batch, groups)
+
+
+def _codes(x: np.ndarray) -> tuple[np.ndarray, int]:
+    codes = np.unique(x, return_inverse=True)[1].astype(np.int64)
+    return codes, int(codes.max(initial=-1)) + 1
+
+
+def _day_variance(
+    dcodes: np.ndarray, days: int, cnt: np.ndarray, s1: np.ndarray, s2: np.ndarray, rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Batched one-way random-effects moment estimate of the between-day variance of one arm's
+    cases (``cnt``/``s1``/``s2`` masked to the arm): (tau^2 * (D - 1), D - 1) per batch row, to
+    be pooled over arms; zero where the arm spans one day."""
+    nd = _gsum(dcodes, days, cnt)
+    sd = _gsum(dcodes, days, s1)
+    qd = _gsum(dcodes, days, s2)
+    ndays = (nd > 0).sum(axis=1).astype(float)
+    total = nd.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = sd.sum(axis=1) / total
+        md = np.where(nd > 0, sd / nd, 0.0)
+        msb = (nd * (md - mean[:, None]) ** 2).sum(axis=1) / (ndays - 1)
+        within_rate = (nd * md * (1 - md)).sum(axis=1) / (total - ndays)
+        within_mean = (qd - np.where(nd > 0, sd * sd / nd, 0.0)).sum(axis=1) / (total - ndays)
+        within = np.clip(np.where(rate, within_rate, within_mean), 0.0, None)
+        n0 = (total - (nd * nd).sum(axis=1) / total) / (ndays - 1)
+        tau2 = np.clip((msb - within) / n0, 0.0, None)
+    ok = (ndays >= 2) & (total > ndays) & (n0 > 0)
+    return np.where(ok, tau2 * (ndays - 1), 0.0), np.where(ok, ndays - 1, 0.0)
+
+
+def contrast_batch(
+    cells: CellTable,
+    new_mask: np.ndarray,
+    ref_mask: np.ndarray,
+    *,
+    rate: np.ndarray,
+    k: float,
+    concurrent: bool,
+) -> dict[str, np.ndarray]:
+    """The standardised contrast for a batch of rows at once (see module docstring).
+    ``cells.cnt``/``s1``/``s2`` and ``new_mask``/``ref_mask`` are (B, C): each row's metric and
+    arms; ``rate``: (B,) whether the row's metric is a rate. Returns arrays of shape (B,) named as
+    ``ArmContrast``'s fields (``share_by_level`` (B, levels)) and ``count_new``; a row whose arm
+    has no case gets NaN.
+
+    Everything that depends on the collapse is computed per segment (S of them), the rest per
+    cell: a reference case's weight is its day's term plus its segment's term."""
+    cnt, s1, s2 = cells.cnt, cells.s1, cells.s2
+    has = cnt > 0
+    new = new_mask & has
+    ref = ref_mask & has
+    cn = np.where(new, cnt, 0.0)
+    cr = np.where(ref, cnt, 0.0)
+    s1n = np.where(new, s1, 0.0)
+    s1r = np.where(ref, s1, 0.0)
+    s2r = np.where(ref, s2, 0.0)
+    n_new = cn.sum(axis=1)
+    n_ref = cr.sum(axis=1)
+    ok = (n_new > 0) & (n_ref > 0)
+    safe_new = np.where(n_new > 0, n_new, 1.0)
+    seg, maps = cells.seg, cells.level_maps
+    n_seg = len(maps[0])
+    sizes = [int(m.max(initial=-1)) + 1 for m in maps]
+    # per segment (B, S)
+    cr_s, s1r_s, s2r_s = (_gsum(seg, n_seg, x) for x in (cr, s1r, s2r))
+    cn_s = _gsum(seg, n_seg, cn)
+    ref_cnt = [_gsum(m, g, cr_s) for m, g in zip(maps, sizes, strict=True)]
+    ref_s1 = [_gsum(m, g, s1r_s) for m, g in zip(maps, sizes, strict=True)]
+    ref_s2 = [_gsum(m, g, s2r_s) for m, g in zip(maps, sizes, strict=True)]
+    last = len(maps) - 1
+    lev = np.full(cr_s.shape, last, dtype=np.int64)
+    for lvl in range(last - 1, -1, -1):
+        lev = np.where(ref_cnt[lvl][:, maps[lvl]] >= k, lvl, lev)
+    at_level = [lev == lvl for lvl in range(len(maps))]
+
+    def gather(tables: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros(cr_s.shape)
+        for lvl, table in enumerate(tables):
+            out = np.where(at_level[lvl], table[:, maps[lvl]], out)
+        return out
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_seg = gather([np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)])
+        cnt_g = gather(ref_cnt)
+        contrib_s = cn_s / safe_new[:, None]
+        dcodes, ndays = _codes(cells.day)
+        a_day = np.zeros(cnt.shape)
+        if concurrent:
+            rd = _gsum(dcodes, ndays, cr)
+            wd = _gsum(dcodes, ndays, cn / safe_new[:, None])
+            per_day = np.where(rd > 0, wd / rd, 0.0)
+            a_day = np.where(ref, per_day[:, dcodes], 0.0)
+            contrib_s = contrib_s - _gsum(seg, n_seg, a_day * cr)
+        a_seg = np.zeros(cr_s.shape)
+        for lvl, m in enumerate(maps):
+            b = _gsum(m, sizes[lvl], np.where(at_level[lvl], contrib_s, 0.0))
+            a_seg = a_seg + np.where(ref_cnt[lvl] > 0, b / ref_cnt[lvl], 0.0)[:, m]
+        r = (a_day * s1r).sum(axis=1) + (a_seg * s1r_s).sum(axis=1)
+        m_new = s1n.sum(axis=1) / safe_new
+        # per-case variance of each reference segment: that of its stratum
+        r_c = np.clip(r, 0.0, 1.0)[:, None]
+        p = (m_seg * cnt_g + PSEUDO_CASES * r_c) / (cnt_g + PSEUDO_CASES)
+        var_g = [
+            np.where(c > 1, (q2 - q * q / np.where(c > 0, c, 1.0)) / (c - 1), 0.0)
+            for q, q2, c in zip(ref_s1, ref_s2, ref_cnt, strict=True)
+        ]
+        is_rate = np.asarray(rate, bool)
+        sig2_s = np.where(is_rate[:, None], p * (1 - p), np.clip(gather(var_g), 0.0, None))
+        a_cell = np.where(ref, a_day + a_seg[:, seg], 0.0)
+        a2n = a_cell * a_cell * cr
+        v_ref = (a2n * sig2_s[:, seg]).sum(axis=1)
+        a2n_sum = a2n.sum(axis=1)
+        kish = np.where(a2n_sum > 0, 1.0 / a2n_sum, 0.0)
+        q_new = np.where(new, s2, 0.0).sum(axis=1)
+        var_new = np.where(
+            is_rate,
+            m_new * (1 - m_new),
+            np.clip((q_new - n_new * m_new * m_new) / np.maximum(n_new - 1, 1), 0, None),
+        )
+        v_new = var_new / safe_new
+        if not concurrent:
+            s2n = np.where(new, s2, 0.0)
+            tn, dn = _day_variance(dcodes, ndays, cn, s1n, s2n, is_rate)
+            tr, dr = _day_variance(dcodes, ndays, cr, s1r, s2r, is_rate)
+            tau2 = np.where(dn + dr > 0, (tn + tr) / np.where(dn + dr > 0, dn + dr, 1.0), 0.0)
+            wn = _gsum(dcodes, ndays, cn) / safe_new[:, None]
+            wr = _gsum(dcodes, ndays, a_cell * cr)
+            v_new = v_new + tau2 * (wn * wn).sum(axis=1)
+            v_ref = v_ref + tau2 * (wr * wr).sum(axis=1)
+        pooled = (cr_s * sig2_s).sum(axis=1) / np.where(n_ref > 0, n_ref, 1.0)
+        n_eff = np.where(
+            is_rate,
+            np.where((r > 0) & (r < 1) & (v_ref > 0), r * (1 - r) / v_ref, kish),
+            np.where(v_ref > 0, pooled / v_ref, kish),
+        )
+        n_new_eff = np.where(
+            is_rate & (m_new > 0) & (m_new < 1) & (v_new > 0), m_new * (1 - m_new) / v_new, n_new
+        )
+        share = np.stack(
+            [np.where(at_level[lvl], cn_s, 0.0).sum(axis=1) / safe_new for lvl in range(len(maps))],
+            axis=1,
+        )
+        safe_ref = np.where(n_ref > 0, n_ref, 1.0)
+        naive_ref = s1r.sum(axis=1) / safe_ref
+        naive_v = np.where(
+            is_rate,
+            naive_ref * (1 - naive_ref) / safe_ref,
+            np.clip((s2r.sum(axis=1) - n_ref * naive_ref**2) / np.maximum(n_ref - 1, 1), 0, None)
+            / safe_ref,
+        )
+        sd_ref = np.where(is_rate, np.sqrt(np.clip(r * (1 - r), 0, None)), np.sqrt(pooled))
+    nan = np.full(len(n_new), np.nan)
+    out = {
+        "m_new": m_new,
+        "v_new": v_new,
+        "n_new": n_new_eff,
+        "r": r,
+        "v_ref": v_ref,
+        "n_ref": n_ref,
+        "n_eff_ref": n_eff,
+        "kish_ref": kish,
+        "standardised_share": share[:, 0],
+        "naive_ref": naive_ref,
+        "naive_v_ref": naive_v,
+        "sd_new": np.sqrt(var_new),
+        "sd_ref": sd_ref,
+    }
+    out = {key: np.where(ok, v, nan) for key, v in out.items()}
+    out["share_by_level"] = np.where(ok[:, None], share, np.nan)
+    out["count_new"] = n_new
+    return out
+
+
+def contrast(
+    cells: CellTable,
+    metric: int,
+    new_mask: np.ndarray,
+    ref_mask: np.ndarray,
+    *,
+    rate: bool,
+    k: float,
+    concurrent: bool,
+) -> ArmContrast | None:
+    """The standardised contrast of one metric (index into ``cells.cnt``) between the cells in
+    ``new_mask`` and ``ref_mask`` (see module docstring); None when an arm has no case with the
+    metric. ``contrast_batch`` for one row."""
+    one = CellTable(
+        new=cells.new,
+        day=cells.day,
+        seg=cells.seg,
+        level_maps=cells.level_maps,
+        n=cells.n,
+        cnt=cells.cnt[metric][None, :],
+        s1=cells.s1[metric][None, :],
+        s2=cells.s2[metric][None, :],
+    )
+    out = contrast_batch(
+        one,
+        np.asarray(new_mask, bool)[None, :],
+        np.asarray(ref_mask, bool)[None, :],
+        rate=np.array([rate]),
+        k=k,
+        concurrent=concurrent,
+    )
+    if not np.isfinite(out["m_new"][0]):
+        return None
+    values = {
+        key: float(v[0]) for key, v in out.items() if key not in ("share_by_level", "count_new")
+    }
+    return ArmContrast(share_by_level=tuple(float(x) for x in out["share_by_level"][0]), **values)
+
+
+def combine(parts: Sequence[tuple[float, ArmContrast]], *, rate: bool) -> ArmContrast:
+    """The contrast over the union of disjoint parts of the new arm, each compared with its own
+    control (e.g. the canary days with the concurrent old version, the days after a ramp to
+    100 % with the pre-release window), weighted by the parts' shares of the new arm's cases:
+    the target stays the whole new arm's traffic. Independent parts: variances add with squared
+    weights."""
+    if len(parts) == 1:
+        return parts[0][1]
+    total = sum(w for w, _ in parts)
+    ws = [(w / total, c) for w, c in parts]
+    m_new = sum(w * c.m_new for w, c in ws)
+    r = sum(w * c.r for w, c in ws)
+    v_new = sum(w * w * c.v_new for w, c in ws)
+    v_ref = sum(w * w * c.v_ref for w, c in ws)
+    kish = 1.0 / sum(w * w / c.kish_ref for w, c in ws if c.kish_ref > 0)
+    n_ref = sum(c.n_ref for _, c in ws)
+    if rate:
+        n_eff = r * (1 - r) / v_ref if 0 < r < 1 and v_ref > 0 else kish
+        n_eff_new = m_new * (1 - m_new) / v_new if 0 < m_new < 1 and v_new > 0 else 0.0
+    else:
+        n_eff = sum(w * c.sd_ref**2 for w, c in ws) / v_ref if v_ref > 0 else kish
+        n_eff_new = sum(c.n_new for _, c in ws)
+    share = tuple(
+        sum(w * c.share_by_level[i] for w, c in ws) for i in range(len(ws[0][1].share_by_level))
+    )
+    naive = sum(w * c.naive_ref for w, c in ws)
+    return ArmContrast(
+        m_new=m_new,
+        v_new=v_new,
+        n_new=n_eff_new,
+        r=r,
+        v_ref=v_ref,
+        n_ref=n_ref,
+        n_eff_ref=float(n_eff),
+        kish_ref=kish,
+        standardised_share=share[0],
+        share_by_level=share,
+        naive_ref=naive,
+        naive_v_ref=sum(w * w * c.naive_v_ref for w, c in ws),
+        sd_new=float(np.sqrt(sum(w * c.sd_new**2 for w, c in ws))),
+        sd_ref=float(np.sqrt(sum(w * c.sd_ref**2 for w, c in ws))),
+    )
+
+
+def look_shares(planned: int, interim_share: float) -> np.ndarray:
+    """The share of the one-sided level spent at each of ``planned`` daily looks: the interim
+    looks share ``interim_share`` equally (Bonferroni), the last look gets the rest; one look
+    gets everything. By the union bound the chance of any false crossing over all looks is at
+    most the level, however the looks' statistics are correlated."""
+    if planned <= 1:
+        return np.ones(max(planned, 1))
+    out = np.full(planned, interim_share / (planned - 1))
+    out[-1] = 1.0 - interim_share
+    return out
+
+
+def sequential_p(p_by_look: np.ndarray, shares: np.ndarray) -> float:
+    """The sequential p-value after the looks so far: ``min_k p_k / share_k`` (capped at 1). It
+    is below a level ``a`` exactly when some look's p-value was below its share of ``a``, so a
+    decision "p_seq < a" read at any time, however often, is wrong with probability <= a."""
+    p = np.asarray(p_by_look, float)
+    s = np.asarray(shares, float)[: len(p)]
+    ok = np.isfinite(p)
+    if not ok.any():
+        return float("nan")
+    return float(min(1.0, np.min(p[ok] / s[ok])))
+
+
+__all__ = [
+    "ArmContrast",
+    "CellTable",
+    "combine",
+    "contrast",
+    "contrast_batch",
+    "look_shares",
+    "sequential_p",
+]
