@@ -304,7 +304,13 @@ def _arm_cells(
 
 
 def textbook(
-    sim: Simulated, rid_new: str, rid_old: str, day_to: Any, margin: float, alpha: float
+    sim: Simulated,
+    rid_new: str,
+    rid_old: str,
+    day_to: Any,
+    margin: float,
+    alpha: float,
+    family_size: int = 1,
 ) -> dict[str, float]:
     """Textbook post-stratification (108 segments) and statsmodels' unadjusted two-sample
     tests on the release's concurrent window up to ``day_to`` (inclusive), one-sided at
@@ -344,6 +350,7 @@ def textbook(
             ps_ci_low=est - z * se,
             ps_ci_high=est + z * se,
             ps_worse=float(stat > z),
+            ps_worse_same_budget=float(stat > sps.norm.isf(alpha / 2 / family_size)),
         )
     tot = cells.group_by("arm").agg(pl.col("n").sum(), pl.col("escalated").sum())
     got = {r["arm"]: r for r in tot.iter_rows(named=True)}
@@ -401,9 +408,10 @@ def run_scenario(
             "control": c.control,
         }
         last_day = (sim.as_of - timedelta(days=1)).date()
-        tb = textbook(sim, rid, rid.replace("-new", "-old"), last_day, margin, alpha)
+        tb = textbook(sim, rid, rid.replace("-new", "-old"), last_day, margin, alpha, len(c.family))
         row.update(
             ps_worse=tb.get("ps_worse"),
+            ps_worse_same_budget=tb.get("ps_worse_same_budget"),
             ps_covered=_covers(tb.get("ps_ci_low"), tb.get("ps_ci_high"), t["escalation_rate"]),
             sm_worse=tb.get("sm_worse"),
         )
@@ -446,6 +454,7 @@ def summarise(frame: pl.DataFrame) -> dict[str, tuple[float | None, float | None
         "escalation_coverage": _rate(frame["escalation_covered"].to_list()),
         "cost_coverage": _rate(frame["cost_covered"].to_list()),
         "textbook_ps_worse": _rate(frame["ps_worse"].to_list()),
+        "textbook_ps_worse_same_budget": _rate(frame["ps_worse_same_budget"].to_list()),
         "textbook_ps_coverage": _rate(frame["ps_covered"].to_list()),
         "statsmodels_naive_worse": _rate(frame["sm_worse"].to_list()),
     }

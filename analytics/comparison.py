@@ -1389,7 +1389,10 @@ def look_inference(
     MOVER/Wilson method on effective sizes, means by normal theory; see the module docstring)."""
     if looks.height == 0:
         return looks.with_columns(
-            *[pl.lit(None, dtype=pl.Float64).alias(c) for c in (*_INFER_COLUMNS, *_LOOK_EXTRA)]
+            *[
+                pl.lit(None, dtype=pl.Float64).alias(c)
+                for c in dict.fromkeys((*_INFER_COLUMNS, *_LOOK_EXTRA))
+            ]
         )
     meta = _rules_frame(rules).with_columns(
         pl.col("metric").replace_strict(KIND_BY_NAME, return_dtype=pl.String).alias("kind"),

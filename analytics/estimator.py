@@ -108,27 +108,102 @@ def _codes(x: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _day_variance(
-    dcodes: np.ndarray, days: int, cnt: np.ndarray, s1: np.ndarray, s2: np.ndarray, rate: np.ndarray
+    dcodes: np.ndarray, days: int, cnt: np.ndarray, resid: np.ndarray, within: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Batched one-way random-effects moment estimate of the between-day variance of one arm's
-    cases (``cnt``/``s1``/``s2`` masked to the arm): (tau^2 * (D - 1), D - 1) per batch row, to
-    be pooled over arms; zero where the arm spans one day."""
+    """Batched one-way random-effects moment estimate of the between-day variance of one arm:
+    from the day means of its residuals (each case's value minus its stratum's mean, so a day
+    that served harder traffic is not a shock) and the per-case ``within`` variance.
+    Returns (tau^2 * (D - 1), D - 1) per batch row, to be pooled over arms; zero where the arm
+    spans one day."""
     nd = _gsum(dcodes, days, cnt)
-    sd = _gsum(dcodes, days, s1)
-    qd = _gsum(dcodes, days, s2)
+    rs = _gsum(dcodes, days, resid)
     ndays = (nd > 0).sum(axis=1).astype(float)
     total = nd.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean = sd.sum(axis=1) / total
-        md = np.where(nd > 0, sd / nd, 0.0)
+        mean = rs.sum(axis=1) / total
+        md = np.where(nd > 0, rs / nd, 0.0)
         msb = (nd * (md - mean[:, None]) ** 2).sum(axis=1) / (ndays - 1)
-        within_rate = (nd * md * (1 - md)).sum(axis=1) / (total - ndays)
-        within_mean = (qd - np.where(nd > 0, sd * sd / nd, 0.0)).sum(axis=1) / (total - ndays)
-        within = np.clip(np.where(rate, within_rate, within_mean), 0.0, None)
         n0 = (total - (nd * nd).sum(axis=1) / total) / (ndays - 1)
         tau2 = np.clip((msb - within) / n0, 0.0, None)
     ok = (ndays >= 2) & (total > ndays) & (n0 > 0)
     return np.where(ok, tau2 * (ndays - 1), 0.0), np.where(ok, ndays - 1, 0.0)
+
+
+def _day_matching(
+    dcodes: np.ndarray,
+    ndays: int,
+    cr: np.ndarray,
+    s1r: np.ndarray,
+    s2r: np.ndarray,
+    m_cell: np.ndarray,
+    rd: np.ndarray,
+    wd: np.ndarray,
+    is_rate: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much of each day's own deviation to match, and the variance of what is left.
+
+    ``delta_d``, the reference arm's deviation on day ``d`` from what its segment mix predicts,
+    carries both a shared day shock (variance ``tau^2``) and sampling noise (``v_d``). Matching
+    it fully removes the shock but adds the noise; the empirical-Bayes weight ``lambda_d = tau^2
+    / (tau^2 + v_d)`` matches as much as the data show is there (``tau^2`` by the method of
+    moments over the concurrent days). The shock left unmatched adds ``tau^2 sum_d c_d^2`` to the
+    variance, ``c_d = w_d (1 - lambda_d) - rho_d (1 - sum_d' lambda_d' w_d')`` with ``w``/``rho``
+    the new / reference arm's day shares. Without shocks ``lambda`` is 0 and nothing is added
+    (post-stratification over the days); with strong shocks ``lambda`` is 1 (full matching)."""
+    n_ref = rd.sum(axis=1)
+    safe = np.where(rd > 0, rd, 1.0)
+    ybar = _gsum(dcodes, ndays, s1r) / safe
+    pred = _gsum(dcodes, ndays, cr * m_cell) / safe
+    delta = np.where(rd > 0, ybar - pred, 0.0)
+    mean = s1r.sum(axis=1) / np.where(n_ref > 0, n_ref, 1.0)
+    var = np.where(
+        is_rate,
+        mean * (1 - mean),
+        np.clip((s2r.sum(axis=1) - n_ref * mean**2) / np.maximum(n_ref - 1, 1), 0, None),
+    )
+    v_d = np.where(rd > 0, var[:, None] / safe, np.inf)
+    rho = rd / np.where(n_ref > 0, n_ref, 1.0)[:, None]
+    active = rd > 0
+    denom = 1 - (rho**2).sum(axis=1)
+    num = (np.where(active, rho * delta**2, 0.0)).sum(axis=1) - np.where(
+        active, rho * np.where(np.isfinite(v_d), v_d, 0.0), 0.0
+    ).sum(axis=1)
+    tau2 = np.where(denom > 1e-9, np.clip(num / np.where(denom > 1e-9, denom, 1.0), 0, None), 0.0)
+    lam = np.where(active, tau2[:, None] / (tau2[:, None] + v_d), 0.0)
+    kept = (lam * wd).sum(axis=1)
+    c = wd * (1 - lam) - rho * (1 - kept)[:, None]
+    return lam, np.nan_to_num(tau2 * (c**2).sum(axis=1))
+
+
+def _new_variance(
+    cn_s: np.ndarray,
+    s1_s: np.ndarray,
+    s2_s: np.ndarray,
+    maps: Sequence[np.ndarray],
+    sizes: Sequence[int],
+    at_level: Sequence[np.ndarray],
+    m_new: np.ndarray,
+    var_new: np.ndarray,
+    is_rate: np.ndarray,
+) -> np.ndarray:
+    """``sum_s n_s sigma_s^2 / N`` for the new arm: its per-case variance within the strata its
+    segments are standardised on (conditional on the served mix, as post-stratification), rates
+    shrunk towards the arm's mean by two pseudo-cases, means falling back to the arm's variance
+    in a stratum with fewer than two cases."""
+    sig2 = np.zeros(cn_s.shape)
+    for lvl, m in enumerate(maps):
+        c = _gsum(m, sizes[lvl], cn_s)
+        q1 = _gsum(m, sizes[lvl], s1_s)
+        q2 = _gsum(m, sizes[lvl], s2_s)
+        p = (q1 + PSEUDO_CASES * m_new[:, None]) / (c + PSEUDO_CASES)
+        v_mean = np.where(
+            c >= 2,
+            (q2 - q1 * q1 / np.where(c > 0, c, 1.0)) / np.maximum(c - 1, 1),
+            var_new[:, None],
+        )
+        v = np.where(is_rate[:, None], p * (1 - p), np.clip(v_mean, 0, None))
+        sig2 = np.where(at_level[lvl], v[:, m], sig2)
+    return (cn_s * sig2).sum(axis=1)
 
 
 def contrast_batch(
@@ -183,15 +258,20 @@ def contrast_batch(
         return out
 
     with np.errstate(divide="ignore", invalid="ignore"):
+        is_rate = np.asarray(rate, bool)
         m_seg = gather([np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)])
         cnt_g = gather(ref_cnt)
         contrib_s = cn_s / safe_new[:, None]
         dcodes, ndays = _codes(cells.day)
         a_day = np.zeros(cnt.shape)
+        v_shock = np.zeros(len(n_new))
         if concurrent:
             rd = _gsum(dcodes, ndays, cr)
             wd = _gsum(dcodes, ndays, cn / safe_new[:, None])
-            per_day = np.where(rd > 0, wd / rd, 0.0)
+            lam, v_shock = _day_matching(
+                dcodes, ndays, cr, s1r, s2r, m_seg[:, seg], rd, wd, is_rate
+            )
+            per_day = np.where(rd > 0, lam * wd / rd, 0.0)
             a_day = np.where(ref, per_day[:, dcodes], 0.0)
             contrib_s = contrib_s - _gsum(seg, n_seg, a_day * cr)
         a_seg = np.zeros(cr_s.shape)
@@ -207,7 +287,6 @@ def contrast_batch(
             np.where(c > 1, (q2 - q * q / np.where(c > 0, c, 1.0)) / (c - 1), 0.0)
             for q, q2, c in zip(ref_s1, ref_s2, ref_cnt, strict=True)
         ]
-        is_rate = np.asarray(rate, bool)
         sig2_s = np.where(is_rate[:, None], p * (1 - p), np.clip(gather(var_g), 0.0, None))
         a_cell = np.where(ref, a_day + a_seg[:, seg], 0.0)
         a2n = a_cell * a_cell * cr
@@ -220,11 +299,30 @@ def contrast_batch(
             m_new * (1 - m_new),
             np.clip((q_new - n_new * m_new * m_new) / np.maximum(n_new - 1, 1), 0, None),
         )
-        v_new = var_new / safe_new
+        v_new = (
+            _new_variance(
+                cn_s,
+                _gsum(seg, n_seg, s1n),
+                _gsum(seg, n_seg, np.where(new, s2, 0.0)),
+                maps,
+                sizes,
+                at_level,
+                m_new,
+                var_new,
+                is_rate,
+            )
+            / safe_new**2
+        )
+        v_ref = v_ref + v_shock
         if not concurrent:
-            s2n = np.where(new, s2, 0.0)
-            tn, dn = _day_variance(dcodes, ndays, cn, s1n, s2n, is_rate)
-            tr, dr = _day_variance(dcodes, ndays, cr, s1r, s2r, is_rate)
+            # residuals around each arm's own stratum means (the reference's m_seg; the new
+            # arm's from its own cases in the same strata)
+            new_mu = _gsum(seg, n_seg, s1n) / np.where(cn_s > 0, cn_s, 1.0)
+            res_new = np.where(new, s1 - cnt * new_mu[:, seg], 0.0)
+            res_ref = np.where(ref, s1 - cnt * m_seg[:, seg], 0.0)
+            within_ref = (cr_s * sig2_s).sum(axis=1) / np.where(n_ref > 0, n_ref, 1.0)
+            tn, dn = _day_variance(dcodes, ndays, cn, res_new, v_new * safe_new)
+            tr, dr = _day_variance(dcodes, ndays, cr, res_ref, within_ref)
             tau2 = np.where(dn + dr > 0, (tn + tr) / np.where(dn + dr > 0, dn + dr, 1.0), 0.0)
             wn = _gsum(dcodes, ndays, cn) / safe_new[:, None]
             wr = _gsum(dcodes, ndays, a_cell * cr)
