@@ -10,7 +10,10 @@ Structural problems raise ``DataError``; row-level problems become ``Finding`` s
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -178,14 +181,84 @@ def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> 
 # ---------------------------------------------------------------- files
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _check_entry(path: Path, table: str, folder_ok: bool = False) -> None:
+    """Stop unless ``path`` is a regular file (or, with ``folder_ok``, a folder), without
+    opening it: a FIFO is never read (it would block), a broken symbolic link or a link loop
+    is not taken for 'table absent'."""
+    try:
+        mode = os.stat(path).st_mode  # follows links; never opens the file
+    except FileNotFoundError:
+        target = os.readlink(path) if path.is_symlink() else "?"
+        raise DataError(
+            f"table '{table}': {path} is a broken symbolic link (its target {target} "
+            "does not exist)"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"table '{table}': {path} is a symbolic link loop") from None
+        raise DataError(f"table '{table}': cannot access {path}: {exc.strerror}") from None
+    if folder_ok:
+        if not stat.S_ISDIR(mode):
+            raise DataError(
+                f"table '{table}': {path} is {_file_kind(mode)}, not a folder of Parquet files"
+            )
+    elif not stat.S_ISREG(mode):
+        raise DataError(f"table '{table}': {path} is {_file_kind(mode)}, not a regular file")
+
+
 def _find_file(folder: Path, name: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        path = folder / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    if name == TELEMETRY.name and (folder / name).is_dir():
-        return folder / name
-    return None
+    """The one file (or, for telemetry, folder) of table ``name``; None when there is none.
+
+    Two candidates for one table (``name.csv`` and ``name.parquet``, or ``telemetry.parquet``
+    and ``telemetry/``) are ambiguous and stop the run, as does a candidate that is not a
+    regular file (a folder only for telemetry), a broken symbolic link or a link loop."""
+    candidates = [folder / f"{name}.csv", folder / f"{name}.parquet"]
+    if name == TELEMETRY.name:
+        candidates.append(folder / name)
+    existing = [p for p in candidates if os.path.lexists(p)]
+    if len(existing) > 1:
+        raise DataError(
+            f"table '{name}': ambiguous input, {' and '.join(str(p) for p in existing)} "
+            "all exist; keep exactly one"
+            if len(existing) > 2
+            else f"table '{name}': ambiguous input, both {existing[0]} and {existing[1]} "
+            "exist; keep exactly one"
+        )
+    if not existing:
+        return None
+    path = existing[0]
+    _check_entry(path, name, folder_ok=path.suffix == "")
+    return path
+
+
+def _physical_lines(df: pl.DataFrame, header: list[str]) -> pl.Expr:
+    """The physical line (1-based, header included) where each record of a CSV starts.
+
+    A quoted field may hold line breaks, so a record can span several lines: the line of
+    record k is 2 + the header's embedded line breaks + the records before it + their
+    embedded line breaks. Blank lines are records of their own (polars reads them as a row of
+    nulls), a BOM or CRLF line ends change nothing. ``df`` is the CSV read as strings, before
+    any stripping."""
+    header_breaks = sum(c.count("\n") for c in header)
+    cols = [c for c, t in df.schema.items() if t == pl.String and c not in (ROW, LINE)]
+    if not cols:
+        return (pl.col(ROW) + 1 + header_breaks).cast(pl.Int64)
+    breaks = pl.sum_horizontal(
+        [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
+    ).cast(pl.Int64)
+    return (pl.col(ROW) + 1 + header_breaks + breaks.cum_sum() - breaks).cast(pl.Int64)
 
 
 def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
@@ -207,11 +280,14 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
     for col in schema.columns:
         if col.name not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.String).alias(col.name))
+    header = list(df.columns)
+    df = df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    if path.suffix == ".csv":
+        df = df.with_columns(_physical_lines(df, header).alias(LINE))
+    else:
+        df = df.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
     str_cols = [c for c, t in df.schema.items() if t == pl.String]
-    df = df.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None) for c in str_cols]
-    ).with_row_index(ROW, offset=1)
-    return df.with_columns(pl.col(ROW).cast(pl.Int64))
+    return df.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in str_cols])
 
 
 class _Recorder:
@@ -236,7 +312,7 @@ class _Recorder:
                 code=code,
                 message=message,
                 row=int(row[ROW]),
-                line=int(row[ROW]) + 1 if self.csv else None,
+                line=int(row[LINE]) if self.csv and row.get(LINE) is not None else None,
                 record_id=None if rid is None else str(rid),
                 column=column,
                 severity=severity,  # type: ignore[arg-type]
@@ -248,16 +324,17 @@ def _validate_small(
     df: pl.DataFrame, schema: TableSchema, csv: bool, policy: Policy, release_ids: set[str] | None
 ) -> tuple[pl.DataFrame, _Recorder]:
     rec = _Recorder(schema.name, csv, schema.id_column)
-    data_cols = [c for c in df.columns if c != ROW]
+    data_cols = [c for c in df.columns if c not in (ROW, LINE)]
 
     # Exact duplicates count once.
     dup_mask = df.select(pl.struct(data_cols).is_first_distinct().not_()).to_series()
     if dup_mask.any():
         first_rows = df.with_columns(
-            pl.col(ROW).min().over(pl.struct(data_cols)).alias("_first")
+            pl.col(ROW).min().over(pl.struct(data_cols)).alias("_first"),
+            pl.col(LINE).min().over(pl.struct(data_cols)).alias("_first_line"),
         ).filter(dup_mask)
         for row in first_rows.iter_rows(named=True):
-            first = row["_first"] + 1 if csv else row["_first"]
+            first = row["_first_line"] if csv else row["_first"]
             rec.add(
                 row,
                 "exact_duplicate",
@@ -592,8 +669,6 @@ def load_dataset(
         raw = _read_small(found, schema)
         typed, rec = _validate_small(raw, schema, found.suffix == ".csv", policy, release_ids)
         typed = _duration_checks(schema.name, typed, rec)
-        csv_line = pl.col(ROW) + 1 if found.suffix == ".csv" else pl.lit(None, pl.Int64)
-        typed = typed.with_columns(csv_line.alias(LINE))
         if schema is RELEASES:
             release_ids = set(typed["release_id"].to_list())
         tables[schema.name] = typed
