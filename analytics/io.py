@@ -6,12 +6,57 @@ nulled while the rest of the row is kept, and counts that reconcile, which pande
 backend does not give row by row without a second pass of our own; and telemetry must stay lazy.
 
 Structural problems raise ``DataError``; row-level problems become ``Finding`` s.
+
+What stops the run (``DataError``, exit 2, the path and column named):
+
+- two files for one table (``releases.csv`` and ``releases.parquet``; ``telemetry.parquet``,
+  ``telemetry.csv`` or a ``telemetry/`` folder side by side): the KPIs must not depend on which
+  one is picked;
+- a table path that is a broken symbolic link, a link loop, a FIFO, a socket, a device or a
+  folder (a folder only for telemetry). Checked with ``os.stat`` before anything is opened, so a
+  FIFO never blocks; a symbolic link to a regular file is read;
+- in a telemetry folder: a file that is not ``.parquet`` (names starting with '.' or '_', such as
+  Spark's ``_SUCCESS``, are ignored), a ``.parquet`` entry that is not a regular file, a link to
+  a folder;
+- per telemetry file, before it is scanned: a Parquet footer that cannot be read (corrupt,
+  truncated, not Parquet), a required column missing, or a column whose type cannot represent
+  the contract type (numbers: any integer, float or decimal type; booleans: Boolean; ``ts``: a
+  timestamp, or text parsed row by row; text: String, Categorical, Enum or integers; an all-null
+  column fits any kind), or naive timestamps without ``assume_timezone``. A reader error later in
+  the scan (a corrupt data page) names the file it came from.
+
+Harmonising telemetry files: each Parquet file is scanned on its own and cast to one type per
+kind (numbers Float64, booleans Boolean, text String, ``ts`` UTC microseconds), so files that
+differ only in numeric width or integer-vs-float (tokens Int64 in one month, Float64 in the
+next) concatenate; the casts are exact for every value the contract allows (integers up to
+2**53). An optional column missing from a file is null for its rows. Columns beyond the contract
+are kept only when every file has them with the same type.
+
+Row-level telemetry problems are findings naming the file (relative to the dataset folder) and
+the row within it (for CSV, the physical line): a non-finite number (NaN, inf, -inf; ``1e999``
+reads as inf) is ``non_finite``; a negative cost, latency, handling time or token count, a
+quality score outside 0..1 or unparsable text is ``invalid_number``. The value is nulled, so the
+rollup's per-metric valid counts ``<m>_n`` leave it out; the row is kept. Exact duplicate cases
+(every column equal after the casts above, across files too) count once: the extra copies are
+excluded (``rows_excluded['exact_duplicate']``), one ``exact_duplicate`` warning per group names
+every copy. Per problem the first ``MAX_TELEMETRY_EXAMPLES`` values are listed one finding each,
+then one finding gives the number not listed; ``values_excluded`` counts them all. Numbers in
+the small tables must be finite too.
+
+The telemetry stays lazy: one streaming pass counts every problem and groups a 64-bit hash of
+each case to find duplicate candidates (memory: one hash-table entry per distinct case); only
+when there are problems do further passes fetch the first examples and confirm the candidates
+by exact comparison. With no duplicates the typed frame carries no extra filter.
+
+CSV line numbers are physical: the line where a record starts, counting the line breaks inside
+quoted fields of the records before it (a BOM or CRLF line ends shift nothing).
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 import stat
 from collections import Counter
@@ -136,7 +181,7 @@ def _coerce(
             value = src.cast(pl.Float64)
         else:
             value = src.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
-        bad = src.is_not_null() & (value.is_null() | value.is_nan())
+        bad = src.is_not_null() & (value.is_null() | ~value.is_finite())
         if col.kind == "int":
             bad = bad | (value.is_not_null() & (value != value.floor()))
         if col.low is not None:
@@ -150,6 +195,14 @@ def _coerce(
         bad = text.is_not_null() & ~text.is_in(col.values)
         return pl.when(bad).then(None).otherwise(text), bad, "unknown_enum"
     return src.cast(pl.String), pl.lit(False), ""
+
+
+def _as_float(value: Any) -> float:
+    """A value as a float for describing it (0.0 when it is not a number at all)."""
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return 0.0
 
 
 def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> tuple[str, str]:
@@ -167,6 +220,8 @@ def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> 
     if code == "unknown_enum":
         return code, f"unknown value {value!r}; expected one of {', '.join(col.values)}"
     if code == "invalid_number":
+        if not math.isfinite(_as_float(value)):
+            return "non_finite", f"{value!r} is not a finite number"
         bounds = []
         if col.low is not None:
             bounds.append(f"{'>' if col.low_open else '>='} {col.low:g}")

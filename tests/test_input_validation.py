@@ -394,3 +394,21 @@ def test_validate_lists_telemetry_findings_with_file_and_row(tmp_path: Path, cap
         "error: table 'telemetry', file 'telemetry/part-1.parquet', row 3, column 'tokens': "
         "-5.0 is not a number >= 0; value left out, row kept"
     ) in out
+
+
+def test_non_finite_numbers_in_small_tables_are_findings(tmp_path: Path) -> None:
+    write_table(tmp_path, "releases", [release("R1", "s", "2026-04-01T00:00:00Z")])
+    gate = {"release_id": "R1", "gate": "functional", "result": "pass", "metric": "acc"}
+    write_table(
+        tmp_path,
+        "gates",
+        [gate | {"value": "0.9", "threshold": "0.8"}, gate | {"value": "inf", "threshold": "NaN"}],
+    )
+    ds = load_dataset(tmp_path)
+    got = sorted((f.code, f.line, f.column, f.message) for f in ds.quality.findings)
+    assert got == [
+        ("non_finite", 3, "threshold", "'NaN' is not a finite number"),
+        ("non_finite", 3, "value", "'inf' is not a finite number"),
+    ]
+    assert ds.gates["value"].to_list() == [0.9, None]
+    assert ds.quality.values_excluded == {"gates.value": 1, "gates.threshold": 1}
