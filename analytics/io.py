@@ -6,11 +6,59 @@ nulled while the rest of the row is kept, and counts that reconcile, which pande
 backend does not give row by row without a second pass of our own; and telemetry must stay lazy.
 
 Structural problems raise ``DataError``; row-level problems become ``Finding`` s.
+
+What stops the run (``DataError``, exit 2, the path and column named):
+
+- two files for one table (``releases.csv`` and ``releases.parquet``; ``telemetry.parquet``,
+  ``telemetry.csv`` or a ``telemetry/`` folder side by side): the KPIs must not depend on which
+  one is picked;
+- a table path that is a broken symbolic link, a link loop, a FIFO, a socket, a device or a
+  folder (a folder only for telemetry). Checked with ``os.stat`` before anything is opened, so a
+  FIFO never blocks; a symbolic link to a regular file is read;
+- in a telemetry folder: a file that is not ``.parquet`` (names starting with '.' or '_', such as
+  Spark's ``_SUCCESS``, are ignored), a ``.parquet`` entry that is not a regular file, a link to
+  a folder;
+- per telemetry file, before it is scanned: a Parquet footer that cannot be read (corrupt,
+  truncated, not Parquet), a required column missing, or a column whose type cannot represent
+  the contract type (numbers: any integer, float or decimal type; booleans: Boolean; ``ts``: a
+  timestamp, or text parsed row by row; text: String, Categorical, Enum or integers; an all-null
+  column fits any kind), or naive timestamps without ``assume_timezone``. A reader error later in
+  the scan (a corrupt data page) names the file it came from.
+
+Harmonising telemetry files: each Parquet file is scanned on its own and cast to one type per
+kind (numbers Float64, booleans Boolean, text String, ``ts`` UTC microseconds), so files that
+differ only in numeric width or integer-vs-float (tokens Int64 in one month, Float64 in the
+next) concatenate; the casts are exact for every value the contract allows (integers up to
+2**53). An optional column missing from a file is null for its rows. Columns beyond the contract
+are kept only when every file has them with the same type.
+
+Row-level telemetry problems are findings naming the file (relative to the dataset folder) and
+the row within it (for CSV, the physical line): a non-finite number (NaN, inf, -inf; ``1e999``
+reads as inf) is ``non_finite``; a negative cost, latency, handling time or token count, a
+quality score outside 0..1 or unparsable text is ``invalid_number``. The value is nulled, so the
+rollup's per-metric valid counts ``<m>_n`` leave it out; the row is kept. Exact duplicate cases
+(every column equal after the casts above, across files too) count once: the extra copies are
+excluded (``rows_excluded['exact_duplicate']``), one ``exact_duplicate`` warning per group names
+every copy. Per problem the first ``MAX_TELEMETRY_EXAMPLES`` values are listed one finding each,
+then one finding gives the number not listed; ``values_excluded`` counts them all. Numbers in
+the small tables must be finite too.
+
+The telemetry stays lazy: one streaming pass counts every problem and groups a 64-bit hash of
+each case to find duplicate candidates (memory: one hash-table entry per distinct case); only
+when there are problems do further passes fetch the first examples and confirm the candidates
+by exact comparison. With no duplicates the typed frame carries no extra filter.
+
+CSV line numbers are physical: the line where a record starts, counting the line breaks inside
+quoted fields of the records before it (a BOM or CRLF line ends shift nothing).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import math
+import os
+import stat
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,7 +181,7 @@ def _coerce(
             value = src.cast(pl.Float64)
         else:
             value = src.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
-        bad = src.is_not_null() & (value.is_null() | value.is_nan())
+        bad = src.is_not_null() & (value.is_null() | ~value.is_finite())
         if col.kind == "int":
             bad = bad | (value.is_not_null() & (value != value.floor()))
         if col.low is not None:
@@ -147,6 +195,14 @@ def _coerce(
         bad = text.is_not_null() & ~text.is_in(col.values)
         return pl.when(bad).then(None).otherwise(text), bad, "unknown_enum"
     return src.cast(pl.String), pl.lit(False), ""
+
+
+def _as_float(value: Any) -> float:
+    """A value as a float for describing it (0.0 when it is not a number at all)."""
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return 0.0
 
 
 def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> tuple[str, str]:
@@ -164,6 +220,8 @@ def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> 
     if code == "unknown_enum":
         return code, f"unknown value {value!r}; expected one of {', '.join(col.values)}"
     if code == "invalid_number":
+        if not math.isfinite(_as_float(value)):
+            return "non_finite", f"{value!r} is not a finite number"
         bounds = []
         if col.low is not None:
             bounds.append(f"{'>' if col.low_open else '>='} {col.low:g}")
@@ -178,14 +236,84 @@ def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> 
 # ---------------------------------------------------------------- files
 
 
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _check_entry(path: Path, table: str, folder_ok: bool = False) -> None:
+    """Stop unless ``path`` is a regular file (or, with ``folder_ok``, a folder), without
+    opening it: a FIFO is never read (it would block), a broken symbolic link or a link loop
+    is not taken for 'table absent'."""
+    try:
+        mode = os.stat(path).st_mode  # follows links; never opens the file
+    except FileNotFoundError:
+        target = os.readlink(path) if path.is_symlink() else "?"
+        raise DataError(
+            f"table '{table}': {path} is a broken symbolic link (its target {target} "
+            "does not exist)"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(f"table '{table}': {path} is a symbolic link loop") from None
+        raise DataError(f"table '{table}': cannot access {path}: {exc.strerror}") from None
+    if folder_ok:
+        if not stat.S_ISDIR(mode):
+            raise DataError(
+                f"table '{table}': {path} is {_file_kind(mode)}, not a folder of Parquet files"
+            )
+    elif not stat.S_ISREG(mode):
+        raise DataError(f"table '{table}': {path} is {_file_kind(mode)}, not a regular file")
+
+
 def _find_file(folder: Path, name: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        path = folder / f"{name}{suffix}"
-        if path.is_file():
-            return path
-    if name == TELEMETRY.name and (folder / name).is_dir():
-        return folder / name
-    return None
+    """The one file (or, for telemetry, folder) of table ``name``; None when there is none.
+
+    Two candidates for one table (``name.csv`` and ``name.parquet``, or ``telemetry.parquet``
+    and ``telemetry/``) are ambiguous and stop the run, as does a candidate that is not a
+    regular file (a folder only for telemetry), a broken symbolic link or a link loop."""
+    candidates = [folder / f"{name}.csv", folder / f"{name}.parquet"]
+    if name == TELEMETRY.name:
+        candidates.append(folder / name)
+    existing = [p for p in candidates if os.path.lexists(p)]
+    if len(existing) > 1:
+        raise DataError(
+            f"table '{name}': ambiguous input, {' and '.join(str(p) for p in existing)} "
+            "all exist; keep exactly one"
+            if len(existing) > 2
+            else f"table '{name}': ambiguous input, both {existing[0]} and {existing[1]} "
+            "exist; keep exactly one"
+        )
+    if not existing:
+        return None
+    path = existing[0]
+    _check_entry(path, name, folder_ok=path.suffix == "")
+    return path
+
+
+def _physical_lines(df: pl.DataFrame, header: list[str]) -> pl.Expr:
+    """The physical line (1-based, header included) where each record of a CSV starts.
+
+    A quoted field may hold line breaks, so a record can span several lines: the line of
+    record k is 2 + the header's embedded line breaks + the records before it + their
+    embedded line breaks. Blank lines are records of their own (polars reads them as a row of
+    nulls), a BOM or CRLF line ends change nothing. ``df`` is the CSV read as strings, before
+    any stripping."""
+    header_breaks = sum(c.count("\n") for c in header)
+    cols = [c for c, t in df.schema.items() if t == pl.String and c not in (ROW, LINE)]
+    if not cols:
+        return (pl.col(ROW) + 1 + header_breaks).cast(pl.Int64)
+    breaks = pl.sum_horizontal(
+        [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
+    ).cast(pl.Int64)
+    return (pl.col(ROW) + 1 + header_breaks + breaks.cum_sum() - breaks).cast(pl.Int64)
 
 
 def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
@@ -207,11 +335,14 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
     for col in schema.columns:
         if col.name not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.String).alias(col.name))
+    header = list(df.columns)
+    df = df.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    if path.suffix == ".csv":
+        df = df.with_columns(_physical_lines(df, header).alias(LINE))
+    else:
+        df = df.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
     str_cols = [c for c, t in df.schema.items() if t == pl.String]
-    df = df.with_columns(
-        [pl.col(c).str.strip_chars().replace("", None) for c in str_cols]
-    ).with_row_index(ROW, offset=1)
-    return df.with_columns(pl.col(ROW).cast(pl.Int64))
+    return df.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in str_cols])
 
 
 class _Recorder:
@@ -236,7 +367,7 @@ class _Recorder:
                 code=code,
                 message=message,
                 row=int(row[ROW]),
-                line=int(row[ROW]) + 1 if self.csv else None,
+                line=int(row[LINE]) if self.csv and row.get(LINE) is not None else None,
                 record_id=None if rid is None else str(rid),
                 column=column,
                 severity=severity,  # type: ignore[arg-type]
@@ -248,16 +379,17 @@ def _validate_small(
     df: pl.DataFrame, schema: TableSchema, csv: bool, policy: Policy, release_ids: set[str] | None
 ) -> tuple[pl.DataFrame, _Recorder]:
     rec = _Recorder(schema.name, csv, schema.id_column)
-    data_cols = [c for c in df.columns if c != ROW]
+    data_cols = [c for c in df.columns if c not in (ROW, LINE)]
 
     # Exact duplicates count once.
     dup_mask = df.select(pl.struct(data_cols).is_first_distinct().not_()).to_series()
     if dup_mask.any():
         first_rows = df.with_columns(
-            pl.col(ROW).min().over(pl.struct(data_cols)).alias("_first")
+            pl.col(ROW).min().over(pl.struct(data_cols)).alias("_first"),
+            pl.col(LINE).min().over(pl.struct(data_cols)).alias("_first_line"),
         ).filter(dup_mask)
         for row in first_rows.iter_rows(named=True):
-            first = row["_first"] + 1 if csv else row["_first"]
+            first = row["_first_line"] if csv else row["_first"]
             rec.add(
                 row,
                 "exact_duplicate",
@@ -406,128 +538,490 @@ def empty_table(schema: TableSchema) -> pl.DataFrame:
 
 # ---------------------------------------------------------------- telemetry
 
-
-def _telemetry_scan(path: Path) -> pl.LazyFrame:
-    try:
-        if path.is_dir():
-            files = sorted(path.rglob("*.parquet"))
-            if not files:
-                raise DataError(f"table 'telemetry': folder {path} holds no .parquet files")
-            return pl.scan_parquet(files)
-        if path.suffix == ".csv":
-            return pl.scan_csv(path, infer_schema=False)
-        return pl.scan_parquet(path)
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"table 'telemetry': cannot read {path}: {exc}") from exc
+FILE = "_file"  # index of the telemetry file a case was read from
+GID = "_gid"  # file index * 2**40 + row: a case's place in the telemetry, unique and ordered
+_FILE_SHIFT = 1 << 40
+_TS_TEXT = "_ts_text"  # a Parquet ts given as text that does not parse (else null)
 
 
-def _telemetry_exprs(lf: pl.LazyFrame, policy: Policy) -> tuple[list[pl.Expr], dict[str, pl.Expr]]:
-    """Typed-value expressions for every SPEC column, and invalid-value flags per column."""
-    try:
-        schema = lf.collect_schema()
-    except Exception as exc:
-        raise DataError(f"table 'telemetry': cannot read its schema: {exc}") from exc
-    missing = [c for c in TELEMETRY.required_columns if c not in schema]
-    if missing:
+def _telemetry_files(path: Path) -> list[Path]:
+    """The Parquet files of a telemetry folder (or the one telemetry file), checked without
+    opening them. Names starting with '.' or '_' (Spark's ``_SUCCESS``, ``.crc`` files) are
+    skipped; any other file that is not ``.parquet``, a ``.parquet`` entry that is not a regular
+    file, or a link to a folder stops the run rather than being silently left out."""
+    if path.suffix:
+        return [path]
+    files: list[Path] = []
+    strays: list[str] = []
+    for root, dirs, names in os.walk(path):
+        base = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        for d in dirs:
+            if (base / d).is_symlink():
+                raise DataError(
+                    f"table 'telemetry': {base / d} is a symbolic link to a folder, which is not "
+                    "followed; put the files themselves into the telemetry folder"
+                )
+        for name in sorted(names):
+            if name.startswith((".", "_")):
+                continue
+            entry = base / name
+            if name.endswith(".parquet"):
+                _check_entry(entry, TELEMETRY.name)
+                files.append(entry)
+            else:
+                strays.append(str(entry.relative_to(path)))
+    if strays:
         raise DataError(
-            "table 'telemetry': missing required column(s) " + ", ".join(f"'{c}'" for c in missing)
+            f"table 'telemetry': folder {path} holds file(s) that are not Parquet: "
+            + ", ".join(strays[:5])
+            + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+            + "; a telemetry folder holds only .parquet files (names starting with '.' or '_' "
+            "are ignored)"
         )
-    probe = pl.DataFrame(schema=dict(schema))
-    exprs, bads = [], {}
+    if not files:
+        raise DataError(f"table 'telemetry': folder {path} holds no .parquet files")
+    return sorted(files)
+
+
+_EXPECTED = {
+    "float": "a number",
+    "int": "a number",
+    "bool": "a boolean",
+    "ts": "a timestamp (or ISO 8601 text)",
+}
+
+
+def _parquet_type_ok(kind: str, dtype: pl.DataType) -> bool:
+    """Whether a Parquet column of ``dtype`` can represent the contract type of ``kind``."""
+    if dtype == pl.Null:
+        return True
+    if kind in ("float", "int"):
+        return dtype.is_numeric()
+    if kind == "bool":
+        return dtype == pl.Boolean
+    if kind == "ts":
+        return isinstance(dtype, pl.Datetime) or dtype == pl.String
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum) or dtype.is_integer()
+
+
+def _parquet_schema(path: Path) -> pl.Schema:
+    """The schema of a Parquet file from its footer (cheap); a file that is not readable
+    Parquet (corrupt, truncated, another format) is a structural error naming it."""
+    try:
+        return pl.read_parquet_schema(path)
+    except Exception as exc:
+        raise DataError(
+            f"table 'telemetry': cannot read {path}: not a readable Parquet file ({exc})"
+        ) from None
+
+
+def _canonical_ts(dtype: pl.DataType, path: Path, policy: Policy) -> tuple[pl.Expr, pl.Expr]:
+    """(ts as UTC datetime, the text of a ts that does not parse) for one Parquet file."""
+    src = pl.col("ts")
+    no_text = pl.lit(None, dtype=pl.String)
+    if dtype == pl.Null:
+        return pl.lit(None, dtype=UTC_TS), no_text
+    if dtype == pl.String:
+        parsed, _ = _ts_exprs(src, policy.assume_timezone)
+        text = pl.when(parsed.is_null() & src.is_not_null()).then(src)
+        return parsed.cast(UTC_TS), text
+    assert isinstance(dtype, pl.Datetime)
+    if dtype.time_zone is None:
+        if policy.assume_timezone is None:
+            raise DataError(
+                f"table 'telemetry' ({path}), column 'ts': timestamps have no offset; set "
+                "assume_timezone in the policy"
+            )
+        src = src.dt.replace_time_zone(
+            policy.assume_timezone, ambiguous="earliest", non_existent="null"
+        )
+    return src.dt.convert_time_zone("UTC").cast(UTC_TS), no_text
+
+
+def _parquet_part(path: Path, index: int, schema: pl.Schema, policy: Policy, extras: list[str]):
+    """One Parquet file of the telemetry as canonical raw columns: the contract columns cast
+    to one type per kind (numbers Float64, booleans Boolean, text String, ts UTC), so files
+    whose numeric widths differ (tokens Int64 here, Float64 there) concatenate; plus the row
+    within the file, the file index and the case's global place."""
+    exprs: list[pl.Expr] = []
     for col in TELEMETRY.columns:
-        if col.name not in schema:
-            exprs.append(pl.lit(None, dtype=TELEMETRY.polars_schema[col.name]).alias(col.name))
+        dtype = schema.get(col.name)
+        if col.kind == "ts":
+            ts, text = (
+                _canonical_ts(dtype, path, policy)
+                if dtype is not None
+                else (pl.lit(None, dtype=UTC_TS), pl.lit(None, dtype=pl.String))
+            )
+            exprs += [ts.alias("ts"), text.alias(_TS_TEXT)]
             continue
-        value, bad, _ = _coerce(probe, col, policy.assume_timezone, TELEMETRY.name)
-        exprs.append(value.alias(col.name))
-        bads[col.name] = bad
-    return exprs, bads
+        target = {"float": pl.Float64, "int": pl.Float64, "bool": pl.Boolean}.get(
+            col.kind, pl.String
+        )
+        value = pl.col(col.name) if dtype is not None else pl.lit(None)
+        exprs.append(value.cast(target).alias(col.name))
+    row = pl.col(ROW).cast(pl.Int64)
+    return (
+        pl.scan_parquet(path)
+        .with_row_index(ROW, offset=1)
+        .select(
+            row.alias(ROW),
+            pl.lit(index, dtype=pl.Int64).alias(FILE),
+            (row + index * _FILE_SHIFT).alias(GID),
+            *exprs,
+            *[pl.col(c) for c in extras],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _TelemetrySource:
+    """The telemetry as canonical raw columns, before any value is checked."""
+
+    frame: pl.LazyFrame
+    files: tuple[Path, ...]
+    names: tuple[str, ...]  # file names relative to the dataset folder, for findings
+    csv: bool
+    header: tuple[str, ...]  # the CSV header (to count physical lines); empty for Parquet
+    extras: tuple[str, ...]  # columns beyond the contract, kept on the typed frame
+
+
+def _telemetry_source(path: Path, policy: Policy) -> _TelemetrySource:
+    """Check every telemetry file against the contract before scanning it (module docstring)."""
+    files = _telemetry_files(path)
+    names = tuple(str(f.relative_to(path.parent)) for f in files)
+    required = TELEMETRY.required_columns
+    if path.suffix == ".csv":
+        try:
+            lf = pl.scan_csv(path, infer_schema=False)
+            header = lf.collect_schema().names()
+        except Exception as exc:
+            raise DataError(f"table 'telemetry': cannot read {path}: {exc}") from None
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(
+                f"table 'telemetry' ({path.name}, line 1): missing required column(s) "
+                + ", ".join(f"'{c}'" for c in missing)
+            )
+        extras = [c for c in header if c not in TELEMETRY.polars_schema and not c.startswith("_")]
+        row = pl.col(ROW).cast(pl.Int64)
+        frame = (
+            lf.with_row_index(ROW, offset=1)
+            .select(
+                row.alias(ROW),
+                pl.lit(0, dtype=pl.Int64).alias(FILE),
+                row.alias(GID),
+                *[
+                    pl.col(c.name) if c.name in header else pl.lit(None, pl.String).alias(c.name)
+                    for c in TELEMETRY.columns
+                ],
+                *[pl.col(c) for c in extras],
+            )
+            .with_columns(pl.lit(None, dtype=pl.String).alias(_TS_TEXT))
+        )
+        return _TelemetrySource(frame, tuple(files), names, True, tuple(header), tuple(extras))
+    schemas = [_parquet_schema(f) for f in files]
+    for f, schema in zip(files, schemas, strict=True):
+        missing = [c for c in required if c not in schema]
+        if missing:
+            raise DataError(
+                f"table 'telemetry' ({f}): missing required column(s) "
+                + ", ".join(f"'{c}'" for c in missing)
+            )
+        for col in TELEMETRY.columns:
+            dtype = schema.get(col.name)
+            if dtype is not None and not _parquet_type_ok(col.kind, dtype):
+                expected = _EXPECTED.get(col.kind, "text")
+                raise DataError(
+                    f"table 'telemetry' ({f}), column '{col.name}': type {dtype} cannot hold "
+                    f"{expected} (contract type {TELEMETRY.polars_schema[col.name]})"
+                )
+    # Columns beyond the contract are kept when every file has them with the same type.
+    first = schemas[0]
+    extras = [
+        c
+        for c in first
+        if c not in TELEMETRY.polars_schema
+        and not c.startswith("_")
+        and all(s.get(c) == first[c] for s in schemas)
+    ]
+    parts = [
+        _parquet_part(f, i, schema, policy, extras)
+        for i, (f, schema) in enumerate(zip(files, schemas, strict=True))
+    ]
+    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+    return _TelemetrySource(frame, tuple(files), names, False, (), tuple(extras))
+
+
+@dataclass(frozen=True)
+class _Flag:
+    name: str  # flag column
+    kind: str  # non_finite | invalid | missing | unknown_release
+    column: str
+
+
+def _telemetry_flags(
+    source: _TelemetrySource, policy: Policy, release_ids: set[str]
+) -> tuple[pl.LazyFrame, list[_Flag], list[pl.Expr]]:
+    """The canonical frame with one boolean column per problem, the problems, and the typed
+    value expression of every contract column (invalid values null)."""
+    raw = source.frame
+    probe = pl.DataFrame(schema=raw.collect_schema())
+    flags: list[_Flag] = []
+    flag_exprs: list[pl.Expr] = []
+    typed: list[pl.Expr] = []
+    for col in TELEMETRY.columns:
+        src = pl.col(col.name)
+        if col.kind in ("float", "int"):
+            if source.csv:
+                value = src.str.strip_chars().cast(pl.Float64, strict=False)
+                unparsable = src.is_not_null() & value.is_null()
+            else:
+                value, unparsable = src, pl.lit(False)
+            non_finite = (value.is_not_null() & ~value.is_finite()).fill_null(False)
+            out_of_range = pl.lit(False)
+            if col.low is not None:
+                out_of_range = out_of_range | (
+                    (value <= col.low) if col.low_open else (value < col.low)
+                )
+            if col.high is not None:
+                out_of_range = out_of_range | (value > col.high)
+            bad = (unparsable | (value.is_finite() & out_of_range)).fill_null(False)
+            flag_exprs += [non_finite.alias(f"_nf_{col.name}"), bad.alias(f"_bad_{col.name}")]
+            flags += [
+                _Flag(f"_nf_{col.name}", "non_finite", col.name),
+                _Flag(f"_bad_{col.name}", "invalid", col.name),
+            ]
+            typed.append(
+                pl.when(pl.col(f"_nf_{col.name}") | pl.col(f"_bad_{col.name}"))
+                .then(None)
+                .otherwise(value)
+                .alias(col.name)
+            )
+        elif col.kind == "ts" and not source.csv:
+            flag_exprs.append(pl.col(_TS_TEXT).is_not_null().alias("_bad_ts"))
+            flags.append(_Flag("_bad_ts", "invalid", "ts"))
+            typed.append(src.alias("ts"))
+        else:
+            value, bad, code = _coerce(probe, col, policy.assume_timezone, TELEMETRY.name)
+            if code:
+                flag_exprs.append(bad.fill_null(False).alias(f"_bad_{col.name}"))
+                flags.append(_Flag(f"_bad_{col.name}", "invalid", col.name))
+            typed.append(value.alias(col.name))
+    for name in TELEMETRY.required_columns:
+        empty = pl.col(name).is_null()
+        if name == "ts":
+            empty = empty & pl.col(_TS_TEXT).is_null()
+        flag_exprs.append(empty.alias(f"_null_{name}"))
+        flags.append(_Flag(f"_null_{name}", "missing", name))
+    rid = pl.col("release_id").cast(pl.String)
+    flag_exprs.append(
+        (rid.is_not_null() & ~rid.is_in(sorted(release_ids))).alias("_unknown_release")
+    )
+    flags.append(_Flag("_unknown_release", "unknown_release", "release_id"))
+    return raw.with_columns(flag_exprs), flags, typed
+
+
+def _read_error(source: _TelemetrySource, exc: Exception) -> DataError:
+    """A reader failure while scanning: find the file it came from (the error path only)."""
+    for f in source.files:
+        try:
+            if source.csv:
+                pl.scan_csv(f, infer_schema=False).select(pl.len()).collect()
+            else:
+                pl.scan_parquet(f).select(pl.all().null_count()).collect()
+        except Exception as inner:
+            return DataError(f"table 'telemetry': cannot read {f}: {inner}")
+    return DataError(f"table 'telemetry': cannot read {source.files[0].parent}: {exc}")
+
+
+def _describe_telemetry(flag: _Flag, value: Any, assume_tz: str | None) -> tuple[str, str]:
+    if flag.kind == "non_finite":
+        return "non_finite", f"{value!r} is not a finite number; value left out, row kept"
+    if flag.kind == "missing":
+        return "missing_value", f"required column '{flag.column}' is empty"
+    if flag.kind == "unknown_release":
+        return "unknown_release", f"release_id '{value}' is not in the releases table"
+    col = TELEMETRY.column(flag.column)
+    base = {"float": "invalid_number", "int": "invalid_number", "ts": "invalid_timestamp"}
+    kinds = {"bool": "invalid_bool", "enum": "unknown_enum"}
+    code, message = _describe_bad(
+        col, base.get(col.kind, kinds.get(col.kind, "")), value, assume_tz
+    )
+    return code, f"{message}; value left out, row kept"
+
+
+def _value_column(flag: _Flag, source: _TelemetrySource) -> str:
+    """The column holding the value a finding quotes (the text of an unparsable Parquet ts)."""
+    return _TS_TEXT if flag.column == "ts" and not source.csv else flag.column
+
+
+def _telemetry_line(source: _TelemetrySource) -> pl.Expr:
+    """The physical CSV line where each case starts (see ``_physical_lines``)."""
+    header_breaks = sum(c.count("\n") for c in source.header)
+    cols = [c for c in source.header if c in source.frame.collect_schema()]
+    breaks = pl.sum_horizontal(
+        [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
+    ).cast(pl.Int64)
+    return (pl.col(ROW) + 1 + header_breaks + breaks.cum_sum() - breaks).alias(LINE)
 
 
 def _load_telemetry(
     path: Path, policy: Policy, release_ids: set[str]
 ) -> tuple[pl.LazyFrame, list[Finding], int, Counter[str], Counter[str]]:
-    """Type the telemetry lazily and count its problems in one aggregate pass."""
-    raw = _telemetry_scan(path).with_row_index(ROW, offset=1)
-    exprs, bads = _telemetry_exprs(raw, policy)
-    required = [c.name for c in TELEMETRY.columns if c.required]
-    known = sorted(release_ids)
-    flags = raw.with_columns(
-        *[b.alias(f"_bad_{n}") for n, b in bads.items()],
-        *[pl.col(n).is_null().alias(f"_null_{n}") for n in required],
-    ).with_columns(
-        (
-            ~pl.col("release_id").cast(pl.String).is_in(known) & pl.col("release_id").is_not_null()
-        ).alias("_unknown_release")
-    )
-    flag_cols = (
-        [f"_bad_{n}" for n in bads] + [f"_null_{n}" for n in required] + ["_unknown_release"]
-    )
-    counts = flags.select(pl.len().alias("rows"), *[pl.col(c).sum() for c in flag_cols]).collect()
-    stats = counts.row(0, named=True)
-    findings: list[Finding] = []
-    values: Counter[str] = Counter()
-    excluded: Counter[str] = Counter()
-    problem_cols = [c for c in flag_cols if stats[c]]
-    if problem_cols:
-        examples = (
-            flags.filter(pl.any_horizontal(problem_cols)).head(MAX_TELEMETRY_EXAMPLES).collect()
-        )
-        for c in problem_cols:
-            kind, name = c[1:].split("_", 1)
-            n = int(stats[c])
-            first = examples.filter(pl.col(c)).head(3)
-            rows = ", ".join(str(r) for r in first[ROW].to_list())
-            if kind == "bad":
-                msg = f"{n} invalid value(s) left out (first rows: {rows})"
-                values[f"telemetry.{name}"] += n
-            elif kind == "null":
-                msg = f"{n} empty required value(s) (first rows: {rows})"
-                values[f"telemetry.{name}"] += n
-            else:
-                ids = ", ".join(sorted(set(first["release_id"].cast(pl.String).to_list())))
-                msg = (
-                    f"{n} case(s) name a release not in the releases table "
-                    f"({ids}; first rows: {rows})"
-                )
-                name = "release_id"
-            findings.append(
-                Finding(
-                    table="telemetry",
-                    code={"bad": "invalid_value", "null": "missing_value"}.get(
-                        kind, "unknown_release"
-                    ),
-                    message=msg,
-                    row=int(first[ROW][0]) if first.height else None,
-                    column=name,
-                )
-            )
-    # Rows without a usable key (timestamp, release, system) or naming an unknown release cannot
-    # be attributed to any version: they are excluded and counted.
+    """Check, type and count the telemetry lazily (module docstring): one streaming pass
+    counts every problem and hashes every case to find exact duplicates; only when there are
+    problems do small passes fetch the first examples and verify the duplicates."""
+    source = _telemetry_source(path, policy)
+    flags, problems, typed = _telemetry_flags(source, policy, release_ids)
     key_bad = (
         pl.col("_bad_ts") | pl.col("_null_ts") | pl.col("_null_release_id") | pl.col("_null_system")
     )
-    excluded_keys = (
-        flags.select(
-            (key_bad & ~pl.col("_unknown_release")).sum().alias("missing_key"),
-            pl.col("_unknown_release").sum().alias("unknown_release"),
+    unknown = pl.col("_unknown_release")
+    aggs = [
+        *[pl.col(f.name).sum().cast(pl.Int64) for f in problems],
+        (key_bad & ~unknown).sum().cast(pl.Int64).alias("missing_key"),
+        unknown.sum().cast(pl.Int64).alias("unknown_release"),
+    ]
+    data_cols = [c for c in source.frame.collect_schema().names() if c not in (ROW, FILE, GID)]
+    row_hash = pl.struct(data_cols).hash(seed=0).alias("_h")
+    duplicated = (
+        flags.select(row_hash).group_by("_h").agg(pl.len().alias("_n")).filter(pl.col("_n") > 1)
+    )
+    try:
+        counts, dup_hashes = pl.collect_all(
+            [flags.select(pl.len().cast(pl.Int64).alias("rows"), *aggs), duplicated],
+            engine="streaming",
         )
-        .collect()
-        .row(0, named=True)
-    )
-    for reason, n in excluded_keys.items():
-        if n:
-            excluded[reason] += int(n)
-    typed = flags.filter(~key_bad.fill_null(True) & ~pl.col("_unknown_release")).select(
-        *exprs, *[c for c in schema_extra(raw) if c not in TELEMETRY.polars_schema]
-    )
-    return typed, findings, int(stats["rows"]), excluded, values
+        stats = counts.row(0, named=True)
+        # Exact duplicates: the hash finds candidates, an exact comparison confirms them.
+        dup_groups = pl.DataFrame()
+        drop = pl.Series(GID, [], dtype=pl.Int64)
+        if dup_hashes.height:
+            cand = (
+                flags.filter(row_hash.is_in(dup_hashes["_h"].implode()))
+                .collect(engine="streaming")
+                .with_columns(
+                    pl.col(GID).min().over(pl.struct(data_cols)).alias("_first"),
+                    pl.len().over(pl.struct(data_cols)).alias("_copies"),
+                )
+                .filter(pl.col("_copies") > 1)
+            )
+            dropped = cand.filter(pl.col(GID) != pl.col("_first"))
+            drop = dropped[GID]
+            if dropped.height:
+                less = dropped.select(aggs).row(0, named=True)
+                stats = {k: v - less.get(k, 0) for k, v in stats.items()}
+            dup_groups = (
+                cand.sort(GID)
+                .group_by("_first", maintain_order=True)
+                .agg(pl.col(GID), pl.col(ROW), pl.col(FILE))
+                .sort("_first")
+            )
+        kept = ~pl.col(GID).is_in(drop.implode()) if drop.len() else pl.lit(True)
+        problem_flags = [f for f in problems if stats[f.name]]
+        examples: list[pl.DataFrame] = []
+        if problem_flags:
+            base = flags.with_columns(_telemetry_line(source)) if source.csv else flags
+            line_col = [LINE] if source.csv else []
+            examples = pl.collect_all(
+                [
+                    base.filter(pl.col(f.name) & kept)
+                    .select(ROW, FILE, *line_col, pl.col(_value_column(f, source)).alias("_value"))
+                    .head(MAX_TELEMETRY_EXAMPLES)
+                    for f in problem_flags
+                ],
+                engine="streaming",
+            )
+    except DataError:
+        raise
+    except Exception as exc:
+        raise _read_error(source, exc) from None
 
-
-def schema_extra(lf: pl.LazyFrame) -> list[str]:
-    return [c for c in lf.collect_schema().names() if c != ROW and not c.startswith("_")]
+    findings: list[Finding] = []
+    values: Counter[str] = Counter()
+    excluded: Counter[str] = Counter()
+    if drop.len():
+        excluded["exact_duplicate"] = int(drop.len())
+        lines = (
+            flags.with_columns(_telemetry_line(source))
+            .filter(pl.col(GID).is_in(pl.concat(dup_groups["_gid"].to_list()).implode()))
+            .select(GID, LINE)
+            .collect()
+            if source.csv
+            else None
+        )
+        line_of = dict(lines.iter_rows()) if lines is not None else {}
+        for group in dup_groups.head(MAX_TELEMETRY_EXAMPLES).iter_rows(named=True):
+            places = [
+                f"{source.names[f]} {'line ' + str(line_of[g]) if source.csv else 'row ' + str(r)}"
+                for g, r, f in zip(group[GID], group[ROW], group[FILE], strict=True)
+            ]
+            shown = ", ".join(places[:5]) + (
+                f" and {len(places) - 5} more" if len(places) > 5 else ""
+            )
+            findings.append(
+                Finding(
+                    table=TELEMETRY.name,
+                    code="exact_duplicate",
+                    message=f"{len(places)} identical cases ({shown}); counted once",
+                    row=int(group[ROW][1]),
+                    line=line_of.get(group[GID][1]),
+                    file=source.names[group[FILE][1]],
+                    severity="warning",
+                )
+            )
+        if dup_groups.height > MAX_TELEMETRY_EXAMPLES:
+            findings.append(
+                Finding(
+                    table=TELEMETRY.name,
+                    code="exact_duplicate",
+                    message=(
+                        f"{dup_groups.height - MAX_TELEMETRY_EXAMPLES} more groups of identical "
+                        f"cases not listed ({drop.len()} extra copies in all, each counted once)"
+                    ),
+                    severity="warning",
+                )
+            )
+    # One finding per value (the first MAX_TELEMETRY_EXAMPLES of each problem), in file and row
+    # order; then one line per problem for the values not listed.
+    listed: list[tuple[int, int, int, Finding]] = []
+    more: list[Finding] = []
+    for i, (flag, ex) in enumerate(zip(problem_flags, examples, strict=True)):
+        n = int(stats[flag.name])
+        code = ""
+        for row in ex.iter_rows(named=True):
+            code, message = _describe_telemetry(flag, row["_value"], policy.assume_timezone)
+            finding = Finding(
+                table=TELEMETRY.name,
+                code=code,
+                message=message,
+                row=int(row[ROW]),
+                line=int(row[LINE]) if source.csv else None,
+                file=source.names[row[FILE]],
+                column=flag.column,
+            )
+            listed.append((int(row[FILE]), int(row[ROW]), i, finding))
+        if n > ex.height:
+            more.append(
+                Finding(
+                    table=TELEMETRY.name,
+                    code=code,
+                    message=f"{n - ex.height} more such value(s) not listed ({n} in all)",
+                    column=flag.column,
+                )
+            )
+        if flag.kind != "unknown_release":
+            values[f"telemetry.{flag.column}"] += n
+    findings += [f for *_, f in sorted(listed, key=lambda t: t[:3])] + more
+    # Rows without a usable key (timestamp, release, system) or naming an unknown release cannot
+    # be attributed to any version: they are excluded and counted.
+    for reason in ("missing_key", "unknown_release"):
+        if stats[reason]:
+            excluded[reason] += int(stats[reason])
+    keep = ~key_bad & ~unknown & kept
+    out = flags.filter(keep).select(*typed, *[pl.col(c) for c in source.extras])
+    return out, findings, int(stats["rows"]), excluded, values
 
 
 # ---------------------------------------------------------------- entry point
@@ -592,8 +1086,6 @@ def load_dataset(
         raw = _read_small(found, schema)
         typed, rec = _validate_small(raw, schema, found.suffix == ".csv", policy, release_ids)
         typed = _duration_checks(schema.name, typed, rec)
-        csv_line = pl.col(ROW) + 1 if found.suffix == ".csv" else pl.lit(None, pl.Int64)
-        typed = typed.with_columns(csv_line.alias(LINE))
         if schema is RELEASES:
             release_ids = set(typed["release_id"].to_list())
         tables[schema.name] = typed

@@ -12,8 +12,11 @@ class Finding:
     """One data-quality problem.
 
     ``row`` is the 1-based data row in the file (for Parquet, the row's position); ``line`` is the
-    CSV line (the header is line 1), absent for Parquet; ``record_id`` is the row's id where the
-    table has one (release_id, incident_id).
+    physical CSV line where the record starts (the header is line 1; a quoted field with a line
+    break makes a record span several lines), absent for Parquet; ``record_id`` is the row's id
+    where the table has one (release_id, incident_id); ``file`` names the file, relative to the
+    dataset folder, where a table is read from several (telemetry: ``telemetry/part-1.parquet``,
+    and then ``row`` counts within that file).
     """
 
     table: str
@@ -24,9 +27,12 @@ class Finding:
     record_id: str | None = None
     column: str | None = None
     severity: Literal["error", "warning"] = "error"
+    file: str | None = None
 
     def where(self) -> str:
         parts = [f"table '{self.table}'"]
+        if self.file is not None:
+            parts.append(f"file '{self.file}'")
         if self.line is not None:
             parts.append(f"line {self.line}")
         elif self.row is not None:
@@ -43,6 +49,7 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return {
             "table": self.table,
+            "file": self.file,
             "row": self.row,
             "line": self.line,
             "id": self.record_id,

@@ -311,6 +311,7 @@ def load_telemetry_quality(folder: str | Path) -> DataQuality | None:
             record_id=f["id"],
             column=f["column"],
             severity=f["severity"],
+            file=f.get("file"),
         )
         for f in part["findings"]
     )

@@ -15,9 +15,10 @@ so executors need nothing but Spark.
 Input: Parquet telemetry with the SPEC columns (``ts`` a timestamp, booleans, numbers). The
 row rules are those ``load_dataset`` applies to telemetry: rows without ``ts``, ``release_id``
 or ``system`` are left out, and so are rows naming a release not in the releases table when one
-is given; an invalid value (criticality outside low/medium/high, a negative or NaN number, a
-quality score outside [0, 1], a boolean that is not true/false/1/0) becomes null and is left
-out of the measures that need it. Output: ``cases.parquet/`` and ``latency.parquet/`` (folders
+is given; exact duplicate rows count once; an invalid value (criticality outside
+low/medium/high, a negative or non-finite number (NaN, inf, -inf), a quality score outside
+[0, 1], a boolean that is not true/false/1/0) becomes null and is left out of the measures that
+need it. Output: ``cases.parquet/`` and ``latency.parquet/`` (folders
 of part files, sorted by key across the parts, nulls first) and ``rollup.json``, which
 ``Rollup.load`` and ``load_dataset`` read like the polars rollup. Counts equal the polars
 rollup's exactly; float sums agree to about 1e-15 relative (summation order differs).
@@ -87,7 +88,7 @@ def _bool(df: DataFrame, name: str) -> Column:
 
 def _number(name: str, low: float, high: float | None = None) -> Column:
     x = F.col(name).cast("double")
-    bad = F.isnan(x) | (x < F.lit(low))
+    bad = F.isnan(x) | (F.abs(x) == F.lit(float("inf"))) | (x < F.lit(low))
     if high is not None:
         bad = bad | (x > F.lit(high))
     return F.when(~bad, x)
@@ -100,6 +101,7 @@ def typed_telemetry(raw: DataFrame, release_ids: Sequence[str] | None = None) ->
     ]
     if missing:
         raise ValueError(f"telemetry lacks required column(s): {', '.join(missing)}")
+    raw = raw.dropDuplicates()  # exact duplicate cases count once, as in load_dataset
     quality = (
         _number("quality_score", 0.0, 1.0)
         if "quality_score" in raw.columns

@@ -3,7 +3,14 @@
 Each column has a kind that says how it is parsed and checked at the boundary:
 ``str`` (free text), ``id`` (non-empty text), ``ts`` (ISO 8601 with offset, normalised to UTC),
 ``bool`` (true/false/1/0), ``float``/``int`` with optional bounds, or ``enum`` with the allowed
-lower-case values. Code behind ``analytics.io.load_dataset`` trusts these types.
+lower-case values. Numbers must be finite (NaN, inf and -inf are invalid values) and within
+their bounds. Code behind ``analytics.io.load_dataset`` trusts these types.
+
+A Parquet telemetry file must give each column a type that can represent its kind (numbers: an
+integer, float or decimal type; ``bool``: Boolean; ``ts``: a timestamp or ISO 8601 text; text
+kinds: String, Categorical, Enum or an integer type), else it is a structural error naming the
+file and the column; ``analytics.io`` casts every file to ``polars_schema`` before the files are
+concatenated (see its module docstring).
 """
 
 from __future__ import annotations

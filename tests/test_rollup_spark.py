@@ -76,7 +76,7 @@ def _telemetry(n: int = 3000, seed: int = 3) -> pl.DataFrame:
     # Row rules: invalid values (nulled), a null segment key (kept), rows without a key or
     # naming an unknown release (left out).
     bad = frame.head(8).with_columns(
-        pl.Series("latency_ms", [-1.0, float("nan"), 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]),
+        pl.Series("latency_ms", [-1.0, float("nan"), float("inf"), 5.0, 5.0, 5.0, 5.0, 5.0]),
         pl.Series("quality_score", [1.5, -0.1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
         pl.Series("criticality", ["urgent", "low", "low", "low", "low", "low", "low", "low"]),
         pl.Series("task_type", ["faq", "faq", None, "faq", "faq", "faq", "faq", "faq"]),
@@ -86,7 +86,8 @@ def _telemetry(n: int = 3000, seed: int = 3) -> pl.DataFrame:
         ),
         pl.Series("ts", [start] * 6 + [None, start], dtype=pl.Datetime("us", "UTC")),
     )
-    return pl.concat([frame, bad])
+    # an exact duplicate of a case: counted once
+    return pl.concat([frame, bad, frame.slice(100, 1)])
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +129,7 @@ def test_spark_rollup_equals_polars(spark, dataset: Path, polars_rollup: Rollup,
     assert got.cases["n"].sum() == 3000 + 5  # unknown release, no release, no ts: left out
     assert got.cases.filter(pl.col("task_type").is_null()).height == 1
     assert got.cases.filter(pl.col("criticality").is_null()).height == 1
-    assert got.cases["latency_ms_n"].sum() == 3005 - 2  # -1 and NaN are invalid latencies
+    assert got.cases["latency_ms_n"].sum() == 3005 - 3  # -1, NaN and inf are invalid latencies
     assert got.latency.filter(pl.col("latency_bin") == 120)["n"].sum() > 0  # 1000.0 ms
     assert len(list((out / "cases.parquet").glob("part-*.parquet"))) >= 1
 
