@@ -2,7 +2,7 @@
 
 The shipped default lives in ``default_policy.yaml`` beside this module. A user policy may set
 any subset of keys; it is merged over the default key by key through nested mappings, and a
-list in the user file replaces the default list (SPEC section 2).
+list in the user file replaces the default list (docs/data-contract.md).
 """
 
 from __future__ import annotations
