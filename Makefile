@@ -28,7 +28,8 @@ lock: ## Re-resolve requirements.in into requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements.in
 	(echo "# Exact pins resolved from requirements.in with 'make lock' (Python 3.11)."; \
-	  $(BIN)/pip freeze --exclude-editable | grep -v '^analytics') > requirements.lock
+	  $(BIN)/pip freeze --all --exclude-editable | \
+	    grep -v -i -e '^pip==' -e '^ai[-_]release[-_]analytics') > requirements.lock
 
 browser: ## Install Debian's chromium, poppler-utils and Java 17 (browser, PDF and Spark checks)
 	@command -v chromium > /dev/null && command -v pdfinfo > /dev/null && command -v java > /dev/null || \

@@ -2199,7 +2199,7 @@ def telemetry_failures(
     comparisons: Mapping[str, ReleaseComparison],
 ) -> dict[str, tuple[str, ...]]:
     """Release id -> the decision-quality metrics (``policy.decision_quality_metrics``) judged
-    "worse": the telemetry failure signal of CFR-DQ (SPEC section 3, signal (c)).
+    "worse": the telemetry failure signal of CFR-DQ (METRICS.md, signal telemetry).
 
     A verdict of an immature comparison counts: the test is valid at ``as_of``, the window just is
     not over. Releases without a degradation map to an empty tuple."""
@@ -2207,7 +2207,7 @@ def telemetry_failures(
 
 
 def unit_cost_impact(comparison: ReleaseComparison) -> EstimateResult:
-    """Release impact on unit process cost (SPEC section 3): mix-standardised unit cost per case
+    """Release impact on unit process cost (METRICS.md): mix-standardised unit cost per case
     of the release minus that of the previous release over the observation window, USD/case,
     with its (1 - alpha) Welch interval. ``n`` is the release's cases; ``extra`` holds
     ``estimate`` (= mean), ``se``, ``n_ref``, ``naive_estimate``, ``relative`` and ``verdict``."""
@@ -2338,7 +2338,7 @@ class JudgeDecision:
 
 
 def judge_comparison(comparison: ReleaseComparison, policy: Policy) -> JudgeDecision:
-    """Go / rollback / hold for a release from its comparison.
+    """Go / rollback / hold for a release from its comparison (METRICS.md: judge).
 
     - ``rollback`` when a critical metric (``judge.critical_metrics``) is worse: its sequential
       test, adjusted over the one decision family, crossed at some daily look;

@@ -1,13 +1,13 @@
 """Release-process audit: did each release take the path its effective risk tier requires?
 
 Per release (``audit_releases``) the records are checked against the policy of the release's
-*effective* tier (the stricter of declared and implied, SPEC section 3):
+*effective* tier (the stricter of declared and implied, METRICS.md):
 
 - **evidence**: every required item present, or waived with an approver (``analytics.evidence``);
 - **gates**: every required gate ran and its latest result (by ``evaluated_at``) is ``pass``, or
   ``waived`` with an approver; no gate of the release ended ``fail``. The gates table has no
-  approver column in SPEC: a gate waiver counts as approved when the row carries a non-empty
-  extra column ``approved_by``;
+  approver column in the data contract: a gate waiver counts as approved when the row carries
+  a non-empty extra column ``approved_by``;
 - **rollout**: at least one stage is recorded; a tier whose plan starts below 100 % had a
   canary (a stage below 100 %; else the ``offline_only`` anti-pattern); stages, in order of
   ``stage``, have non-decreasing ``traffic_pct`` and start times; for the ``high`` tier every
@@ -29,7 +29,7 @@ Per release (``audit_releases``) the records are checked against the policy of t
 - **gate escape**: the release failed (CFR-DQ, ids given by the caller) although every required
   gate passed.
 
-Anti-patterns of SPEC section 3 are flagged per release; ``process_health`` counts them and the
+Anti-patterns (METRICS.md) are flagged per release; ``process_health`` counts them and the
 checks above per month. Records dated after ``as_of`` are ignored (the cut of ``analytics.asof``:
 gate evaluations by ``evaluated_at``, approvals and operator decisions by ``decided_at``, rollout
 stages by ``started_at`` with their decision and stop condition known only at ``ended_at``); a
@@ -928,7 +928,7 @@ class CountResult:
 
 @dataclass(frozen=True)
 class AntiPatternResult:
-    """One SPEC anti-pattern in a month: how often it occurred and what is behind it.
+    """One anti-pattern in a month: how often it occurred and what is behind it.
 
     ``count`` is the number of releases flagged, except for ``no_risk_segmentation`` (1 when the
     month is flagged, its releases behind it) and ``no_release_incident_link`` (unattributed
@@ -958,7 +958,7 @@ class AntiPatternResult:
 
 @dataclass(frozen=True)
 class ProcessHealth:
-    """Process-health KPIs of one month's cohort of deployed releases (SPEC section 3)."""
+    """Process-health KPIs of one month's cohort of deployed releases (METRICS.md)."""
 
     month: str
     as_of: datetime
@@ -1101,7 +1101,7 @@ def process_health(
     - ``single_owner_share``: an accountable owner named and exactly one final vote;
     - ``train_compliance``; ``observability_linkage`` (marker within 24 h and operator decision
       within 72 h; ``extra`` has each part);
-    - ``anti_patterns``: the five of SPEC section 3. ``unattributed_incidents``: a frame of
+    - ``anti_patterns``: the five of METRICS.md. ``unattributed_incidents``: a frame of
       incidents (``incident_id``, ``detected_at``, optionally ``attribution`` as given by
       ``analytics.incidents.attribute_incidents``) of which those detected in the month count,
       or their number; None makes that anti-pattern ``insufficient_data``.

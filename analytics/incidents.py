@@ -42,7 +42,7 @@ def attribute_incidents(
 ) -> tuple[pl.DataFrame, list[Finding]]:
     """Attribute every incident known at ``as_of`` to the release that caused it.
 
-    Rule (SPEC section 3): an explicit ``release_id`` wins; otherwise the latest release of the
+    Rule (METRICS.md): an explicit ``release_id`` wins; otherwise the latest release of the
     same system whose ``released_at`` is strictly before the incident's ``started_at`` (else
     ``detected_at``) and at most ``attribution_window_days`` before it (the edge is inclusive);
     otherwise the incident is unattributed, reported as a warning finding.
@@ -160,7 +160,7 @@ def release_failures(
 ) -> pl.DataFrame:
     """Per release: which failure signals fired, whether it failed, and when it was detected.
 
-    Signals (SPEC section 3, each switchable in ``policy.failure_signals``):
+    Signals (METRICS.md, each switchable in ``policy.failure_signals``):
     ``incident`` an attributed incident with decision-quality impact; ``rollback`` a rollback or
     roll-forward (a rollout stage decided ``rollback``, an operator decision ``rollback`` or
     ``roll_forward``, or an attributed incident mitigated by a rollback or roll-forward, all by

@@ -1,9 +1,10 @@
-"""Reading a dataset folder and validating it once, at the boundary (SPEC section 2).
+"""Reading a dataset folder and validating it once, at the boundary (docs/data-contract.md).
 
 We validate with polars expressions against the declared schemas in ``analytics.schemas``
-rather than pandera: SPEC needs every problem named by table, line, id and column, invalid values
-nulled while the rest of the row is kept, and counts that reconcile, which pandera's polars
-backend does not give row by row without a second pass of our own; and telemetry must stay lazy.
+rather than pandera: the contract needs every problem named by table, line, id and column,
+invalid values nulled while the rest of the row is kept, and counts that reconcile, which
+pandera's polars backend does not give row by row without a second pass of our own; and
+telemetry must stay lazy.
 
 Structural problems raise ``DataError``; row-level problems become ``Finding`` s.
 
@@ -92,7 +93,7 @@ MAX_TELEMETRY_EXAMPLES = 20
 class Dataset:
     """A validated dataset: typed polars frames, the policy and the data-quality record.
 
-    Small tables are eager ``DataFrame`` s with the SPEC columns (timestamps ``Datetime("us",
+    Small tables are eager ``DataFrame`` s with the contract's columns (timestamps ``Datetime("us",
     "UTC")``, booleans ``Boolean``, enums lower-case strings), extra columns kept, and a ``_row``
     column. ``telemetry`` is a ``LazyFrame`` (or None when the dataset has none).
     """
@@ -331,7 +332,7 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
             + ", ".join(f"'{c}'" for c in missing)
         )
     # Optional columns absent from the file are added empty so code behind the boundary can
-    # rely on every SPEC column being there.
+    # rely on every declared column being there.
     for col in schema.columns:
         if col.name not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.String).alias(col.name))
@@ -1049,7 +1050,7 @@ def load_dataset(
     *,
     policy_overrides: Mapping[str, Any] | None = None,
 ) -> Dataset:
-    """Read and validate a dataset folder (SPEC section 2).
+    """Read and validate a dataset folder (docs/data-contract.md).
 
     ``policy``: a Policy, a path to a policy YAML, or None for ``data_dir/policy.yaml`` when it
     exists, else the shipped default. Raises ``DataError`` for structural problems.

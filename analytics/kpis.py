@@ -1,4 +1,4 @@
-"""The monthly KPIs of SPEC section 3 and the per-release records of SPEC section 4.
+"""The monthly KPIs (METRICS.md) and the per-release records (docs/data-contract.md).
 
 ``analyze(ds, as_of)`` derives everything per release once (release unit, attribution, failure
 signals, detection, evidence, unit cost); ``monthly_kpis`` and ``release_records`` read from it,
@@ -231,7 +231,7 @@ def analyze(
 
 @dataclass(frozen=True)
 class MonthlyKpis:
-    """The KPIs of one month's cohort of deployed releases (SPEC sections 3 and 4)."""
+    """The KPIs of one month's cohort of deployed releases (METRICS.md, docs/data-contract.md)."""
 
     month: str
     as_of: datetime
@@ -411,7 +411,7 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
 
 
 def release_records(analysis: Analysis, month: str | None = None) -> list[dict[str, Any]]:
-    """The per-release objects of ``analytics releases --format json`` (SPEC section 4)."""
+    """The per-release objects of ``analytics releases --format json`` (docs/data-contract.md)."""
     df = analysis.releases
     if month is not None:
         df = deployed_in_month(df, month, analysis.as_of)

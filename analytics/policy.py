@@ -2,7 +2,7 @@
 
 The shipped default lives in ``default_policy.yaml`` beside this module. A user policy may set
 any subset of keys; it is merged over the default key by key through nested mappings, and a
-list in the user file replaces the default list (SPEC section 2).
+list in the user file replaces the default list (docs/data-contract.md).
 
 The merged mapping is validated against the declared schema (``analytics.policy_schema``) before
 ``Policy`` is built: a wrong type, a value out of range, an unknown key, a non-UTF-8 file or a

@@ -2,7 +2,7 @@
 
 A release's seven ``*_version`` columns are the full state after it. What it changed is found by
 comparing it with the previous release of the same system by ``released_at``; the first release
-of a system changed everything (SPEC section 2).
+of a system changed everything (docs/data-contract.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def month_expr(col: str, tz: str) -> pl.Expr:
 def release_units(releases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     """One row per release with the derived release-unit columns.
 
-    Adds: ``previous_release_id``; ``changed_components`` (list of component names in SPEC
+    Adds: ``previous_release_id``; ``changed_components`` (list of component names in the
     order); ``declared_tier``; ``implied_tier`` (strictest ``component_min_tier`` of the changed
     components; ``low`` when nothing changed); ``effective_tier`` (stricter of declared and
     implied; implied when the declared tier is invalid); ``misclassified`` (declared lower than

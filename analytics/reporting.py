@@ -1,12 +1,14 @@
 """Rendering reports: papermill runs a report notebook with parameters, nbconvert turns the result
 into one self-contained HTML file, and (optionally) headless chromium prints it to PDF.
 
-A report is "one notebook + parameters" (``notebooks/executive_monthly.ipynb``,
-``notebooks/post_release_review.ipynb``). The HTML hides all code, holds plotly.js once (embedded
-by ``analytics.sections.setup_notebook``) and loads nothing from the network. Its file name is
-built from the parameters, sanitised so that no id can leave the output folder, and it is written
-atomically: a temporary file in the output folder renamed into place with ``os.replace`` only
-when everything (HTML and, if asked, PDF) succeeded, so a failed run leaves nothing behind.
+A report is "one notebook + parameters" (``analytics/notebooks/executive_monthly.ipynb``,
+``analytics/notebooks/post_release_review.ipynb``: package data read with ``importlib.resources``,
+so an installed wheel renders the same reports as a checkout). The HTML hides all code, holds
+plotly.js once (embedded by ``analytics.sections.setup_notebook``) and loads nothing from the
+network. Its file name is built from the parameters, sanitised so that no id can leave the output
+folder, and it is written atomically: a temporary file in the output folder renamed into place
+with ``os.replace`` only when everything (HTML and, if asked, PDF) succeeded, so a failed run
+leaves nothing behind.
 
 Output that the kernel wrote to stderr (warnings, library chatter) is kept out of the report and
 returned in ``Rendered.notes`` for the command line to show on its own stderr.
@@ -15,6 +17,7 @@ returned in ``Rendered.notes`` for the command line to show on its own stderr.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import re
 import secrets
@@ -22,7 +25,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +38,9 @@ from jinja2 import DictLoader
 from analytics.errors import DataError
 from analytics.kpis import parse_as_of
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# The report notebooks are package data (``analytics/notebooks/``), found through
+# importlib.resources so that they are there wherever the package is installed.
+NOTEBOOK_PACKAGE, NOTEBOOK_FOLDER = "analytics", "notebooks"
 NOTEBOOKS: Mapping[str, str] = {
     "executive": "executive_monthly.ipynb",
     "post_release": "post_release_review.ipynb",
@@ -172,6 +177,22 @@ def _inside(out_dir: Path, name: str) -> Path:
 # ---------------------------------------------------------------- execution and conversion
 
 
+@contextmanager
+def notebook_path(kind: str, notebook_dir: Path | None = None) -> Iterator[Path]:
+    """A file-system path to the report notebook of ``kind`` for as long as the context is open:
+    ``notebook_dir / name`` when a folder is given (tests), else the package's own copy
+    (``importlib.resources``; a temporary file when the package is not on disk, e.g. zipped)."""
+    name = NOTEBOOKS[kind]
+    if notebook_dir is not None:
+        yield Path(notebook_dir) / name
+        return
+    resource = importlib.resources.files(NOTEBOOK_PACKAGE).joinpath(NOTEBOOK_FOLDER, name)
+    if not resource.is_file():
+        raise ReportError(f"the report notebook {name} is missing from the installed package")
+    with importlib.resources.as_file(resource) as path:
+        yield path
+
+
 def execute(
     notebook: Path,
     parameters: Mapping[str, Any],
@@ -304,8 +325,8 @@ def render(
     out.mkdir(parents=True, exist_ok=True)
     final_html = _inside(out, name)
     final_pdf = final_html.with_suffix(".pdf") if pdf else None
-    notebook = (notebook_dir or NOTEBOOK_DIR) / NOTEBOOKS[kind]
-    nb = execute(notebook, parameters, cwd=cwd)
+    with notebook_path(kind, notebook_dir) as notebook:
+        nb = execute(notebook, parameters, cwd=cwd)
     nb, notes = strip_noise(nb)
     body = to_html(nb, title=final_html.stem)
     tmp_html = out / f".{final_html.stem}.{secrets.token_hex(6)}.partial.html"
@@ -394,12 +415,13 @@ def _policy_tag(policy: str | Path | None) -> str | None:
 
 __all__ = [
     "NOTEBOOKS",
-    "NOTEBOOK_DIR",
+    "NOTEBOOK_PACKAGE",
     "ReportError",
     "Rendered",
     "as_of_stamp",
     "chromium_path",
     "execute",
+    "notebook_path",
     "print_pdf",
     "render",
     "render_executive",

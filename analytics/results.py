@@ -1,6 +1,6 @@
 """Typed, frozen KPI results. Every result carries its counts, interval, status and message.
 
-``to_dict`` gives the JSON of SPEC section 4: plain numbers or null, never NaN.
+``to_dict`` gives the JSON of docs/data-contract.md: plain numbers or null, never NaN.
 """
 
 from __future__ import annotations

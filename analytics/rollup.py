@@ -588,7 +588,7 @@ def _empty_latency() -> pl.DataFrame:
 def rollup_telemetry(telemetry: pl.LazyFrame) -> Rollup:
     """Roll typed telemetry (as loaded by ``load_dataset``) up to sufficient statistics.
 
-    ``telemetry`` has the SPEC telemetry columns with ``ts`` a UTC datetime; it is read in
+    ``telemetry`` has the contract's telemetry columns with ``ts`` a UTC datetime; it is read in
     streaming passes (module docstring). The result holds both tables in memory;
     ``write_rollup`` streams the latency table to disk instead, for inputs whose histogram is
     large."""
@@ -650,7 +650,7 @@ def unit_cost_columns(costs: Costs) -> list[pl.Expr]:
     """``unit_cost_sum`` and ``unit_cost_sumsq`` of each rollup row, from the policy's rates.
 
     Unit process cost of a case is ``model_cost_usd + handling_time_s / 3600 * hourly +
-    reworked * rework_usd + escalated * escalation_usd`` (SPEC section 3).
+    reworked * rework_usd + escalated * escalation_usd`` (METRICS.md).
     """
     a = costs.human_hourly_usd / 3600.0
     r, e = costs.rework_usd, costs.escalation_usd

@@ -12,7 +12,7 @@ docs/rollup.md has the walk-through. Only the driver imports this package (for t
 definition: keys, columns, histogram edges); the work is Spark SQL expressions, no Python UDF,
 so executors need nothing but Spark.
 
-Input: Parquet telemetry with the SPEC columns (``ts`` a timestamp, booleans, numbers). The
+Input: Parquet telemetry with the contract's columns (``ts`` a timestamp, booleans, numbers). The
 row rules are those ``load_dataset`` applies to telemetry: rows without ``ts``, ``release_id``
 or ``system`` are left out, and so are rows naming a release not in the releases table when one
 is given; exact duplicate rows count once; an invalid value (criticality outside

@@ -1,6 +1,6 @@
 """A deterministic sample dataset: 18 months of AI releases at a fictional insurer, planted truth.
 
-``generate_sample(out_dir, seed=7)`` writes a dataset folder that follows SPEC section 2 and is
+``generate_sample(out_dir, seed=7)`` writes a dataset folder that follows the data contract and is
 meant for demos, notebooks, golden tests and benchmarks. The same seed (and parameters) gives the
 same bytes. No wall clock is read. The dataset has no ``policy.yaml``: it is generated for, and its
 truth is derived with, the project's default policy (``analytics/default_policy.yaml``).
@@ -79,7 +79,7 @@ Timestamps in truth are ISO 8601 UTC with ``Z``; ``marker_lag_hours`` is in hour
   ``baseline_cases`` (rows labelled with the baseline from ``window_start`` minus the observation
   window to ``window_end``), ``detected``,
   ``detected_by`` (``incident``, ``rollout_halt``, ``rollout_rollback`` or null),
-  ``detected_at`` (the SPEC MTTD detection: earliest attributed decision-quality incident
+  ``detected_at`` (the METRICS.md MTTD detection: earliest attributed decision-quality incident
   ``detected_at`` or halt/rollback stage ``ended_at``), ``incident_id``,
   ``incident_detected_at``, ``late_detection`` (incident detected 3 days or more after release),
   ``mitigated_at`` (the incident's ``mitigated_at`` as written, normalised to UTC; see bad rows),
@@ -94,7 +94,7 @@ Timestamps in truth are ISO 8601 UTC with ``Z``; ``marker_lag_hours`` is in hour
   ``cost_increase``, ``cost_relative`` (model cost per case vs the replaced release, 0 if
   unchanged), ``rolled_back`` (see signals), ``halted``, ``fix_for`` (release_id whose regression
   this emergency release fixes), ``marker_lag_hours`` (planted: telemetry carries the previous
-  release's marker for this long), ``attributed_incidents`` (incident_ids by the SPEC rule),
+  release's marker for this long), ``attributed_incidents`` (incident_ids by the METRICS.md rule),
   ``expected_failure_signals`` (subset of ``incident``, ``rollback``, ``telemetry``; see below),
   ``dq_failed`` (any of them), ``dora_failed`` (any attributed incident, any category, or
   rollback), ``first_detection_at`` (as ``regressions.detected_at``, for any release),
@@ -103,7 +103,7 @@ Timestamps in truth are ISO 8601 UTC with ``Z``; ``marker_lag_hours`` is in hour
 - ``incidents``: ``[{incident_id, system, category, decision_quality_impact`` (the value that
   applies: explicit, or the category default), ``cause`` (``planted_regression``,
   ``cost_increase``, ``external``), ``caused_by_release_id``, ``attributed_release_id`` and
-  ``attribution`` (``explicit``, ``time`` or ``none``; by the SPEC rule with the default
+  ``attribution`` (``explicit``, ``time`` or ``none``; by the METRICS.md rule with the default
   attribution window), ``open`` (no mitigated_at)``}]``.
 - ``unattributable_incidents``: incident_ids with no release link and no release of their system
   within the attribution window before ``started_at`` (else ``detected_at``).
@@ -1882,7 +1882,7 @@ def generate_sample(
     start: str = "2025-05-01",
     months: int = 18,
 ) -> SampleSummary:
-    """Write the sample dataset (SPEC section 2 tables, telemetry, truth.json) into ``out_dir``.
+    """Write the sample dataset (the contract's tables, telemetry, truth.json) into ``out_dir``.
 
     ``seed`` (>= 0) fixes every random choice; the release, incident and process tables do not
     depend on ``cases_per_day`` (mean cases per system per day), only telemetry does. ``start`` is
@@ -2137,7 +2137,7 @@ def _plant_bad_rows(
     incidents: list[_Incident],
     rng: np.random.Generator,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """One row of each kind of problem SPEC names, at deterministic places.
+    """One row of each kind of problem the contract names, at deterministic places.
 
     Returns the bad rows with their CSV lines, and the corrupted ``mitigated_at`` by incident_id.
     """

@@ -1,4 +1,4 @@
-"""Declared schemas of the input tables (SPEC section 2).
+"""Declared schemas of the input tables (docs/data-contract.md).
 
 Each column has a kind that says how it is parsed and checked at the boundary:
 ``str`` (free text), ``id`` (non-empty text), ``ts`` (ISO 8601 with offset, normalised to UTC),

@@ -1363,7 +1363,7 @@ def process_audit(ctx: ExecutiveContext) -> Section:
         ["anti-pattern", "count", "behind it", "note"],
         anti_rows,
         numeric=(1,),
-        caption="Anti-patterns (SPEC section 3), counted this month",
+        caption="Anti-patterns, counted this month",
     )
     severity_rank = {"critical": 0, "major": 1, "minor": 2}
     ordered = sorted(

@@ -60,7 +60,7 @@ def incident(iid: str, system: str, detected: str, category: str = "quality", **
 
 @pytest.fixture
 def tiny_dir(tmp_path: Path) -> Path:
-    """A fresh copy of the tiny worked example (SPEC examples/tiny)."""
+    """A fresh copy of the tiny worked example (tests/data/tiny)."""
     dest = tmp_path / "tiny"
     shutil.copytree(TINY, dest)
     return dest

@@ -1,5 +1,5 @@
-"""SPEC section 2 bad input: every problem names table, row (line, id) and column; structural
-problems stop the run; row-level ones are counted findings and totals reconcile."""
+"""Bad input (docs/data-contract.md): every problem names table, row (line, id) and column;
+structural problems stop the run; row-level ones are counted findings and totals reconcile."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CLI's JSON contract (SPEC section 4): key names, types, no NaN, exit codes."""
+"""The CLI's JSON contract (docs/data-contract.md): key names, types, no NaN, exit codes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hand-computed KPI edge cases and hypothesis properties (SPEC section 3)."""
+"""Hand-computed KPI edge cases and hypothesis properties (METRICS.md)."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ class Sample:
         self.root, self.summary = root, summary
         self.truth = json.loads((root / "truth.json").read_text(encoding="utf-8"))
         self.t = {name: read_csv(root / f"{name}.csv") for name in TABLES}
-        # The rows as SPEC has a reader keep them: a duplicate counts once, a row naming an
+        # The rows as the contract has a reader keep them: a duplicate counts once, a row naming an
         # unknown release goes, and so does a decision whose only timestamp is unreadable. Rows
         # with an unknown severity or an impossible duration stay.
         self.bad_lines = {(b["table"], b["line"]) for b in self.truth["bad_rows"]}
@@ -502,7 +502,7 @@ def test_cost_changes_show_in_telemetry(sample):
 
 
 def attribute(sample: Sample) -> dict[str, str | None]:
-    """SPEC section 3 incident attribution, recomputed from the CSV files."""
+    """Incident attribution (METRICS.md), recomputed from the CSV files."""
     window = timedelta(days=POLICY.attribution_window_days)
     out: dict[str, str | None] = {}
     for inc in sample.clean["incidents"]:

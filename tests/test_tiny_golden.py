@@ -1,4 +1,4 @@
-"""The tiny worked example of the SPEC, by hand, and a golden JSON of the whole output.
+"""The tiny worked example (tests/data/tiny), by hand, and a golden JSON of the whole output.
 
 Refresh the golden file after an intended change with ``UPDATE_GOLDEN=1 make test``.
 """

@@ -194,10 +194,10 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("kpis", help="the month's KPIs (SPEC section 4)")
+    p = sub.add_parser("kpis", help="the month's KPIs (JSON keys: docs/data-contract.md)")
     _common(p, True)
     p.set_defaults(handler=_kpis)
-    p = sub.add_parser("releases", help="one record per release (SPEC section 4)")
+    p = sub.add_parser("releases", help="one record per release (JSON keys: docs/data-contract.md)")
     _common(p, False)
     p.set_defaults(handler=_releases)
     p = sub.add_parser("validate", help="the data-quality report; exit 2 on structural errors")
