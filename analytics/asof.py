@@ -29,7 +29,8 @@ counts (by its ``started_at`` for attribution), a stage decision without ``ended
 the stage's start, and an undated gate evaluation, approval or operator decision counts (the
 approval check separately requires a vote dated no later than the release). The one exception
 is ``mitigated_at``: empty means "still open" (docs/data-contract.md), so a missing or invalid
-mitigation time never counts as a mitigation (an invalid one is also left out of MTTM, ``excluded``).
+mitigation time never counts as a mitigation (an invalid one is also left out of MTTM,
+``excluded``).
 """
 
 from __future__ import annotations
