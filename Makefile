@@ -9,7 +9,7 @@ DATA := data/sample
 AS_OF ?= 2026-11-15T00:00:00Z
 STAMP := $(VENV)/.installed
 
-.PHONY: help env lock sample-data report test lint format bench browser clean
+.PHONY: help env lock sample-data report test lint format bench calibrate browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench: $(STAMP) sample-data ## Run the benchmarks (see benchmarks/README.md)
 	$(BIN)/python benchmarks/kpi_speed.py --data $(DATA)
 	$(BIN)/python benchmarks/report_render.py
 	$(BIN)/python benchmarks/telemetry_rollup.py
+
+calibrate: $(STAMP) ## Calibration table of the comparison engine (METRICS.md; about 15 min)
+	$(BIN)/python benchmarks/calibration.py --out benchmarks/out/calibration.md
 
 clean: ## Remove the environment, generated data and reports
 	rm -rf $(VENV) data/sample reports/*.html reports/*.pdf

@@ -11,14 +11,19 @@ effective size follow from the same weights.
 **Target.** The new version's traffic: ``theta = mean_new - R``, ``R`` the reference version's
 expected value on the new arm's (day, segment) mix.
 
-**Sparse segments (collapse).** A segment the new version served is standardised on its own when
-the reference arm has at least ``k`` (``comparison.min_cases_per_segment``) cases of the metric
-in it; otherwise it borrows the reference value of the first coarser stratum with ``k`` cases,
-dropping segment columns in ``comparison.collapse_order`` (default customer_segment, language,
-criticality, task_type; the last level is the whole arm). No segment is pooled into an unweighted
-"other" stratum, and every case of the new arm keeps its weight. ``standardised_share`` is the
-share of the new arm's cases standardised on their own segment; ``share_by_level`` the shares at
-each level.
+**Sparse segments (collapse).** A segment the new version served is standardised on its own
+whenever the reference arm served it at all (at least one case of the metric: the stratum mean is
+then unbiased for the new arm's mix, however noisy); a segment the reference never served borrows
+the reference mean of the first coarser stratum it did serve, dropping segment columns in
+``comparison.collapse_order`` (default customer_segment, language, criticality, task_type; the
+last level is the whole arm). The per-case *variance* of a segment comes from the first stratum
+with at least ``k`` (``comparison.min_cases_per_segment``) reference cases, so a one-case stratum
+does not claim zero variance. No segment is pooled into an unweighted "other" stratum, and every
+case of the new arm keeps its weight. ``standardised_share`` is the share of the new arm's cases
+standardised on their own segment; ``share_by_level`` the shares at each level. (Collapsing the
+*mean* as soon as a segment had fewer than ``k`` cases was tried and biased the unit-cost
+contrast under a canary that serves harder traffic: the sparse segments are exactly the ones the
+canary over-serves.)
 
 **Day matching (concurrent control).** With the reference version serving on the same days (a
 canary beside the old version), the reference value of a new case on day ``d`` in segment ``s`` is
@@ -246,21 +251,27 @@ def contrast_batch(
     ref_s1 = [_gsum(m, g, s1r_s) for m, g in zip(maps, sizes, strict=True)]
     ref_s2 = [_gsum(m, g, s2r_s) for m, g in zip(maps, sizes, strict=True)]
     last = len(maps) - 1
-    lev = np.full(cr_s.shape, last, dtype=np.int64)
-    for lvl in range(last - 1, -1, -1):
-        lev = np.where(ref_cnt[lvl][:, maps[lvl]] >= k, lvl, lev)
-    at_level = [lev == lvl for lvl in range(len(maps))]
 
-    def gather(tables: Sequence[np.ndarray]) -> np.ndarray:
+    def levels_at(threshold: float) -> list[np.ndarray]:
+        lev = np.full(cr_s.shape, last, dtype=np.int64)
+        for lvl in range(last - 1, -1, -1):
+            lev = np.where(ref_cnt[lvl][:, maps[lvl]] >= threshold, lvl, lev)
+        return [lev == lvl for lvl in range(len(maps))]
+
+    # the mean: the finest stratum the reference served at all (unbiased for the new mix);
+    # the per-case variance: the finest stratum with at least k reference cases (stable)
+    at_level = levels_at(1.0)
+    at_var = levels_at(k)
+
+    def gather(tables: Sequence[np.ndarray], where: Sequence[np.ndarray] = at_level) -> np.ndarray:
         out = np.zeros(cr_s.shape)
         for lvl, table in enumerate(tables):
-            out = np.where(at_level[lvl], table[:, maps[lvl]], out)
+            out = np.where(where[lvl], table[:, maps[lvl]], out)
         return out
 
     with np.errstate(divide="ignore", invalid="ignore"):
         is_rate = np.asarray(rate, bool)
         m_seg = gather([np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)])
-        cnt_g = gather(ref_cnt)
         contrib_s = cn_s / safe_new[:, None]
         dcodes, ndays = _codes(cells.day)
         a_day = np.zeros(cnt.shape)
@@ -282,12 +293,16 @@ def contrast_batch(
         m_new = s1n.sum(axis=1) / safe_new
         # per-case variance of each reference segment: that of its stratum
         r_c = np.clip(r, 0.0, 1.0)[:, None]
-        p = (m_seg * cnt_g + PSEUDO_CASES * r_c) / (cnt_g + PSEUDO_CASES)
+        cnt_g = gather(ref_cnt, at_var)
+        m_var = gather(
+            [np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)], at_var
+        )
+        p = (m_var * cnt_g + PSEUDO_CASES * r_c) / (cnt_g + PSEUDO_CASES)
         var_g = [
             np.where(c > 1, (q2 - q * q / np.where(c > 0, c, 1.0)) / (c - 1), 0.0)
             for q, q2, c in zip(ref_s1, ref_s2, ref_cnt, strict=True)
         ]
-        sig2_s = np.where(is_rate[:, None], p * (1 - p), np.clip(gather(var_g), 0.0, None))
+        sig2_s = np.where(is_rate[:, None], p * (1 - p), np.clip(gather(var_g, at_var), 0, None))
         a_cell = np.where(ref, a_day + a_seg[:, seg], 0.0)
         a2n = a_cell * a_cell * cr
         v_ref = (a2n * sig2_s[:, seg]).sum(axis=1)
@@ -306,7 +321,7 @@ def contrast_batch(
                 _gsum(seg, n_seg, np.where(new, s2, 0.0)),
                 maps,
                 sizes,
-                at_level,
+                at_var,
                 m_new,
                 var_new,
                 is_rate,

@@ -2183,12 +2183,11 @@ def version_comparison(ctx: ReleaseContext) -> Section:
     )
     head = (
         f"{ctx.release_id} ({c.n_new:,} cases from {window}) against "
-        f"{c.previous_release_id} ({c.n_ref:,} cases from {fmt_time(c.ref_start)}), "
-        f"compared on the new version's segment mix."
+        f"{c.ref_release_id} ({c.n_ref:,} cases), compared on the new version's segment mix."
     )
     if c.status == "insufficient_data":
         return _section("version_comparison", [head, f"No comparison: {c.message}."])
-    takeaway = [head]
+    takeaway = [head, _control_text(c)]
     if c.status == "immature":
         takeaway.append(
             f"The observation window is not over at {fmt_time(ctx.as_of)}: "
@@ -2222,6 +2221,7 @@ def version_comparison(ctx: ReleaseContext) -> Section:
             [n for n in c.metrics if n in dq],
             "Decision-quality metrics: verdicts against the policy margins",
         ),
+        _diagnostics_table(c, [n for n in c.metrics if n in c.family]),
         _metric_table(
             c,
             [n for n in c.metrics if n not in dq],
@@ -2230,8 +2230,10 @@ def version_comparison(ctx: ReleaseContext) -> Section:
     ]
     note = _p(
         f"Difference = new minus reference, standardised to the new version's segment mix "
-        f"(naive: without standardisation); {1 - c.alpha:.0%} intervals; p-values "
-        f"adjusted with {c.multiple_testing} within each family. In the per-segment charts "
+        f"(naive: without standardisation); {1 - c.alpha:.0%} intervals at the last complete "
+        f"day; verdicts from sequential p-values over the daily looks, adjusted with "
+        f"{c.multiple_testing} over one family of {len(c.family)} metrics (METRICS.md, version "
+        "comparison). In the per-segment charts "
         "a dot is red when worse beyond the margin, green when better, blue when "
         "inconclusive and grey when the segment has too few cases; the orange tick marks "
         "the margin on the worse side.",
@@ -2310,6 +2312,69 @@ FOREST_SCHEMA = pl.Schema(
         "n_ref": pl.Int64(),
     }
 )
+
+
+CONTROL_TEXT: dict[str, str] = {
+    "concurrent": "the old version serving beside it on the same days (concurrent control)",
+    "mixed": (
+        "the old version on the days it served beside the new one, and the pre-release window "
+        "for the days after the ramp to 100 % (partly a weaker, non-concurrent control)"
+    ),
+    "pre_release": (
+        "the old version's pre-release window only: the new version served alone, so this is "
+        "a weaker, non-concurrent control"
+    ),
+}
+
+
+def _control_text(c: ReleaseComparison) -> str:
+    """One sentence on the comparison's design: control arm, concurrent share, looks."""
+    control = CONTROL_TEXT.get(c.control or "", "no control arm")
+    share = (
+        f"; {c.concurrent_share:.0%} of the new version's cases on concurrent days"
+        if c.concurrent_share is not None
+        else ""
+    )
+    return f"Control: {control}{share}; {c.looks_done} of {c.looks_planned} daily looks complete."
+
+
+def _diagnostics_table(c: ReleaseComparison, names: Sequence[str]) -> Safe | None:
+    """Per acted-on metric: how much of the new traffic is standardised on its own segment, the
+    reference's effective sample size, the minimal detectable effect at this n and the cases
+    still needed to show non-inferiority."""
+    if not names:
+        return None
+    rows = []
+    for name in names:
+        m = c.metrics[name]
+        needed = (
+            "shown"
+            if m.cases_needed == 0
+            else "-"
+            if m.cases_needed is None
+            else f"{m.cases_needed:,}"
+        )
+        rows.append(
+            [
+                name.replace("_", " "),
+                "-" if m.standardised_share is None else f"{m.standardised_share:.0%}",
+                "-" if m.effective_n_ref is None else f"{m.effective_n_ref:,.0f}",
+                "-" if m.mde is None else _metric_diff(name, m.mde),
+                needed,
+            ]
+        )
+    return _table(
+        [
+            "metric",
+            "standardised on own segment",
+            "effective n (reference)",
+            "minimal detectable difference",
+            "cases to show non-inferiority",
+        ],
+        rows,
+        numeric=(1, 2, 3, 4),
+        caption="Diagnostics: what the comparison can see at this sample size",
+    )
 
 
 def _metric_table(c: ReleaseComparison, names: Sequence[str], caption: str) -> Safe | None:
