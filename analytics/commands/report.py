@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
+from pathlib import Path
 
 from rich.console import Console
 
+from analytics.commands.core import as_of_arg
+from analytics.errors import DataError
 from analytics.kpis import parse_as_of
 from analytics.progress import progress_iter
 from analytics.reporting import (
@@ -27,10 +31,7 @@ from analytics.reporting import (
 
 def _as_of(text: str) -> str:
     """Validate an ``--as-of`` timestamp and keep the text as given (it is a report parameter)."""
-    try:
-        parse_as_of(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    as_of_arg(text)  # offset required, range checked (analytics.commands.core)
     return text
 
 
@@ -53,7 +54,12 @@ def _common(p: argparse.ArgumentParser, *, pdf: bool = True) -> None:
         required=True,
         help="ISO 8601 timestamp with offset: the report shows what was known then",
     )
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (created if missing); an existing file, a path under a file or an "
+        "unwritable folder is invalid input (exit 2, checked before rendering)",
+    )
     p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
     if pdf:
         p.add_argument(
@@ -186,10 +192,42 @@ def _showcase(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_out_dir(out: str | Path) -> Path:
+    """Make sure reports can be written into ``out`` before any rendering starts: create the
+    folder when missing and write (and remove) a probe file in it. Raises ``DataError`` (exit 2)
+    naming ``--out`` and the path when ``out`` is an existing file, lies under a file, or cannot
+    be created or written (read-only folder or file system, no permission)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out {str(out)!r}: exists and is not a folder")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(out)!r}: cannot create the folder ({exc.strerror or exc})"
+        ) from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".analytics-write-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(out)!r}: the folder is not writable ({exc.strerror or exc})"
+        ) from exc
+    return path
+
+
 def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn a ``ReportError`` (nothing was written) into a message and exit code 1."""
+    """Check ``--out`` first (``check_out_dir``: exit 2 before any rendering), then turn a
+    ``ReportError`` (nothing was written) into a message and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
+        check_out_dir(args.out)
         try:
             return handler(args)
         except ReportError as exc:
