@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -20,13 +21,12 @@ from analytics.commands.core import as_of_arg
 from analytics.errors import DataError
 from analytics.kpis import parse_as_of
 from analytics.progress import progress_iter
-from analytics.reporting import (
-    MONTH_RE,
-    Rendered,
-    ReportError,
-    render_executive,
-    render_post_release,
-)
+
+if TYPE_CHECKING:
+    from analytics.reporting import Rendered
+
+# analytics.reporting (papermill, nbconvert, nbformat) takes seconds to import: it is imported
+# only when a report command runs, so the other commands start fast.
 
 
 def _as_of(text: str) -> str:
@@ -36,6 +36,8 @@ def _as_of(text: str) -> str:
 
 
 def _month(text: str) -> str:
+    from analytics.reporting import MONTH_RE
+
     if not MONTH_RE.match(text):
         raise argparse.ArgumentTypeError(f"month {text!r} must be YYYY-MM")
     return text
@@ -86,6 +88,8 @@ def _report(rendered: Rendered) -> None:
 
 
 def _executive(args: argparse.Namespace) -> int:
+    from analytics.reporting import render_executive
+
     _report(
         render_executive(
             args.data,
@@ -101,6 +105,8 @@ def _executive(args: argparse.Namespace) -> int:
 
 
 def _post_release(args: argparse.Namespace) -> int:
+    from analytics.reporting import render_post_release
+
     _report(
         render_post_release(
             args.data, args.release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
@@ -123,6 +129,8 @@ def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> in
     """Run render jobs (label, thunk), ``workers`` at a time, with a progress bar on a terminal
     (``analytics.progress``); print the paths written; report failures at the end. Exit code 1
     when any job failed (the other reports are still written)."""
+    from analytics.reporting import ReportError
+
     failures: list[str] = []
     rendered: list[Rendered] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -142,6 +150,8 @@ def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> in
 
 
 def _all(args: argparse.Namespace) -> int:
+    from analytics.reporting import render_executive
+
     ids = _month_releases(args, args.month)
     jobs: list[tuple[str, Callable[[], Rendered]]] = [
         (
@@ -157,6 +167,8 @@ def _all(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace, release_id: str) -> Rendered:
+    from analytics.reporting import render_post_release
+
     return render_post_release(
         args.data, release_id, args.as_of, args.out, policy=args.policy, pdf=args.pdf
     )
@@ -168,6 +180,7 @@ def _showcase(args: argparse.Namespace) -> int:
     (``analytics.sections.most_instructive_release``)."""
     from analytics.io import load_dataset
     from analytics.kpis import analyze
+    from analytics.reporting import render_executive, render_post_release
     from analytics.sections import latest_complete_month, most_instructive_release
 
     ds = load_dataset(args.data, args.policy)
@@ -228,6 +241,8 @@ def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
 
     def run(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
+        from analytics.reporting import ReportError
+
         try:
             return handler(args)
         except ReportError as exc:
