@@ -364,7 +364,7 @@ def _small_table_mutations() -> list[Mutation]:
         _value("gates", "value", "Infinity", None),
         _value("gates", "value", "1e999", None),
         _value("gates", "threshold", "-inf", None),
-        _value("rollout_stages", "traffic_pct", "inf", "invalid_number"),
+        _value("rollout_stages", "traffic_pct", "inf", None),  # invalid_number or non_finite
         _value("rollout_stages", "stop_condition_met", "perhaps", "invalid_bool"),
     ]
 
