@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -14,12 +15,37 @@ from analytics.errors import DataError
 from analytics.io import load_dataset
 from analytics.kpis import analyze, monthly_kpis, parse_as_of, release_records
 
+# The --as-of values the commands accept: later cuts and windows subtract and add days and
+# months, which would overflow Python's datetime near years 1 and 9999.
+AS_OF_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+AS_OF_MAX = datetime(3000, 1, 1, tzinfo=UTC)  # exclusive
 
-def _as_of(text: str):  # noqa: ANN202
+
+def as_of_arg(text: str) -> datetime:
+    """Parse an ``--as-of`` argument: ISO 8601 with an offset (``Z`` accepted), from
+    1970-01-01T00:00:00Z up to (not including) 3000-01-01T00:00:00Z. Anything else is an
+    ``argparse.ArgumentTypeError`` (argparse prints ``argument --as-of: ...`` and exits 2)."""
     try:
-        return parse_as_of(text)
+        value = parse_as_of(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        if "needs an offset" in str(exc):
+            detail = "needs an offset (Z or +HH:MM), e.g. 2026-11-01T00:00:00Z"
+        else:
+            detail = "is not an ISO 8601 timestamp, e.g. 2026-11-01T00:00:00Z"
+        raise argparse.ArgumentTypeError(f"{text!r} {detail}") from exc
+    try:
+        in_range = AS_OF_MIN <= value < AS_OF_MAX  # comparing converts the offset to UTC
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: use a time from {AS_OF_MIN:%Y-%m-%d} "
+            f"to before {AS_OF_MAX:%Y-%m-%d} (UTC)"
+        )
+    return value
+
+
+_as_of = as_of_arg
 
 
 def _month(text: str) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from analytics.commands.core import as_of_arg
 from analytics.comparison import (
     JudgeDecision,
     MetricComparison,
@@ -26,16 +27,12 @@ from analytics.comparison import (
 )
 from analytics.errors import DataError
 from analytics.io import load_dataset
-from analytics.kpis import parse_as_of
 from analytics.releases import release_units
 from analytics.rollup import Rollup, dataset_rollup
 
 
 def _as_of(text: str) -> datetime:
-    try:
-        return parse_as_of(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return as_of_arg(text)  # offset required, range checked (analytics.commands.core)
 
 
 def default_as_of(

@@ -8,33 +8,36 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from analytics.commands.core import as_of_arg
+from analytics.errors import DataError
 from analytics.kpis import parse_as_of
 from analytics.progress import progress_iter
-from analytics.reporting import (
-    MONTH_RE,
-    Rendered,
-    ReportError,
-    render_executive,
-    render_post_release,
-)
+
+if TYPE_CHECKING:
+    from analytics.reporting import Rendered
+
+# analytics.reporting (papermill, nbconvert, nbformat) takes seconds to import: it is imported
+# only when a report command runs, so the other commands start fast.
 
 
 def _as_of(text: str) -> str:
     """Validate an ``--as-of`` timestamp and keep the text as given (it is a report parameter)."""
-    try:
-        parse_as_of(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    as_of_arg(text)  # offset required, range checked (analytics.commands.core)
     return text
 
 
 def _month(text: str) -> str:
+    from analytics.reporting import MONTH_RE
+
     if not MONTH_RE.match(text):
         raise argparse.ArgumentTypeError(f"month {text!r} must be YYYY-MM")
     return text
@@ -53,7 +56,12 @@ def _common(p: argparse.ArgumentParser, *, pdf: bool = True) -> None:
         required=True,
         help="ISO 8601 timestamp with offset: the report shows what was known then",
     )
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (created if missing); an existing file, a path under a file or an "
+        "unwritable folder is invalid input (exit 2, checked before rendering)",
+    )
     p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
     if pdf:
         p.add_argument(
@@ -80,6 +88,8 @@ def _report(rendered: Rendered) -> None:
 
 
 def _executive(args: argparse.Namespace) -> int:
+    from analytics.reporting import render_executive
+
     _report(
         render_executive(
             args.data,
@@ -95,6 +105,8 @@ def _executive(args: argparse.Namespace) -> int:
 
 
 def _post_release(args: argparse.Namespace) -> int:
+    from analytics.reporting import render_post_release
+
     _report(
         render_post_release(
             args.data, args.release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
@@ -117,6 +129,8 @@ def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> in
     """Run render jobs (label, thunk), ``workers`` at a time, with a progress bar on a terminal
     (``analytics.progress``); print the paths written; report failures at the end. Exit code 1
     when any job failed (the other reports are still written)."""
+    from analytics.reporting import ReportError
+
     failures: list[str] = []
     rendered: list[Rendered] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -136,6 +150,8 @@ def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> in
 
 
 def _all(args: argparse.Namespace) -> int:
+    from analytics.reporting import render_executive
+
     ids = _month_releases(args, args.month)
     jobs: list[tuple[str, Callable[[], Rendered]]] = [
         (
@@ -151,6 +167,8 @@ def _all(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace, release_id: str) -> Rendered:
+    from analytics.reporting import render_post_release
+
     return render_post_release(
         args.data, release_id, args.as_of, args.out, policy=args.policy, pdf=args.pdf
     )
@@ -162,6 +180,7 @@ def _showcase(args: argparse.Namespace) -> int:
     (``analytics.sections.most_instructive_release``)."""
     from analytics.io import load_dataset
     from analytics.kpis import analyze
+    from analytics.reporting import render_executive, render_post_release
     from analytics.sections import latest_complete_month, most_instructive_release
 
     ds = load_dataset(args.data, args.policy)
@@ -186,10 +205,44 @@ def _showcase(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_out_dir(out: str | Path) -> Path:
+    """Make sure reports can be written into ``out`` before any rendering starts: create the
+    folder when missing and write (and remove) a probe file in it. Raises ``DataError`` (exit 2)
+    naming ``--out`` and the path when ``out`` is an existing file, lies under a file, or cannot
+    be created or written (read-only folder or file system, no permission)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out {str(out)!r}: exists and is not a folder")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(out)!r}: cannot create the folder ({exc.strerror or exc})"
+        ) from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".analytics-write-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(out)!r}: the folder is not writable ({exc.strerror or exc})"
+        ) from exc
+    return path
+
+
 def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn a ``ReportError`` (nothing was written) into a message and exit code 1."""
+    """Check ``--out`` first (``check_out_dir``: exit 2 before any rendering), then turn a
+    ``ReportError`` (nothing was written) into a message and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
+        check_out_dir(args.out)
+        from analytics.reporting import ReportError
+
         try:
             return handler(args)
         except ReportError as exc:
