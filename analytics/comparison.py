@@ -464,7 +464,7 @@ class ReleaseComparison:
             "multiple_testing": self.multiple_testing,
             "alpha": self.alpha,
             "control": self.control,
-            "control_weaker": self.control == "pre_release",
+            "control_weaker": self.control in ("pre_release", "mixed"),
             "concurrent_share": self.concurrent_share,
             "looks_done": self.looks_done,
             "looks_planned": self.looks_planned,
@@ -477,6 +477,40 @@ class ReleaseComparison:
         if segments:
             out["segments"] = self.segments.to_dicts()
         return clean(out)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The comparison's design and, per metric of the decision family, its verdict and what
+        it can see: the ``telemetry_comparison`` object of ``analytics releases --format json``."""
+        keys = (
+            "verdict",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "standardised_share",
+            "effective_n_ref",
+            "mde",
+            "cases_needed",
+            "non_inferior",
+        )
+        return clean(
+            {
+                "status": self.status,
+                "message": self.message,
+                "ref_release_id": self.ref_release_id,
+                "control": self.control,
+                "control_weaker": self.control in ("pre_release", "mixed"),
+                "concurrent_share": self.concurrent_share,
+                "looks_done": self.looks_done,
+                "looks_planned": self.looks_planned,
+                "n_new": self.n_new,
+                "n_ref": self.n_ref,
+                "metrics": {
+                    name: {k: getattr(self.metrics[name], k) for k in keys}
+                    for name in self.family
+                    if name in self.metrics
+                },
+            }
+        )
 
     def _repr_html_(self) -> str:
         head = (
@@ -1169,6 +1203,55 @@ def bootstrap_quantile(
 # ---------------------------------------------------------------- verdicts
 
 
+def _reason_head(
+    min_cases: int,
+    too_few: pl.Expr,
+    computable: pl.Expr,
+    half: float,
+    label: str,
+    no_data: str,
+    kind: str,
+) -> Any:
+    """The first branches of a verdict's reason, shared by the overall and per-segment
+    verdicts: blocked, too few cases, not computable, worse, better (``kind`` prefixes the
+    p-value's name, e.g. "sequential ")."""
+    pct = (pl.col("margin") * 100).round(1).cast(pl.String)
+    return (
+        pl.when(pl.col("_blocked").is_not_null())
+        .then(pl.col("_blocked"))
+        .when(too_few)
+        .then(
+            pl.format(
+                "fewer than {} cases with the metric in an arm (new {}, reference {})",
+                pl.lit(min_cases),
+                pl.col("N_new").fill_null(0).cast(pl.Int64),
+                pl.col("N_ref").fill_null(0).cast(pl.Int64),
+            )
+        )
+        .when(~computable)
+        .then(pl.lit(no_data))
+        .when(pl.col("p_worse_adjusted") < half)
+        .then(
+            pl.format(
+                "beyond the {}% margin in the worse direction ({}{} p = {})",
+                pct,
+                pl.lit(kind),
+                pl.lit(label),
+                pl.col("p_worse_adjusted").round_sig_figs(3).cast(pl.String),
+            )
+        )
+        .when(pl.col("p_better_adjusted") < half)
+        .then(
+            pl.format(
+                "better than the reference ({}{} p = {})",
+                pl.lit(kind),
+                pl.lit(label),
+                pl.col("p_better_adjusted").round_sig_figs(3).cast(pl.String),
+            )
+        )
+    )
+
+
 def _verdicts(
     df: pl.DataFrame,
     families: Sequence[str],
@@ -1211,35 +1294,14 @@ def _verdicts(
     pct = (pl.col("margin") * 100).round(1).cast(pl.String)
     method = cfg.multiple_testing.upper() if cfg.multiple_testing == "bh" else "Holm"
     reason = (
-        pl.when(pl.col("_blocked").is_not_null())
-        .then(pl.col("_blocked"))
-        .when(~enough_new | ~enough_ref)
-        .then(
-            pl.format(
-                "fewer than {} cases with the metric in an arm (new {}, reference {})",
-                pl.lit(min_cases),
-                pl.col("N_new").fill_null(0).cast(pl.Int64),
-                pl.col("N_ref").fill_null(0).cast(pl.Int64),
-            )
-        )
-        .when(~computable)
-        .then(pl.lit("no segment with data in both arms, or no reference value"))
-        .when(pl.col("p_worse_adjusted") < half)
-        .then(
-            pl.format(
-                "interval lies beyond the {}% margin in the worse direction ({} p = {})",
-                pct,
-                pl.lit(method),
-                pl.col("p_worse_adjusted").round_sig_figs(3).cast(pl.String),
-            )
-        )
-        .when(pl.col("p_better_adjusted") < half)
-        .then(
-            pl.format(
-                "interval lies on the better side of no change ({} p = {})",
-                pl.lit(method),
-                pl.col("p_better_adjusted").round_sig_figs(3).cast(pl.String),
-            )
+        _reason_head(
+            min_cases,
+            ~enough_new | ~enough_ref,
+            computable,
+            half,
+            method,
+            "no segment with data in both arms, or no reference value",
+            "",
         )
         .when(pl.col("p_worse") < half)
         .then(pl.lit("beyond the margin before, but not after, the multiple-testing adjustment"))
@@ -1773,7 +1835,6 @@ def _final_verdicts(
     )
     z_go, z_first = _thresholds(cfg, len(family))
     z_power = float(sps.norm.ppf(0.8))
-    pct = (pl.col("margin") * 100).round(1).cast(pl.String)
     label = "BH" if method == "bh" else "Holm"
     go_margin = pl.col("noninferiority_margin_abs").round_sig_figs(3).cast(pl.String)
     non_inferior = pl.col("_usable") & (pl.col("p_noninf_sequential") < half)
@@ -1783,35 +1844,14 @@ def _final_verdicts(
         .ceil()
     )
     reason = (
-        pl.when(pl.col("_blocked").is_not_null())
-        .then(pl.col("_blocked"))
-        .when(~enough_new | ~enough_ref)
-        .then(
-            pl.format(
-                "fewer than {} cases with the metric in an arm (new {}, reference {})",
-                pl.lit(cfg.min_cases_per_arm),
-                pl.col("N_new").fill_null(0).cast(pl.Int64),
-                pl.col("N_ref").fill_null(0).cast(pl.Int64),
-            )
-        )
-        .when(~computable)
-        .then(pl.lit("no complete day with data in both arms"))
-        .when(pl.col("p_worse_adjusted") < half)
-        .then(
-            pl.format(
-                "beyond the {}% margin in the worse direction (sequential {} p = {})",
-                pct,
-                pl.lit(label),
-                pl.col("p_worse_adjusted").round_sig_figs(3).cast(pl.String),
-            )
-        )
-        .when(pl.col("p_better_adjusted") < half)
-        .then(
-            pl.format(
-                "better than the reference (sequential {} p = {})",
-                pl.lit(label),
-                pl.col("p_better_adjusted").round_sig_figs(3).cast(pl.String),
-            )
+        _reason_head(
+            cfg.min_cases_per_arm,
+            ~enough_new | ~enough_ref,
+            computable,
+            half,
+            label,
+            "no complete day with data in both arms",
+            "sequential ",
         )
         .when(non_inferior)
         .then(pl.format("shown within the non-inferiority margin ({})", go_margin))

@@ -415,6 +415,7 @@ def release_records(analysis: Analysis, month: str | None = None) -> list[dict[s
     df = analysis.releases
     if month is not None:
         df = deployed_in_month(df, month, analysis.as_of)
+    comparisons = analysis.comparisons
     out = []
     for r in df.iter_rows(named=True):
         findings = ["misclassified"] if r["misclassified"] else []
@@ -451,6 +452,9 @@ def release_records(analysis: Analysis, month: str | None = None) -> list[dict[s
                         "ci_low": r.get("cost_impact_ci_low"),
                         "ci_high": r.get("cost_impact_ci_high"),
                     },
+                    "telemetry_comparison": comparisons[r["release_id"]].diagnostics()
+                    if r["release_id"] in comparisons
+                    else None,
                     "findings": sorted(set(findings)),
                 }
             )
