@@ -77,7 +77,9 @@ def test_naive_comparison_is_biased_where_the_engine_is_not(harder: dict) -> Non
     # looks like a degradation. The engine's standardised estimate is centred on the truth (0).
     frame = harder["releases"]
     est = frame["escalation_estimate"].drop_nulls().to_numpy()
-    sim = simulate(Scenario("no effect, canary harder, 300/day", mix_shift=1.0, releases=12, seed=3))
+    sim = simulate(
+        Scenario("no effect, canary harder, 300/day", mix_shift=1.0, releases=12, seed=3)
+    )
     ids = [f"r{r:04d}-new" for r in range(12)]
     comps = compare_releases(sim.rollup, sim.units, ids, calibration_policy(), sim.as_of)
     naive = np.array([comps[r].metrics["escalation_rate"].naive_estimate for r in ids])
