@@ -77,6 +77,8 @@ from analytics.schemas import (
     RELEASES,
     SMALL_TABLES,
     TELEMETRY,
+    TS_MAX,
+    TS_MIN,
     UTC_TS,
     Column,
     TableSchema,
@@ -140,18 +142,27 @@ def _ts_exprs(raw: pl.Expr, assume_tz: str | None) -> tuple[pl.Expr, pl.Expr]:
     return parsed, no_offset
 
 
+def _out_of_range(ts: pl.Expr) -> pl.Expr:
+    """A UTC timestamp outside the plausible range ``TS_MIN`` .. before ``TS_MAX``
+    (``analytics.schemas``); false for null."""
+    low = pl.lit(TS_MIN, dtype=UTC_TS)
+    high = pl.lit(TS_MAX, dtype=UTC_TS)
+    return ((ts < low) | (ts >= high)).fill_null(False)
+
+
 def _coerce(
     df: pl.DataFrame, col: Column, assume_tz: str | None, table: str
 ) -> tuple[pl.Expr, pl.Expr, str]:
-    """Expressions (parsed value, value-is-invalid) for one column, and the problem code."""
+    """Expressions (parsed value, value-is-invalid) for one column, and the problem code.
+
+    A timestamp is invalid when it does not parse or lies outside the plausible range."""
     dtype = df.schema[col.name]
     src = pl.col(col.name)
     if col.kind == "ts":
         if isinstance(dtype, pl.Datetime):
             if dtype == UTC_TS:
-                # Already typed: left as the bare column so filters on it reach the Parquet reader.
-                return src, pl.lit(False), "invalid_timestamp"
-            if dtype.time_zone is None:
+                parsed = src
+            elif dtype.time_zone is None:
                 if assume_tz is None:
                     raise DataError(
                         f"table '{table}', column '{col.name}': timestamps have no offset; "
@@ -160,10 +171,13 @@ def _coerce(
                 parsed = src.dt.replace_time_zone(assume_tz).dt.convert_time_zone("UTC")
             else:
                 parsed = src.dt.convert_time_zone("UTC")
-            return parsed.cast(UTC_TS), pl.lit(False), "invalid_timestamp"
-        text = src.cast(pl.String)
-        parsed, no_offset = _ts_exprs(text, assume_tz)
-        return parsed, text.is_not_null() & parsed.is_null(), "invalid_timestamp"
+            parsed = parsed.cast(UTC_TS)
+            bad = _out_of_range(parsed)
+        else:
+            text = src.cast(pl.String)
+            parsed, _ = _ts_exprs(text, assume_tz)
+            bad = (text.is_not_null() & parsed.is_null()) | _out_of_range(parsed)
+        return pl.when(bad).then(None).otherwise(parsed), bad, "invalid_timestamp"
     if col.kind == "bool":
         if dtype == pl.Boolean:
             return src, pl.lit(False), "invalid_bool"
@@ -209,7 +223,13 @@ def _as_float(value: Any) -> float:
 def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> tuple[str, str]:
     if code == "invalid_timestamp":
         text = str(value)
-        parsed, no_offset = _ts_exprs(pl.lit(text), None)
+        parsed, no_offset = _ts_exprs(pl.lit(text), assume_tz)
+        if pl.select(_out_of_range(parsed)).item():
+            return (
+                "timestamp_out_of_range",
+                f"timestamp {text!r} is outside the plausible range {TS_MIN:%Y-%m-%d} to "
+                f"before {TS_MAX:%Y-%m-%d} (UTC)",
+            )
         if pl.select(no_offset).item() and assume_tz is None:
             return (
                 "timestamp_without_offset",
@@ -346,6 +366,12 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
     return df.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in str_cols])
 
 
+def _rows(df: pl.DataFrame) -> Any:
+    """The rows of ``df`` as dicts, for findings, with timestamps as text: a timestamp Python's
+    datetime cannot hold (year 0, beyond 9999) is quoted rather than crashing the load."""
+    return df.with_columns(pl.col(pl.Datetime).cast(pl.String)).iter_rows(named=True)
+
+
 class _Recorder:
     def __init__(self, table: str, csv: bool, id_column: str | None) -> None:
         self.table, self.csv, self.id_column = table, csv, id_column
@@ -389,7 +415,7 @@ def _validate_small(
             pl.col(ROW).min().over(pl.struct(data_cols)).alias("_first"),
             pl.col(LINE).min().over(pl.struct(data_cols)).alias("_first_line"),
         ).filter(dup_mask)
-        for row in first_rows.iter_rows(named=True):
+        for row in _rows(first_rows):
             first = row["_first_line"] if csv else row["_first"]
             rec.add(
                 row,
@@ -410,7 +436,7 @@ def _validate_small(
     for col in schema.columns:
         flag = f"_bad_{col.name}"
         bad_rows = checked.filter(pl.col(flag))
-        for row in bad_rows.iter_rows(named=True):
+        for row in _rows(bad_rows):
             _, _, code = _coerce(df, col, policy.assume_timezone, schema.name)
             code, message = _describe_bad(col, code, row[col.name], policy.assume_timezone)
             rec.add(row, code, message, col.name)
@@ -428,7 +454,7 @@ def _validate_small(
     keep = pl.lit(True)
     for name in schema.required_columns:
         empty_raw = df.filter(pl.col(name).is_null())
-        for row in empty_raw.iter_rows(named=True):
+        for row in _rows(empty_raw):
             rec.add(row, "missing_value", f"required column '{name}' is empty", name)
         if name in keys:
             keep = keep & pl.col(name).is_not_null()
@@ -441,7 +467,7 @@ def _validate_small(
 
     if schema.unique:
         dup = typed.filter(pl.col(schema.unique).is_first_distinct().not_())
-        for row in dup.iter_rows(named=True):
+        for row in _rows(dup):
             rec.add(
                 row,
                 "duplicate_id",
@@ -456,7 +482,7 @@ def _validate_small(
         unknown = typed.filter(
             pl.col("release_id").is_not_null() & ~pl.col("release_id").is_in(list(release_ids))
         )
-        for row in unknown.iter_rows(named=True):
+        for row in _rows(unknown):
             rec.add(
                 row,
                 "unknown_release",
@@ -486,7 +512,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
     """Impossible durations inside one row (mitigated before detected, ended before started)."""
     if name == "incidents":
         bad = df.filter(pl.col("mitigated_at") < pl.col("detected_at"))
-        for row in bad.iter_rows(named=True):
+        for row in _rows(bad):
             rec.add(
                 row,
                 "impossible_duration",
@@ -495,7 +521,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
                 "mitigated_at",
             )
         late = df.filter(pl.col("started_at") > pl.col("detected_at"))
-        for row in late.iter_rows(named=True):
+        for row in _rows(late):
             rec.add(
                 row,
                 "impossible_duration",
@@ -516,7 +542,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
         ).drop("_bad_mitigated_at")
     if name == "rollout_stages":
         bad = df.filter(pl.col("ended_at") < pl.col("started_at"))
-        for row in bad.iter_rows(named=True):
+        for row in _rows(bad):
             rec.add(
                 row,
                 "impossible_duration",
@@ -542,7 +568,7 @@ def empty_table(schema: TableSchema) -> pl.DataFrame:
 FILE = "_file"  # index of the telemetry file a case was read from
 GID = "_gid"  # file index * 2**40 + row: a case's place in the telemetry, unique and ordered
 _FILE_SHIFT = 1 << 40
-_TS_TEXT = "_ts_text"  # a Parquet ts given as text that does not parse (else null)
+_TS_TEXT = "_ts_text"  # a Parquet ts that does not parse or is out of range, as text (else null)
 
 
 def _telemetry_files(path: Path) -> list[Path]:
@@ -618,15 +644,17 @@ def _parquet_schema(path: Path) -> pl.Schema:
 
 
 def _canonical_ts(dtype: pl.DataType, path: Path, policy: Policy) -> tuple[pl.Expr, pl.Expr]:
-    """(ts as UTC datetime, the text of a ts that does not parse) for one Parquet file."""
+    """(ts as UTC datetime, the text of a ts that does not parse or lies outside the plausible
+    range) for one Parquet file. A row with such a text is excluded (``ts`` is a key), so its
+    ``ts`` is left as it is."""
     src = pl.col("ts")
     no_text = pl.lit(None, dtype=pl.String)
     if dtype == pl.Null:
         return pl.lit(None, dtype=UTC_TS), no_text
     if dtype == pl.String:
         parsed, _ = _ts_exprs(src, policy.assume_timezone)
-        text = pl.when(parsed.is_null() & src.is_not_null()).then(src)
-        return parsed.cast(UTC_TS), text
+        bad = (parsed.is_null() & src.is_not_null()) | _out_of_range(parsed)
+        return parsed.cast(UTC_TS), pl.when(bad).then(src)
     assert isinstance(dtype, pl.Datetime)
     if dtype.time_zone is None:
         if policy.assume_timezone is None:
@@ -637,7 +665,8 @@ def _canonical_ts(dtype: pl.DataType, path: Path, policy: Policy) -> tuple[pl.Ex
         src = src.dt.replace_time_zone(
             policy.assume_timezone, ambiguous="earliest", non_existent="null"
         )
-    return src.dt.convert_time_zone("UTC").cast(UTC_TS), no_text
+    ts = src.dt.convert_time_zone("UTC").cast(UTC_TS)
+    return ts, pl.when(_out_of_range(ts)).then(ts.cast(pl.String))
 
 
 def _parquet_part(path: Path, index: int, schema: pl.Schema, policy: Policy, extras: list[str]):
@@ -849,6 +878,9 @@ def _describe_telemetry(flag: _Flag, value: Any, assume_tz: str | None) -> tuple
     code, message = _describe_bad(
         col, base.get(col.kind, kinds.get(col.kind, "")), value, assume_tz
     )
+    if col.kind == "ts":
+        # ts is a key: without it the case cannot be placed (rows_excluded['missing_key'])
+        return code, f"{message}; row excluded"
     return code, f"{message}; value left out, row kept"
 
 
