@@ -13,6 +13,10 @@ What stops the run (``DataError``, exit 2, the path and column named):
 - two files for one table (``releases.csv`` and ``releases.parquet``; ``telemetry.parquet``,
   ``telemetry.csv`` or a ``telemetry/`` folder side by side): the KPIs must not depend on which
   one is picked;
+- a CSV file polars cannot read: the line of the problem is found by re-reading the file (the
+  error path only): a byte that is not UTF-8 (its line from its byte offset), a UTF-16 file, a
+  quoted field never closed or whose closing quote is followed by text (the line where the field
+  starts), a record with more fields than the header;
 - a table path that is a broken symbolic link, a link loop, a FIFO, a socket, a device or a
   folder (a folder only for telemetry). Checked with ``os.stat`` before anything is opened, so a
   FIFO never blocks; a symbolic link to a regular file is read;
@@ -42,7 +46,9 @@ rollup's per-metric valid counts ``<m>_n`` leave it out; the row is kept. Exact 
 excluded (``rows_excluded['exact_duplicate']``), one ``exact_duplicate`` warning per group names
 every copy. Per problem the first ``MAX_TELEMETRY_EXAMPLES`` values are listed one finding each,
 then one finding gives the number not listed; ``values_excluded`` counts them all. Numbers in
-the small tables must be finite too.
+the small tables must be finite too. A timestamp outside the plausible range (``TS_MIN`` ..
+``TS_MAX`` in ``analytics.schemas``) is ``timestamp_out_of_range``: nulled, or in telemetry,
+where ``ts`` is a key, the case excluded.
 
 The telemetry stays lazy: one streaming pass counts every problem and groups a 64-bit hash of
 each case to find duplicate candidates (memory: one hash-table entry per distinct case); only
@@ -59,6 +65,7 @@ import errno
 import hashlib
 import math
 import os
+import re
 import stat
 from collections import Counter
 from collections.abc import Mapping
@@ -337,6 +344,91 @@ def _physical_lines(df: pl.DataFrame, header: list[str]) -> pl.Expr:
     return (pl.col(ROW) + 1 + header_breaks + breaks.cum_sum() - breaks).cast(pl.Int64)
 
 
+_QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"')  # a quoted CSV field, "" inside it a quote
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+
+
+def _line_at(data: str | bytes, offset: int) -> int:
+    """The physical line (1-based) holding ``offset``."""
+    return data.count("\n" if isinstance(data, str) else b"\n", 0, offset) + 1
+
+
+def _csv_syntax_problem(text: str) -> tuple[int, str] | None:
+    """(offset, what) of the first RFC 4180 problem in ``text``: a quoted field that is never
+    closed or whose closing quote is followed by something other than a comma or a line end
+    (the offset is where the field starts), or a record with more fields than the header."""
+    pos, n = (1 if text.startswith("\ufeff") else 0), len(text)
+    header: int | None = None
+    record, fields = pos, 0
+    while pos < n:
+        if text[pos] == '"':
+            m = _QUOTED.match(text, pos)
+            if m is None:
+                return pos, "a quoted field starts on this line and is never closed"
+            end = m.end()
+            if end < n and text[end] not in ",\r\n":
+                close = _line_at(text, end - 1)
+                where = "" if close == _line_at(text, pos) else f" (on line {close})"
+                return pos, (
+                    f"a quoted field starts on this line and its closing quote{where} is "
+                    f"followed by {text[end]!r}, not by a comma or a line end (a quote inside a "
+                    'quoted field is written "")'
+                )
+        else:
+            end = _UNQUOTED.match(text, pos).end()  # type: ignore[union-attr]
+        fields += 1
+        pos = end
+        if pos < n and text[pos] == ",":
+            pos += 1
+            if pos < n:
+                continue
+            fields += 1  # a trailing comma: one more (empty) field
+        else:
+            pos += 2 if text.startswith("\r\n", pos) else 1
+        if header is None:
+            header = fields
+        elif fields > header:
+            return record, f"the record on this line has {fields} fields, the header {header}"
+        record, fields = pos, 0
+    return None
+
+
+def _csv_problem(path: Path) -> tuple[int, str] | None:
+    """(line, what) of the first encoding or syntax problem of a CSV file that polars cannot
+    read; None when none is found. Called only when reading has failed (it reads the whole
+    file into memory)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return 1, "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return _line_at(data, nul), "a NUL byte: the file is not UTF-8 text (UTF-16?)"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _line_at(data, exc.start)
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return line, (
+            f"byte 0x{data[exc.start]:02x} at byte {col} of the line is not valid UTF-8 "
+            "(Latin-1 or Windows-1252 text?); save the file as UTF-8"
+        )
+    found = _csv_syntax_problem(text)
+    return None if found is None else (_line_at(text, found[0]), found[1])
+
+
+def _csv_read_error(table: str, path: Path, exc: Exception) -> DataError:
+    """A CSV file polars cannot read: the line and the problem when they can be found, else
+    the reader's message."""
+    found = _csv_problem(path)
+    if found is None:
+        return DataError(f"table '{table}': cannot read {path}: {exc}")
+    line, what = found
+    return DataError(f"table '{table}': cannot read {path}, line {line}: {what}")
+
+
 def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
     try:
         if path.suffix == ".csv":
@@ -344,8 +436,13 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
         else:
             df = pl.read_parquet(path)
     except Exception as exc:  # any reader failure is a structural error with the file named
+        if path.suffix == ".csv":
+            raise _csv_read_error(schema.name, path, exc) from None
         raise DataError(f"table '{schema.name}': cannot read {path}: {exc}") from exc
     missing = [c for c in schema.required_columns if c not in df.columns]
+    if missing and path.suffix == ".csv" and (found := _csv_problem(path)) is not None:
+        # a header polars misread (UTF-16 text, say): the encoding is the problem to name
+        raise DataError(f"table '{schema.name}': cannot read {path}, line {found[0]}: {found[1]}")
     if missing:
         raise DataError(
             f"table '{schema.name}' ({path.name}, line 1): missing required column(s) "
@@ -726,7 +823,7 @@ def _telemetry_source(path: Path, policy: Policy) -> _TelemetrySource:
             lf = pl.scan_csv(path, infer_schema=False)
             header = lf.collect_schema().names()
         except Exception as exc:
-            raise DataError(f"table 'telemetry': cannot read {path}: {exc}") from None
+            raise _csv_read_error(TELEMETRY.name, path, exc) from None
         missing = [c for c in required if c not in header]
         if missing:
             raise DataError(
@@ -861,6 +958,8 @@ def _read_error(source: _TelemetrySource, exc: Exception) -> DataError:
             else:
                 pl.scan_parquet(f).select(pl.all().null_count()).collect()
         except Exception as inner:
+            if source.csv:
+                return _csv_read_error(TELEMETRY.name, f, inner)
             return DataError(f"table 'telemetry': cannot read {f}: {inner}")
     return DataError(f"table 'telemetry': cannot read {source.files[0].parent}: {exc}")
 
