@@ -13,6 +13,10 @@ What stops the run (``DataError``, exit 2, the path and column named):
 - two files for one table (``releases.csv`` and ``releases.parquet``; ``telemetry.parquet``,
   ``telemetry.csv`` or a ``telemetry/`` folder side by side): the KPIs must not depend on which
   one is picked;
+- a CSV file polars cannot read: the line of the problem is found by re-reading the file (the
+  error path only): a byte that is not UTF-8 (its line from its byte offset), a UTF-16 file, a
+  quoted field never closed or whose closing quote is followed by text (the line where the field
+  starts), a record with more fields than the header;
 - a table path that is a broken symbolic link, a link loop, a FIFO, a socket, a device or a
   folder (a folder only for telemetry). Checked with ``os.stat`` before anything is opened, so a
   FIFO never blocks; a symbolic link to a regular file is read;
@@ -42,7 +46,9 @@ rollup's per-metric valid counts ``<m>_n`` leave it out; the row is kept. Exact 
 excluded (``rows_excluded['exact_duplicate']``), one ``exact_duplicate`` warning per group names
 every copy. Per problem the first ``MAX_TELEMETRY_EXAMPLES`` values are listed one finding each,
 then one finding gives the number not listed; ``values_excluded`` counts them all. Numbers in
-the small tables must be finite too.
+the small tables must be finite too. A timestamp outside the plausible range (``TS_MIN`` ..
+``TS_MAX`` in ``analytics.schemas``) is ``timestamp_out_of_range``: nulled, or in telemetry,
+where ``ts`` is a key, the case excluded.
 
 The telemetry stays lazy: one streaming pass counts every problem and groups a 64-bit hash of
 each case to find duplicate candidates (memory: one hash-table entry per distinct case); only
@@ -59,6 +65,7 @@ import errno
 import hashlib
 import math
 import os
+import re
 import stat
 from collections import Counter
 from collections.abc import Mapping
@@ -77,6 +84,8 @@ from analytics.schemas import (
     RELEASES,
     SMALL_TABLES,
     TELEMETRY,
+    TS_MAX,
+    TS_MIN,
     UTC_TS,
     Column,
     TableSchema,
@@ -140,18 +149,27 @@ def _ts_exprs(raw: pl.Expr, assume_tz: str | None) -> tuple[pl.Expr, pl.Expr]:
     return parsed, no_offset
 
 
+def _out_of_range(ts: pl.Expr) -> pl.Expr:
+    """A UTC timestamp outside the plausible range ``TS_MIN`` .. before ``TS_MAX``
+    (``analytics.schemas``); false for null."""
+    low = pl.lit(TS_MIN, dtype=UTC_TS)
+    high = pl.lit(TS_MAX, dtype=UTC_TS)
+    return ((ts < low) | (ts >= high)).fill_null(False)
+
+
 def _coerce(
     df: pl.DataFrame, col: Column, assume_tz: str | None, table: str
 ) -> tuple[pl.Expr, pl.Expr, str]:
-    """Expressions (parsed value, value-is-invalid) for one column, and the problem code."""
+    """Expressions (parsed value, value-is-invalid) for one column, and the problem code.
+
+    A timestamp is invalid when it does not parse or lies outside the plausible range."""
     dtype = df.schema[col.name]
     src = pl.col(col.name)
     if col.kind == "ts":
         if isinstance(dtype, pl.Datetime):
             if dtype == UTC_TS:
-                # Already typed: left as the bare column so filters on it reach the Parquet reader.
-                return src, pl.lit(False), "invalid_timestamp"
-            if dtype.time_zone is None:
+                parsed = src
+            elif dtype.time_zone is None:
                 if assume_tz is None:
                     raise DataError(
                         f"table '{table}', column '{col.name}': timestamps have no offset; "
@@ -160,10 +178,13 @@ def _coerce(
                 parsed = src.dt.replace_time_zone(assume_tz).dt.convert_time_zone("UTC")
             else:
                 parsed = src.dt.convert_time_zone("UTC")
-            return parsed.cast(UTC_TS), pl.lit(False), "invalid_timestamp"
-        text = src.cast(pl.String)
-        parsed, no_offset = _ts_exprs(text, assume_tz)
-        return parsed, text.is_not_null() & parsed.is_null(), "invalid_timestamp"
+            parsed = parsed.cast(UTC_TS)
+            bad = _out_of_range(parsed)
+        else:
+            text = src.cast(pl.String)
+            parsed, _ = _ts_exprs(text, assume_tz)
+            bad = (text.is_not_null() & parsed.is_null()) | _out_of_range(parsed)
+        return pl.when(bad).then(None).otherwise(parsed), bad, "invalid_timestamp"
     if col.kind == "bool":
         if dtype == pl.Boolean:
             return src, pl.lit(False), "invalid_bool"
@@ -209,7 +230,13 @@ def _as_float(value: Any) -> float:
 def _describe_bad(col: Column, code: str, value: Any, assume_tz: str | None) -> tuple[str, str]:
     if code == "invalid_timestamp":
         text = str(value)
-        parsed, no_offset = _ts_exprs(pl.lit(text), None)
+        parsed, no_offset = _ts_exprs(pl.lit(text), assume_tz)
+        if pl.select(_out_of_range(parsed)).item():
+            return (
+                "timestamp_out_of_range",
+                f"timestamp {text!r} is outside the plausible range {TS_MIN:%Y-%m-%d} to "
+                f"before {TS_MAX:%Y-%m-%d} (UTC)",
+            )
         if pl.select(no_offset).item() and assume_tz is None:
             return (
                 "timestamp_without_offset",
@@ -317,6 +344,91 @@ def _physical_lines(df: pl.DataFrame, header: list[str]) -> pl.Expr:
     return (pl.col(ROW) + 1 + header_breaks + breaks.cum_sum() - breaks).cast(pl.Int64)
 
 
+_QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"')  # a quoted CSV field, "" inside it a quote
+_UNQUOTED = re.compile(r"[^,\r\n]*")
+
+
+def _line_at(data: str | bytes, offset: int) -> int:
+    """The physical line (1-based) holding ``offset``."""
+    return data.count("\n" if isinstance(data, str) else b"\n", 0, offset) + 1
+
+
+def _csv_syntax_problem(text: str) -> tuple[int, str] | None:
+    """(offset, what) of the first RFC 4180 problem in ``text``: a quoted field that is never
+    closed or whose closing quote is followed by something other than a comma or a line end
+    (the offset is where the field starts), or a record with more fields than the header."""
+    pos, n = (1 if text.startswith("\ufeff") else 0), len(text)
+    header: int | None = None
+    record, fields = pos, 0
+    while pos < n:
+        if text[pos] == '"':
+            m = _QUOTED.match(text, pos)
+            if m is None:
+                return pos, "a quoted field starts on this line and is never closed"
+            end = m.end()
+            if end < n and text[end] not in ",\r\n":
+                close = _line_at(text, end - 1)
+                where = "" if close == _line_at(text, pos) else f" (on line {close})"
+                return pos, (
+                    f"a quoted field starts on this line and its closing quote{where} is "
+                    f"followed by {text[end]!r}, not by a comma or a line end (a quote inside a "
+                    'quoted field is written "")'
+                )
+        else:
+            end = _UNQUOTED.match(text, pos).end()  # type: ignore[union-attr]
+        fields += 1
+        pos = end
+        if pos < n and text[pos] == ",":
+            pos += 1
+            if pos < n:
+                continue
+            fields += 1  # a trailing comma: one more (empty) field
+        else:
+            pos += 2 if text.startswith("\r\n", pos) else 1
+        if header is None:
+            header = fields
+        elif fields > header:
+            return record, f"the record on this line has {fields} fields, the header {header}"
+        record, fields = pos, 0
+    return None
+
+
+def _csv_problem(path: Path) -> tuple[int, str] | None:
+    """(line, what) of the first encoding or syntax problem of a CSV file that polars cannot
+    read; None when none is found. Called only when reading has failed (it reads the whole
+    file into memory)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return 1, "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8"
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return _line_at(data, nul), "a NUL byte: the file is not UTF-8 text (UTF-16?)"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _line_at(data, exc.start)
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return line, (
+            f"byte 0x{data[exc.start]:02x} at byte {col} of the line is not valid UTF-8 "
+            "(Latin-1 or Windows-1252 text?); save the file as UTF-8"
+        )
+    found = _csv_syntax_problem(text)
+    return None if found is None else (_line_at(text, found[0]), found[1])
+
+
+def _csv_read_error(table: str, path: Path, exc: Exception) -> DataError:
+    """A CSV file polars cannot read: the line and the problem when they can be found, else
+    the reader's message."""
+    found = _csv_problem(path)
+    if found is None:
+        return DataError(f"table '{table}': cannot read {path}: {exc}")
+    line, what = found
+    return DataError(f"table '{table}': cannot read {path}, line {line}: {what}")
+
+
 def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
     try:
         if path.suffix == ".csv":
@@ -324,8 +436,13 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
         else:
             df = pl.read_parquet(path)
     except Exception as exc:  # any reader failure is a structural error with the file named
+        if path.suffix == ".csv":
+            raise _csv_read_error(schema.name, path, exc) from None
         raise DataError(f"table '{schema.name}': cannot read {path}: {exc}") from exc
     missing = [c for c in schema.required_columns if c not in df.columns]
+    if missing and path.suffix == ".csv" and (found := _csv_problem(path)) is not None:
+        # a header polars misread (UTF-16 text, say): the encoding is the problem to name
+        raise DataError(f"table '{schema.name}': cannot read {path}, line {found[0]}: {found[1]}")
     if missing:
         raise DataError(
             f"table '{schema.name}' ({path.name}, line 1): missing required column(s) "
@@ -344,6 +461,12 @@ def _read_small(path: Path, schema: TableSchema) -> pl.DataFrame:
         df = df.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
     str_cols = [c for c, t in df.schema.items() if t == pl.String]
     return df.with_columns([pl.col(c).str.strip_chars().replace("", None) for c in str_cols])
+
+
+def _rows(df: pl.DataFrame) -> Any:
+    """The rows of ``df`` as dicts, for findings, with timestamps as text: a timestamp Python's
+    datetime cannot hold (year 0, beyond 9999) is quoted rather than crashing the load."""
+    return df.with_columns(pl.col(pl.Datetime).cast(pl.String)).iter_rows(named=True)
 
 
 class _Recorder:
@@ -389,7 +512,7 @@ def _validate_small(
             pl.col(ROW).min().over(pl.struct(data_cols)).alias("_first"),
             pl.col(LINE).min().over(pl.struct(data_cols)).alias("_first_line"),
         ).filter(dup_mask)
-        for row in first_rows.iter_rows(named=True):
+        for row in _rows(first_rows):
             first = row["_first_line"] if csv else row["_first"]
             rec.add(
                 row,
@@ -410,7 +533,7 @@ def _validate_small(
     for col in schema.columns:
         flag = f"_bad_{col.name}"
         bad_rows = checked.filter(pl.col(flag))
-        for row in bad_rows.iter_rows(named=True):
+        for row in _rows(bad_rows):
             _, _, code = _coerce(df, col, policy.assume_timezone, schema.name)
             code, message = _describe_bad(col, code, row[col.name], policy.assume_timezone)
             rec.add(row, code, message, col.name)
@@ -428,7 +551,7 @@ def _validate_small(
     keep = pl.lit(True)
     for name in schema.required_columns:
         empty_raw = df.filter(pl.col(name).is_null())
-        for row in empty_raw.iter_rows(named=True):
+        for row in _rows(empty_raw):
             rec.add(row, "missing_value", f"required column '{name}' is empty", name)
         if name in keys:
             keep = keep & pl.col(name).is_not_null()
@@ -441,7 +564,7 @@ def _validate_small(
 
     if schema.unique:
         dup = typed.filter(pl.col(schema.unique).is_first_distinct().not_())
-        for row in dup.iter_rows(named=True):
+        for row in _rows(dup):
             rec.add(
                 row,
                 "duplicate_id",
@@ -456,7 +579,7 @@ def _validate_small(
         unknown = typed.filter(
             pl.col("release_id").is_not_null() & ~pl.col("release_id").is_in(list(release_ids))
         )
-        for row in unknown.iter_rows(named=True):
+        for row in _rows(unknown):
             rec.add(
                 row,
                 "unknown_release",
@@ -486,7 +609,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
     """Impossible durations inside one row (mitigated before detected, ended before started)."""
     if name == "incidents":
         bad = df.filter(pl.col("mitigated_at") < pl.col("detected_at"))
-        for row in bad.iter_rows(named=True):
+        for row in _rows(bad):
             rec.add(
                 row,
                 "impossible_duration",
@@ -495,7 +618,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
                 "mitigated_at",
             )
         late = df.filter(pl.col("started_at") > pl.col("detected_at"))
-        for row in late.iter_rows(named=True):
+        for row in _rows(late):
             rec.add(
                 row,
                 "impossible_duration",
@@ -516,7 +639,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
         ).drop("_bad_mitigated_at")
     if name == "rollout_stages":
         bad = df.filter(pl.col("ended_at") < pl.col("started_at"))
-        for row in bad.iter_rows(named=True):
+        for row in _rows(bad):
             rec.add(
                 row,
                 "impossible_duration",
@@ -542,7 +665,7 @@ def empty_table(schema: TableSchema) -> pl.DataFrame:
 FILE = "_file"  # index of the telemetry file a case was read from
 GID = "_gid"  # file index * 2**40 + row: a case's place in the telemetry, unique and ordered
 _FILE_SHIFT = 1 << 40
-_TS_TEXT = "_ts_text"  # a Parquet ts given as text that does not parse (else null)
+_TS_TEXT = "_ts_text"  # a Parquet ts that does not parse or is out of range, as text (else null)
 
 
 def _telemetry_files(path: Path) -> list[Path]:
@@ -618,15 +741,17 @@ def _parquet_schema(path: Path) -> pl.Schema:
 
 
 def _canonical_ts(dtype: pl.DataType, path: Path, policy: Policy) -> tuple[pl.Expr, pl.Expr]:
-    """(ts as UTC datetime, the text of a ts that does not parse) for one Parquet file."""
+    """(ts as UTC datetime, the text of a ts that does not parse or lies outside the plausible
+    range) for one Parquet file. A row with such a text is excluded (``ts`` is a key), so its
+    ``ts`` is left as it is."""
     src = pl.col("ts")
     no_text = pl.lit(None, dtype=pl.String)
     if dtype == pl.Null:
         return pl.lit(None, dtype=UTC_TS), no_text
     if dtype == pl.String:
         parsed, _ = _ts_exprs(src, policy.assume_timezone)
-        text = pl.when(parsed.is_null() & src.is_not_null()).then(src)
-        return parsed.cast(UTC_TS), text
+        bad = (parsed.is_null() & src.is_not_null()) | _out_of_range(parsed)
+        return parsed.cast(UTC_TS), pl.when(bad).then(src)
     assert isinstance(dtype, pl.Datetime)
     if dtype.time_zone is None:
         if policy.assume_timezone is None:
@@ -637,7 +762,8 @@ def _canonical_ts(dtype: pl.DataType, path: Path, policy: Policy) -> tuple[pl.Ex
         src = src.dt.replace_time_zone(
             policy.assume_timezone, ambiguous="earliest", non_existent="null"
         )
-    return src.dt.convert_time_zone("UTC").cast(UTC_TS), no_text
+    ts = src.dt.convert_time_zone("UTC").cast(UTC_TS)
+    return ts, pl.when(_out_of_range(ts)).then(ts.cast(pl.String))
 
 
 def _parquet_part(path: Path, index: int, schema: pl.Schema, policy: Policy, extras: list[str]):
@@ -697,7 +823,7 @@ def _telemetry_source(path: Path, policy: Policy) -> _TelemetrySource:
             lf = pl.scan_csv(path, infer_schema=False)
             header = lf.collect_schema().names()
         except Exception as exc:
-            raise DataError(f"table 'telemetry': cannot read {path}: {exc}") from None
+            raise _csv_read_error(TELEMETRY.name, path, exc) from None
         missing = [c for c in required if c not in header]
         if missing:
             raise DataError(
@@ -832,6 +958,8 @@ def _read_error(source: _TelemetrySource, exc: Exception) -> DataError:
             else:
                 pl.scan_parquet(f).select(pl.all().null_count()).collect()
         except Exception as inner:
+            if source.csv:
+                return _csv_read_error(TELEMETRY.name, f, inner)
             return DataError(f"table 'telemetry': cannot read {f}: {inner}")
     return DataError(f"table 'telemetry': cannot read {source.files[0].parent}: {exc}")
 
@@ -849,6 +977,9 @@ def _describe_telemetry(flag: _Flag, value: Any, assume_tz: str | None) -> tuple
     code, message = _describe_bad(
         col, base.get(col.kind, kinds.get(col.kind, "")), value, assume_tz
     )
+    if col.kind == "ts":
+        # ts is a key: without it the case cannot be placed (rows_excluded['missing_key'])
+        return code, f"{message}; row excluded"
     return code, f"{message}; value left out, row kept"
 
 

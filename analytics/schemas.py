@@ -11,11 +11,18 @@ integer, float or decimal type; ``bool``: Boolean; ``ts``: a timestamp or ISO 86
 kinds: String, Categorical, Enum or an integer type), else it is a structural error naming the
 file and the column; ``analytics.io`` casts every file to ``polars_schema`` before the files are
 concatenated (see its module docstring).
+
+Every timestamp must also be plausible: from ``TS_MIN`` (1970-01-01T00:00:00Z) up to, not
+including, ``TS_MAX`` (3000-01-01T00:00:00Z). A value outside that range (year 0001 from a
+default date, year 9999 as "never") is an invalid value, ``timestamp_out_of_range``; the same
+bounds limit the commands' ``--as-of`` (``analytics.commands.core.as_of_arg``), since windows
+and cuts add and subtract days and months, which overflow Python's datetime near years 1 and 9999.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -55,6 +62,9 @@ class TableSchema:
 
 
 UTC_TS = pl.Datetime("us", "UTC")
+# The plausible timestamps, for every timestamp column and for --as-of (module docstring).
+TS_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(3000, 1, 1, tzinfo=UTC)  # exclusive
 POLARS_TYPES: dict[str, pl.DataType] = {
     "str": pl.String(),
     "id": pl.String(),

@@ -412,3 +412,109 @@ def test_non_finite_numbers_in_small_tables_are_findings(tmp_path: Path) -> None
     ]
     assert ds.gates["value"].to_list() == [0.9, None]
     assert ds.quality.values_excluded == {"gates.value": 1, "gates.threshold": 1}
+
+
+# ---------------------------------------------------------------- implausible timestamps
+
+
+def test_implausible_timestamps_are_findings_in_every_table(tmp_path: Path) -> None:
+    """Outside 1970-01-01 .. before 3000-01-01 UTC: the value is nulled, the row kept (in
+    telemetry ts is a key: the case is excluded); Parquet timestamps Python cannot hold (year 0)
+    are quoted as text, not a crash."""
+    rows = [
+        release("R1", "s", "0001-01-01T00:00:00Z"),
+        release("R2", "s", "2026-04-02T00:00:00Z", requested="1969-12-31T23:59:59Z"),
+        release("R3", "s", "2999-12-31T23:59:59Z"),
+        release("R4", "s", "2999-12-31T23:30:00-01:00"),  # 3000-01-01T00:30Z
+    ]
+    write_table(tmp_path, "releases", rows)
+    ts = [datetime(2026, 10, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(4)]
+    cases = _cases(4).with_columns(release_id=pl.lit("R2"))
+    typed = _set(cases, "ts", {2: datetime(1, 1, 1, tzinfo=UTC)})
+    text = cases.with_columns(
+        pl.Series("ts", [t.isoformat() for t in ts[:2]] + ["0000-12-31T23:00:00Z", "9999-01-01"])
+    )
+    (tmp_path / "telemetry").mkdir()
+    typed.write_parquet(tmp_path / "telemetry" / "part-1.parquet")
+    text.write_parquet(tmp_path / "telemetry" / "part-2.parquet")
+    ds = load_dataset(tmp_path)
+    got = sorted(
+        (f.table, f.file, f.line, f.row, f.record_id, f.column)
+        for f in ds.quality.findings
+        if f.code == "timestamp_out_of_range"
+    )
+    assert got == [
+        ("releases", None, 2, 1, "R1", "released_at"),
+        ("releases", None, 3, 2, "R2", "change_requested_at"),
+        ("releases", None, 5, 4, "R4", "released_at"),
+        ("telemetry", "telemetry/part-1.parquet", None, 2, None, "ts"),
+        ("telemetry", "telemetry/part-2.parquet", None, 3, None, "ts"),
+    ]
+    # 9999-01-01 has no offset: the finding says so (it is not read at all)
+    assert [
+        (f.file, f.row) for f in ds.quality.findings if f.code == "timestamp_without_offset"
+    ] == [("telemetry/part-2.parquet", 4)]
+    first = next(f for f in ds.quality.findings if f.record_id == "R1")
+    assert str(first) == (
+        "table 'releases', line 2, id 'R1', column 'released_at': timestamp "
+        "'0001-01-01T00:00:00Z' is outside the plausible range 1970-01-01 to before 3000-01-01 "
+        "(UTC)"
+    )
+    tel = next(f for f in ds.quality.findings if f.table == "telemetry")
+    assert tel.message.endswith("; row excluded")
+    assert ds.releases["released_at"].to_list() == [
+        None,
+        datetime(2026, 4, 2, tzinfo=UTC),
+        datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        None,
+    ]
+    assert ds.releases["change_requested_at"].null_count() == 4
+    assert ds.quality.values_excluded["releases.released_at"] == 2
+    assert ds.quality.values_excluded["releases.change_requested_at"] == 1
+    assert ds.quality.rows_read["telemetry"] == 8
+    assert ds.quality.rows_excluded["telemetry"] == {"missing_key": 3}
+
+
+def test_the_plausible_range_is_the_as_of_range() -> None:
+    from analytics.commands import core
+    from analytics.schemas import TS_MAX, TS_MIN
+
+    assert (core.AS_OF_MIN, core.AS_OF_MAX) == (TS_MIN, TS_MAX)
+    assert (TS_MIN, TS_MAX) == (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))
+
+
+# ---------------------------------------------------------------- unreadable CSV, located
+
+
+def _unreadable(folder: Path, name: str, data: bytes) -> str:
+    write_table(folder, "releases", [release("R1", "s", "2026-04-01T00:00:00Z")])
+    (folder / f"{name}.csv").write_bytes(data)
+    with pytest.raises(ra.DataError) as exc:
+        load_dataset(folder)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b'a,b\n1,2\n3,"x\n4,5\n',
+            "line 3: a quoted field starts on this line and is never closed",
+        ),
+        (
+            b'a,b\n1,"two\nlines"\n"5\n6"x,7\n',
+            "line 4: a quoted field starts on this line and its closing quote (on line 5) is "
+            "followed by 'x'",
+        ),
+        (b"a,b\r\n1,2\r\n3,4,5\r\n", "line 3: the record on this line has 3 fields, the header 2"),
+        (
+            b"release_id,item,status\nR1,x,present\nR1,caf\xe9,present\n",
+            "line 3: byte 0xe9 at byte 7 of the line is not valid UTF-8",
+        ),
+        ("release_id,item,status\nR1,x,present\n".encode("utf-16"), "line 1: the file is UTF-16"),
+    ],
+)
+def test_unreadable_csv_names_the_line(tmp_path: Path, data: bytes, expected: str) -> None:
+    message = _unreadable(tmp_path, "evidence", data)
+    assert message.startswith(f"table 'evidence': cannot read {tmp_path / 'evidence.csv'}, ")
+    assert expected in message, message

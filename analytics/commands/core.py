@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -14,11 +14,13 @@ from rich.table import Table
 from analytics.errors import DataError
 from analytics.io import load_dataset
 from analytics.kpis import analyze, monthly_kpis, parse_as_of, release_records
+from analytics.schemas import TS_MAX, TS_MIN
 
-# The --as-of values the commands accept: later cuts and windows subtract and add days and
-# months, which would overflow Python's datetime near years 1 and 9999.
-AS_OF_MIN = datetime(1970, 1, 1, tzinfo=UTC)
-AS_OF_MAX = datetime(3000, 1, 1, tzinfo=UTC)  # exclusive
+# The --as-of values the commands accept: the plausible timestamps of the data contract (later
+# cuts and windows subtract and add days and months, which would overflow Python's datetime
+# near years 1 and 9999).
+AS_OF_MIN = TS_MIN
+AS_OF_MAX = TS_MAX  # exclusive
 
 
 def as_of_arg(text: str) -> datetime:

@@ -59,8 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Exit code: 0 go, 1 no-go, 2 invalid input (unknown release, unreadable data, or "
             "data errors in the release's own records), 3 internal error. A release whose "
             "released_at is missing or invalid (unparseable, without offset, a bare date, an "
-            "offset beyond +-24:00) cannot be gated: exit 2, naming releases, the line, the id "
-            "and released_at."
+            "offset beyond +-24:00, a time outside 1970..2999) cannot be gated: exit 2, naming "
+            "releases, the line, the id and released_at."
         ),
     )
     p.add_argument("--data", required=True, help="dataset folder")
