@@ -1411,6 +1411,7 @@ def _looks(
             kinds=kinds,
             every_look=every,
             min_segment_cases=cfg.min_cases_per_segment,
+            min_arm_cases=cfg.min_cases_per_arm,
         )
     return plans, pl.DataFrame(rows, schema=LOOK_SCHEMA, orient="row")
 

@@ -284,6 +284,7 @@ def look_rows(
     kinds: Sequence[str],
     every_look: Sequence[bool],
     min_segment_cases: int,
+    min_arm_cases: int = 1,
 ) -> list[tuple]:
     """Rows of ``LOOK_SCHEMA``: the contrast of each metric at every look (metrics with
     ``every_look`` false, whose verdicts only report, at the last look only), computed as one
@@ -292,8 +293,20 @@ def look_rows(
     if not looks:
         return []
     last = len(looks) - 1
+
+    def enough(parts: Sequence[Part]) -> bool:
+        new_n = sum(float(cells.n[p[1]].sum()) for p in parts)
+        ref_n = sum(float(cells.n[p[2]].sum()) for p in parts)
+        return new_n >= min_arm_cases and ref_n >= min_arm_cases
+
+    # an interim look with fewer than min_arm_cases cases in an arm cannot count for any metric
+    # (analytics.comparison._sequential): it is not computed
+    counted = [j == last or enough(look[3]) for j, look in enumerate(looks)]
     pairs = [
-        (j, i) for j in range(len(looks)) for i in range(len(names)) if every_look[i] or j == last
+        (j, i)
+        for j in range(len(looks))
+        for i in range(len(names))
+        if counted[j] and (every_look[i] or j == last)
     ]
     look_idx = np.array([j for j, _ in pairs])
     metric_idx = np.array([i for _, i in pairs])
