@@ -289,12 +289,6 @@ class Comparison(_Strict):
         description="Bootstrap resamples for quantile metrics."
     )
     seed: Annotated[int, Field(ge=0)] = Field(description="Seed of the bootstrap.")
-    # Optional: absent is allowed, an explicit null is not (the default is not validated).
-    sequential_tuning_cases: Annotated[float, Field(gt=0)] = Field(  # type: ignore[assignment]
-        None,
-        description="Detection potential: cases (both arms) at which the confidence sequence is "
-        "tightest. Optional.",
-    )
 
 
 class Judge(_Strict):

@@ -226,8 +226,8 @@ BAD_VALUES = [
     ),
     ("comparison: {seed: -1}", "comparison.seed: must be an integer >= 0, got -1"),
     (
-        "comparison: {sequential_tuning_cases: 0}",
-        "comparison.sequential_tuning_cases: must be a number > 0, got 0",
+        "comparison: {interim_alpha_share: 1.0}",
+        "comparison.interim_alpha_share: must be a number > 0 and < 1, got 1.0",
     ),
     # judge
     (
@@ -539,7 +539,7 @@ def test_reference_documents_every_default_key() -> None:
         return out
 
     keys = leaves(yaml.safe_load(policy_module.DEFAULT_POLICY_PATH.read_text()))
-    assert len(keys) == 58  # 5 top-level scalars + 53 keys in sections
+    assert len(keys) == 57  # 5 top-level scalars + 52 keys in sections
     for key in keys:
         assert f"| `{key}` |" in doc, key
     assert "| `comparison.min_cases_per_arm` | an integer >= 1 | `200` |" in doc
