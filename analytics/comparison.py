@@ -1793,6 +1793,9 @@ def _p95(
 # ---------------------------------------------------------------- verdicts
 
 
+MAX_CASES_NEEDED = 1e12
+
+
 def _thresholds(cfg: ComparisonSettings, family_size: int) -> tuple[float, float]:
     """(z of the last look's share of the one-sided level, z of the same for the first Holm
     step of the family): the multipliers behind ``cases_needed`` and ``mde``."""
@@ -1839,11 +1842,14 @@ def _final_verdicts(
     label = "BH" if method == "bh" else "Holm"
     go_margin = pl.col("noninferiority_margin_abs").round_sig_figs(3).cast(pl.String)
     non_inferior = pl.col("_usable") & (pl.col("p_noninf_sequential") < half)
-    needed = (
+    # further cases to show non-inferiority if the estimate stays put; beyond MAX_CASES_NEEDED
+    # (an estimate a hair inside the margin) it is "not reachable" rather than a number
+    raw_needed = (
         (pl.col("N_new") * (z_go * pl.col("se_go") / pl.col("go_estimate")) ** 2 - pl.col("N_new"))
         .clip(lower_bound=0)
         .ceil()
     )
+    needed = pl.when(raw_needed <= MAX_CASES_NEEDED).then(raw_needed)
     reason = (
         _reason_head(
             cfg.min_cases_per_arm,
@@ -1860,6 +1866,14 @@ def _final_verdicts(
         .then(
             pl.format(
                 "estimate at or beyond the non-inferiority margin ({}), not shown worse", go_margin
+            )
+        )
+        .when(needed.is_null())
+        .then(
+            pl.format(
+                "not yet shown within the non-inferiority margin ({}): the estimate is too close "
+                "to the margin for any realistic number of cases",
+                go_margin,
             )
         )
         .otherwise(
