@@ -169,7 +169,7 @@ def _day_matching(
         active, rho * np.where(np.isfinite(v_d), v_d, 0.0), 0.0
     ).sum(axis=1)
     tau2 = np.where(denom > 1e-9, np.clip(num / np.where(denom > 1e-9, denom, 1.0), 0, None), 0.0)
-    lam = np.where(active & (tau2[:, None] > 0), tau2[:, None] / (tau2[:, None] + v_d), 0.0)
+    lam = np.where(active, tau2[:, None] / (tau2[:, None] + v_d), 0.0)
     kept = (lam * wd).sum(axis=1)
     c = wd * (1 - lam) - rho * (1 - kept)[:, None]
     return lam, np.nan_to_num(tau2 * (c**2).sum(axis=1))
