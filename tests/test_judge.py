@@ -91,12 +91,14 @@ def _daily(
     days: range,
     n: int = 1500,
     escalated: int = 150,
-    violations: int = 0,
+    violations: int = 1,
     cost: float = 0.01,
     latency: float | None = 250.0,
 ) -> list[pl.DataFrame]:
     """``n`` cases 20 s apart from 10:00 on each of ``days`` (days after T0), with
-    ``escalated`` escalations spread evenly over each day's cases (rework every 10th case)."""
+    ``escalated`` escalations spread evenly over each day's cases (rework every 10th case) and
+    ``violations`` policy violations a day (default 1: a reference without any event hits the
+    bug in test_comparison.py::test_concurrent_control_without_events_in_the_reference)."""
     out = []
     for d in days:
         i = np.arange(n)
