@@ -127,6 +127,7 @@ def roll(*frames: pl.DataFrame) -> Rollup:
 NEW_AT = T0 + timedelta(days=7, hours=9)  # released 2026-03-09 09:00
 PAIR = (("old", "sys", T0), ("new", "sys", NEW_AT))
 AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
+DAY2 = T0 + timedelta(days=8)  # 2026-03-10 00:00, the new version's second day
 
 
 # ---------------------------------------------------------------- interval methods, by hand
@@ -329,27 +330,46 @@ def test_p95_estimates_from_the_histograms_and_is_deterministic():
 
 
 def test_post_stratified_rate_by_hand():
-    # New: A 50 cases / 10 escalations, B 150 / 15 -> weights 0.25, 0.75, rate 25/200.
-    # Reference: A 100 / 10, B 100 / 5 -> standardised 0.25*0.10 + 0.75*0.05 = 0.0625.
-    # Kish effective size of the reference: 1 / (0.25^2/100 + 0.75^2/100) = 160 (10 "events").
+    # Both versions serve on one UTC day (03-10): the control is concurrent with one day, the day
+    # matching has nothing to match (lambda = 0), and the estimate is textbook post-stratification.
+    # New: A 50 cases / 10 escalations, B 150 / 15 -> weights 0.25, 0.75, rate M = 25/200.
+    # Reference: A 100 / 10, B 100 / 5 -> R = 0.25*0.10 + 0.75*0.05 = 0.0625.
     policy = load_policy(overrides=SMALL)
     units = units_for(policy, *PAIR)
     r = roll(
-        cases("old", T0 + timedelta(days=3), 100, seg=SEG_A, escalated=10),
-        cases("old", T0 + timedelta(days=4), 100, seg=SEG_B, escalated=5),
-        cases("new", NEW_AT + timedelta(hours=1), 50, seg=SEG_A, escalated=10),
-        cases("new", NEW_AT + timedelta(hours=2), 150, seg=SEG_B, escalated=15),
+        cases("old", DAY2 + timedelta(hours=1), 100, seg=SEG_A, escalated=10),
+        cases("old", DAY2 + timedelta(hours=2), 100, seg=SEG_B, escalated=5),
+        cases("new", DAY2 + timedelta(hours=3), 50, seg=SEG_A, escalated=10),
+        cases("new", DAY2 + timedelta(hours=4), 150, seg=SEG_B, escalated=15),
     )
-    m = compare_release(r, units, "new", policy, AS_OF).metrics["escalation_rate"]
-    assert m.new_value == pytest.approx(0.125)
-    assert m.ref_value == pytest.approx(0.0625)
+    c = compare_release(r, units, "new", policy, AS_OF)
+    assert (c.control, c.concurrent_share) == ("concurrent", 1.0)
+    m = c.metrics["escalation_rate"]
+    M, R = 0.125, 0.0625
+    assert m.new_value == pytest.approx(M)
+    assert m.ref_value == pytest.approx(R)
     assert m.estimate == pytest.approx(0.0625)
     assert m.naive_ref_value == pytest.approx(0.075)
-    l1, u1 = proportion_confint(25, 200, method="wilson")
-    l2, u2 = proportion_confint(10, 160, method="wilson")
-    assert m.ci_low == pytest.approx(0.0625 - math.hypot(0.125 - l1, u2 - 0.0625))
-    assert m.ci_high == pytest.approx(0.0625 + math.hypot(u1 - 0.125, 0.0625 - l2))
-    assert m.coverage == 1.0
+    assert m.standardised_share == 1.0
+    # Reference variance: sum_s w_s^2 / n_s * p_s (1 - p_s), each stratum's rate shrunk towards
+    # R by two pseudo-cases: p_A = (10 + 2R)/102, p_B = (5 + 2R)/102. Effective size
+    # R (1 - R) / Var(R) = 180.672 (Kish's 1 / sum w^2/n would be 160).
+    p_a, p_b = (10 + 2 * R) / 102, (5 + 2 * R) / 102
+    v_ref = 0.25**2 / 100 * p_a * (1 - p_a) + 0.75**2 / 100 * p_b * (1 - p_b)
+    n_ref = R * (1 - R) / v_ref
+    assert n_ref == pytest.approx(180.67205, abs=1e-4)
+    assert m.effective_n_ref == pytest.approx(n_ref)
+    # New arm: within-stratum variance, shrunk towards M: q_A = (10 + 2M)/52, q_B = (15 + 2M)/152.
+    q_a, q_b = (10 + 2 * M) / 52, (15 + 2 * M) / 152
+    v_new = (50 * q_a * (1 - q_a) + 150 * q_b * (1 - q_b)) / 200**2
+    n_new = M * (1 - M) / v_new
+    assert m.se == pytest.approx(math.sqrt(v_new + v_ref))
+    # Newcombe / MOVER from the Wilson intervals at the effective sizes.
+    l1, u1 = wilson_bounds(M * n_new, n_new, Z95)
+    l2, u2 = wilson_bounds(R * n_ref, n_ref, Z95)
+    assert m.ci_low == pytest.approx(0.0625 - math.hypot(M - l1, u2 - R))
+    assert m.ci_high == pytest.approx(0.0625 + math.hypot(u1 - M, R - l2))
+    assert m.ci_low == pytest.approx(0.0030801, abs=1e-6)
     assert m.method == "newcombe_wilson"
 
 
@@ -374,25 +394,51 @@ def test_simpsons_paradox_naive_and_standardised_disagree():
     assert m.verdict == "better"
 
 
-def test_small_segments_are_pooled_and_coverage_reported():
+def test_sparse_segments_borrow_the_coarser_stratum():
+    # k = 30 reference cases per segment. Collapse order: customer_segment, language,
+    # criticality, task_type. Reference on 03-10: A 100 / 10 escalations, A2 (A with another
+    # customer segment) 20 / 6, B 60 / 3. New on 03-10: A 100, A2 50, C 50 (never served by the
+    # reference, in no shared stratum above the whole arm).
     policy = load_policy(
         overrides={"comparison": {"min_cases_per_arm": 1, "min_cases_per_segment": 30}}
     )
     units = units_for(policy, *PAIR)
+    seg_a2 = ("answer", "low", "en", "enterprise")
     seg_c = ("draft", "medium", "fr", "consumer")
     r = roll(
-        cases("old", T0 + timedelta(days=3), 100, seg=SEG_A),
-        cases("old", T0 + timedelta(days=3, hours=2), 20, seg=SEG_B),
-        cases("new", NEW_AT + timedelta(hours=1), 100, seg=SEG_A),
-        cases("new", NEW_AT + timedelta(hours=2), 10, seg=SEG_B),
-        cases("new", NEW_AT + timedelta(hours=3), 40, seg=seg_c),  # never served by the old
+        cases("old", DAY2 + timedelta(hours=1), 100, seg=SEG_A, escalated=10),
+        cases("old", DAY2 + timedelta(hours=2), 20, seg=seg_a2, escalated=6),
+        cases("old", DAY2 + timedelta(hours=3), 60, seg=SEG_B, escalated=3),
+        cases("new", DAY2 + timedelta(hours=4), 100, seg=SEG_A, escalated=10),
+        cases("new", DAY2 + timedelta(hours=5), 50, seg=seg_a2, escalated=5),
+        cases("new", DAY2 + timedelta(hours=6), 50, seg=seg_c, escalated=5),
     )
     c = compare_release(r, units, "new", policy, AS_OF)
-    # B (10 new / 20 reference) and C (40 / 0) pool into "other" (50 / 20), still below 30 in
-    # the reference: left out. The standardised estimate covers 100 of the 150 new cases.
-    assert c.metrics["escalation_rate"].coverage == pytest.approx(100 / 150)
-    assert set(c.segments["segment"].unique()) == {"answer / low / en / smb"}
-    assert c.metrics["escalation_rate"].n_new == 150
+    m = c.metrics["escalation_rate"]
+    # A: own segment (0.10). A2: 20 < 30, borrows answer/low/en (A + A2: 16/120). C: no
+    # reference at any level until the whole arm (19/180). Every new case keeps its weight.
+    R = 0.5 * 10 / 100 + 0.25 * 16 / 120 + 0.25 * 19 / 180
+    assert m.ref_value == pytest.approx(R)
+    assert m.ref_value == pytest.approx(0.1097222, abs=1e-7)
+    assert m.new_value == pytest.approx(20 / 200)
+    assert m.n_new == 200 and m.n_ref == 180
+    assert m.standardised_share == pytest.approx(100 / 200)  # only A on its own segment
+    # The linear weights of the reference cases: a_A = 0.5/100 + 0.25/120 + 0.25/180,
+    # a_A2 = 0.25/120 + 0.25/180, a_B = 0.25/180; each case's variance that of the stratum its
+    # segment is standardised on (A2: the answer/low/en stratum), shrunk towards R.
+    a_a = 0.5 / 100 + 0.25 / 120 + 0.25 / 180
+    a_a2 = 0.25 / 120 + 0.25 / 180
+    a_b = 0.25 / 180
+    assert 10 * a_a + 6 * a_a2 + 3 * a_b == pytest.approx(R)
+    p_a, p_a2, p_b = (10 + 2 * R) / 102, (16 + 2 * R) / 122, (3 + 2 * R) / 62
+    v_ref = (
+        a_a**2 * 100 * p_a * (1 - p_a)
+        + a_a2**2 * 20 * p_a2 * (1 - p_a2)
+        + a_b**2 * 60 * p_b * (1 - p_b)
+    )
+    assert m.effective_n_ref == pytest.approx(R * (1 - R) / v_ref)
+    assert m.effective_n_ref == pytest.approx(143.5264, abs=1e-3)
+    assert not hasattr(m, "coverage")
 
 
 def test_zero_heavy_rare_events_are_flagged_where_a_rank_test_sees_no_shift():
@@ -420,24 +466,31 @@ def test_window_edges_are_whole_utc_days():
     policy = load_policy(overrides=SMALL)
     units = units_for(policy, *PAIR)
     r = roll(
-        cases("old", T0 + timedelta(days=1, hours=23), 5),  # 03-03 23:00: pre-release window
         cases("old", T0 - timedelta(hours=1), 7),  # 03-01 23:00: before ref_start (03-02)
-        cases("old", T0 + timedelta(days=10), 11),  # 03-12: concurrent, inside the window
+        cases("old", T0 + timedelta(days=1, hours=23), 5),  # 03-03 23:00: pre-release window
+        cases("old", T0 + timedelta(days=10), 11),  # 03-12: concurrent with the new version
         cases("old", T0 + timedelta(days=15, hours=1), 13),  # 03-17 01:00: after window_end
-        cases("new", NEW_AT, 17),  # 03-09 09:00: release day
-        cases("new", T0 + timedelta(days=14, hours=23), 19),  # 03-16 23:00: last day
+        cases("new", NEW_AT, 17),  # 03-09 09:00: release day, served alone
+        cases("new", T0 + timedelta(days=10, hours=2), 29),  # 03-12: beside the old version
+        cases("new", T0 + timedelta(days=14, hours=23), 19),  # 03-16 23:00: last day, alone
         cases("new", T0 + timedelta(days=15), 23),  # 03-17 00:00: outside
     )
     c = compare_release(r, units, "new", policy, AS_OF)
     assert c.window_start == datetime(2026, 3, 9, tzinfo=UTC)
     assert c.window_end == datetime(2026, 3, 17, tzinfo=UTC)  # ceil(03-16 09:00)
     assert c.ref_start == datetime(2026, 3, 2, tzinfo=UTC)  # floor(03-02 09:00)
-    assert c.n_new == 17 + 19
-    assert c.n_ref == 5 + 11
+    assert (c.looks_done, c.looks_planned) == (8, 8)  # 03-09 .. 03-16, one look a day
+    assert c.look_time == datetime(2026, 3, 17, tzinfo=UTC)
+    # 03-12 has a concurrent control (the old version's 11 cases that day); 03-09 and 03-16 are
+    # compared with the pre-release window (03-03's 5 cases): a mixed control.
+    assert c.control == "mixed"
+    assert c.concurrent_share == pytest.approx(29 / (17 + 29 + 19))
+    assert c.n_new == 17 + 29 + 19
+    assert c.n_ref == 11 + 5
     assert c.status == "ok"
 
 
-def test_as_of_cuts_whole_days_and_marks_immature():
+def test_as_of_counts_complete_days_only_and_marks_immature():
     policy = load_policy(overrides=SMALL)
     units = units_for(policy, *PAIR)
     r = roll(
@@ -446,13 +499,117 @@ def test_as_of_cuts_whole_days_and_marks_immature():
         cases("new", T0 + timedelta(days=9, hours=20), 30),  # 03-11 20:00
         cases("new", T0 + timedelta(days=10, hours=1), 20),  # 03-12
     )
-    mid_day = datetime(2026, 3, 11, 12, tzinfo=UTC)
-    c = compare_release(r, units, "new", policy, mid_day)
-    assert c.status == "immature"
-    assert c.n_new == 80  # the whole of 03-11 counts, 03-12 does not
-    midnight = datetime(2026, 3, 11, tzinfo=UTC)
-    assert compare_release(r, units, "new", policy, midnight).n_new == 50
-    assert compare_release(r, units, "new", policy, AS_OF).status == "ok"
+    # At 03-11 12:00 the last complete day is 03-10: two looks, 03-11 does not count yet.
+    mid_day = compare_release(r, units, "new", policy, datetime(2026, 3, 11, 12, tzinfo=UTC))
+    assert mid_day.status == "immature"
+    assert mid_day.n_new == 50 and mid_day.looks_done == 2
+    assert mid_day.look_time == datetime(2026, 3, 11, tzinfo=UTC)
+    # Read again at midnight the same day: the same comparison (only as_of differs).
+    midnight = compare_release(r, units, "new", policy, datetime(2026, 3, 11, tzinfo=UTC))
+    a, b = mid_day.to_dict(), midnight.to_dict()
+    assert a.pop("as_of") != b.pop("as_of")
+    assert _same(a, b)
+    nxt = compare_release(r, units, "new", policy, datetime(2026, 3, 12, tzinfo=UTC))
+    assert nxt.n_new == 80 and nxt.looks_done == 3
+    done = compare_release(r, units, "new", policy, AS_OF)
+    assert done.status == "ok" and done.n_new == 100 and done.looks_done == 8
+    # Before the release day is complete there is no look at all.
+    early = compare_release(r, units, "new", policy, datetime(2026, 3, 9, 23, tzinfo=UTC))
+    assert early.status == "insufficient_data" and early.looks_done == 0
+    assert "no complete UTC day" in early.message
+
+
+# ---------------------------------------------------------------- control designs
+
+
+def _daily(release_id: str, days: Sequence[int], n: int, escalated: int, **kw) -> list:
+    """``n`` cases (``escalated`` escalations) on each of the given days after T0, from 10:00."""
+    return [
+        cases(release_id, T0 + timedelta(days=d, hours=10), n, escalated=escalated, **kw)
+        for d in days
+    ]
+
+
+def test_canary_beside_the_old_version_is_a_concurrent_control():
+    # 03-09 .. 03-16 the old version serves 100 cases a day beside the canary's 100; the old
+    # version's pre-release days (03-02 .. 03-08, at another rate) are not used at all.
+    policy = load_policy(overrides=SMALL)
+    units = units_for(policy, *PAIR)
+    r = roll(
+        *_daily("old", range(0, 7), 100, 50),
+        *_daily("old", range(7, 15), 100, 10),
+        *_daily("new", range(7, 15), 100, 20),
+    )
+    c = compare_release(r, units, "new", policy, AS_OF)
+    assert (c.control, c.concurrent_share) == ("concurrent", 1.0)
+    assert c.n_new == 800 and c.n_ref == 800
+    m = c.metrics["escalation_rate"]
+    # The same rate every day in each arm: no day shock, so the estimate is 0.2 - 0.1 with the
+    # reference's effective size its case count (stratum rate shrunk towards R = 0.1: itself).
+    assert (m.new_value, m.ref_value) == pytest.approx((0.2, 0.1))
+    assert m.effective_n_ref == pytest.approx(800)
+    assert c.to_dict()["control_weaker"] is False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine bug: estimator._day_matching computes lambda = tau^2 / (tau^2 + v_d) = 0 / 0 "
+    "when the reference has no events on the concurrent days, so the rate is NaN and comes out "
+    "insufficient_data ('no complete day with data in both arms'). Setting lambda = 0 when "
+    "tau^2 = 0 fixes this but exposes a zero reference variance when R = 0 (the two pseudo-cases "
+    "shrink towards R = 0), which raised false alarms on the sample data: not fixed here",
+)
+def test_concurrent_control_without_events_in_the_reference():
+    # No violation in either arm, both versions on the same days.
+    policy = load_policy(overrides=SMALL)
+    units = units_for(policy, *PAIR)
+    r = roll(*_daily("old", range(7, 15), 300, 30), *_daily("new", range(7, 15), 300, 30))
+    c = compare_release(r, units, "new", policy, AS_OF)
+    assert c.control == "concurrent"
+    m = c.metrics["policy_violation_rate"]
+    assert m.verdict == "inconclusive"
+    assert (m.new_value, m.ref_value, m.estimate) == (0.0, 0.0, 0.0)
+    # 0 of 2400 against 0 of 2400 (Kish size when R = 0): the MOVER interval from the Wilson
+    # upper limits z^2 / (n + z^2) of each arm.
+    u = Z95**2 / (2400 + Z95**2)
+    assert m.ci_high == pytest.approx(u)
+    assert m.ci_low == pytest.approx(-u)
+
+
+def test_ramp_to_full_traffic_is_a_mixed_control():
+    # Canary beside the old version on 03-09 .. 03-11 (100 cases each a day), then the new
+    # version alone at full traffic 03-12 .. 03-16 (300 a day): those days are compared with the
+    # old version's pre-release window 03-02 .. 03-08.
+    policy = load_policy(overrides=SMALL)
+    units = units_for(policy, *PAIR)
+    r = roll(
+        *_daily("old", range(0, 10), 100, 10),
+        *_daily("new", range(7, 10), 100, 10),
+        *_daily("new", range(10, 15), 300, 30),
+    )
+    c = compare_release(r, units, "new", policy, AS_OF)
+    assert c.control == "mixed"
+    assert c.concurrent_share == pytest.approx(300 / 1800)
+    assert c.n_new == 1800
+    assert c.n_ref == 300 + 700  # concurrent days + pre-release days
+    m = c.metrics["escalation_rate"]
+    assert (m.new_value, m.ref_value) == pytest.approx((0.1, 0.1))
+    assert m.estimate == pytest.approx(0.0, abs=1e-12)
+
+
+def test_immediate_rollout_is_compared_with_the_pre_release_window():
+    policy = load_policy(overrides=SMALL)
+    units = units_for(policy, *PAIR)
+    r = roll(*_daily("old", range(0, 7), 100, 10), *_daily("new", range(7, 15), 300, 36))
+    c = compare_release(r, units, "new", policy, AS_OF)
+    assert (c.control, c.concurrent_share) == ("pre_release", 0.0)
+    assert c.to_dict()["control_weaker"] is True
+    assert c.n_new == 2400 and c.n_ref == 700
+    m = c.metrics["escalation_rate"]
+    assert (m.new_value, m.ref_value) == pytest.approx((0.12, 0.1))
+    # No between-day variation in either arm: the day component is 0 and the reference's
+    # effective size is its case count.
+    assert m.effective_n_ref == pytest.approx(700)
 
 
 def test_statuses_without_comparison():
@@ -525,40 +682,101 @@ def _degraded_rollup() -> Rollup:
     )
 
 
+FAMILY = (
+    "escalation_rate",
+    "rework_rate",
+    "policy_violation_rate",
+    "quality_score",
+    "unit_cost_usd",
+    "latency_p95_ms",
+)
+
+
+def _family_p(c, method) -> tuple[list[float], list[float]]:
+    """(the engine's adjusted p_worse of the decision family, the same by hand: ``method`` over
+    the six sequential p-values, a member without one counting as 1)."""
+    seq = [c.metrics[n].p_worse_sequential for n in FAMILY]
+    by_hand = method([1.0 if p is None else p for p in seq])
+    return [c.metrics[n].p_worse_adjusted for n in FAMILY], list(by_hand)
+
+
 def test_verdicts_and_telemetry_failures():
     policy = load_policy()
     units = units_for(policy, *PAIR)
     c = compare_release(_degraded_rollup(), units, "new", policy, AS_OF)
-    assert c.metrics["escalation_rate"].verdict == "worse"
-    assert c.metrics["escalation_rate"].role == "decision_quality"
-    assert c.metrics["escalation_rate"].p_worse_adjusted < 0.025
+    assert c.family == FAMILY
+    assert c.control == "pre_release"
+    esc = c.metrics["escalation_rate"]
+    assert esc.verdict == "worse" and esc.role == "decision_quality" and esc.in_family
+    assert esc.p_worse_adjusted < 0.025
     assert c.metrics["refusal_rate"].role == "operational"
     assert c.metrics["refusal_rate"].verdict == "worse"
+    assert not c.metrics["refusal_rate"].in_family
     assert c.metrics["unit_cost_usd"].verdict == "worse"
     assert c.metrics["rework_rate"].verdict == "inconclusive"  # 0 vs 0 reworks
     assert telemetry_failures({"new": c}) == {"new": ("escalation_rate",)}
-    # Holm over the decision-quality family: 4 metrics with data.
-    dq = [m for m in c.metrics.values() if m.role == "decision_quality"]
-    assert sorted(m.p_worse_adjusted for m in dq) == pytest.approx(
-        sorted(holm([m.p_worse for m in dq]))
+    # The new version served on its release day only, so all 8 looks see the same data and the
+    # sequential p-value is the last look's p / 0.9.
+    assert esc.p_worse_sequential == pytest.approx(esc.p_worse / 0.9)
+    # Holm over ONE family of six (decision quality + judge critical + judge hold metrics).
+    adjusted, by_hand = _family_p(c, holm)
+    assert adjusted == pytest.approx(by_hand)
+    # Unit cost (smallest) times 6, escalation times 5.
+    assert c.metrics["unit_cost_usd"].p_worse_adjusted == pytest.approx(
+        6 * c.metrics["unit_cost_usd"].p_worse_sequential
     )
+    assert esc.p_worse_adjusted == pytest.approx(5 * esc.p_worse_sequential)
+    # The other metrics (refusal, latency mean, tokens) are their own family.
+    rest = ("refusal_rate", "latency_mean_ms", "tokens_mean")
+    seq = [c.metrics[n].p_worse_sequential for n in rest]
+    assert [c.metrics[n].p_worse_adjusted for n in rest] == pytest.approx(list(holm(seq)))
 
 
-def test_margin_is_relative_to_the_reference():
-    # Escalation 10 % -> 10.5 % on 200k cases per arm: significantly higher, but by 5 %,
-    # inside the 10 % margin: not worse, and shown non-inferior.
+def test_missing_family_members_count_as_p_one():
+    # No graded case: quality_score has no p-value, but the family keeps six members.
     policy = load_policy()
     units = units_for(policy, *PAIR)
     r = roll(
-        cases("old", T0 + timedelta(days=3), 200_000, escalated=20_000),
-        cases("new", NEW_AT + timedelta(hours=1), 200_000, escalated=21_000),
+        cases("old", T0 + timedelta(days=3), 3000, escalated=300, quality=[None] * 3000),
+        cases("new", NEW_AT + timedelta(hours=1), 3000, escalated=480, quality=[None] * 3000),
     )
-    m = compare_release(r, units, "new", policy, AS_OF).metrics["escalation_rate"]
+    c = compare_release(r, units, "new", policy, AS_OF)
+    q = c.metrics["quality_score"]
+    assert q.verdict == "insufficient_data"
+    assert q.p_worse_adjusted == 1.0  # in the family as p = 1
+    assert "fewer than 200" in q.reason
+    adjusted, by_hand = _family_p(c, holm)
+    assert adjusted[:3] == pytest.approx(by_hand[:3])
+    assert adjusted[4:] == pytest.approx(by_hand[4:])
+    # Unit cost smallest (x 6), escalation second (x 5, not x 4: quality still counts).
+    esc = c.metrics["escalation_rate"]
+    assert esc.p_worse_adjusted == pytest.approx(5 * esc.p_worse_sequential)
+
+
+def test_margin_is_relative_to_the_reference():
+    # Escalation 10 % -> 10.5 % on 200k cases per arm, both versions on the same four days:
+    # significantly higher, but by 5 %, inside the 10 % margin: not worse, shown non-inferior.
+    policy = load_policy()
+    units = units_for(policy, *PAIR)
+    r = roll(
+        *_daily("old", range(8, 12), 50_000, 5_000),
+        *_daily("new", range(8, 12), 50_000, 5_250),
+    )
+    c = compare_release(r, units, "new", policy, AS_OF)
+    assert c.control == "concurrent"
+    m = c.metrics["escalation_rate"]
     assert m.ci_low > 0
     assert m.verdict == "inconclusive"
-    assert m.non_inferior is True
+    assert m.non_inferior is True and m.cases_needed == 0
     assert m.margin_abs == pytest.approx(0.01)
+    assert m.noninferiority_margin_abs == pytest.approx(0.01)
     assert m.relative == pytest.approx(0.05)
+    assert m.effective_n_ref == pytest.approx(200_000)
+    # mde: the margin plus (z of the first Holm step of six at the last look's 0.9 share of
+    # alpha/2, plus z_0.8) standard errors of the margin contrast new - 1.1 * reference.
+    se = math.sqrt(0.105 * 0.895 / 200_000 + 1.1**2 * 0.1 * 0.9 / 200_000)
+    z = sps.norm.isf(0.025 * 0.9 / 6) + sps.norm.ppf(0.8)
+    assert m.mde == pytest.approx(0.01 + z * se, rel=1e-6)
 
 
 def test_benjamini_hochberg_option():
@@ -566,11 +784,36 @@ def test_benjamini_hochberg_option():
     units = units_for(policy, *PAIR)
     c = compare_release(_degraded_rollup(), units, "new", policy, AS_OF)
     assert c.multiple_testing == "bh"
-    dq = [m for m in c.metrics.values() if m.role == "decision_quality"]
-    assert sorted(m.p_worse_adjusted for m in dq) == pytest.approx(
-        sorted(benjamini_hochberg([m.p_worse for m in dq]))
+    adjusted, by_hand = _family_p(c, benjamini_hochberg)
+    assert adjusted == pytest.approx(by_hand)
+    # BH: the two smallest of six both become 6/2 * the second smallest.
+    esc = c.metrics["escalation_rate"]
+    assert esc.p_worse_adjusted == pytest.approx(3 * esc.p_worse_sequential)
+    assert "BH p" in esc.reason
+
+
+def test_verdict_is_sticky_across_later_as_of():
+    # Both versions serve 2000 cases a day from 03-09; the reference at 10 % escalation, the new
+    # version at 10 % on 03-09, 30 % on 03-10 and 8 % after that. At 03-11 (two looks) it is
+    # worse; at the end of the window it is still worse with the same or a smaller sequential
+    # p-value, although a fixed-sample test of all eight days would not find it.
+    policy = load_policy(overrides={"costs": {"escalation_usd": 0.0}})
+    units = units_for(policy, *PAIR)
+    rates = [200, 600, 160, 160, 160, 160, 160, 160]
+    r = roll(
+        *_daily("old", range(7, 15), 2000, 200),
+        *[_daily("new", [7 + k], 2000, e)[0] for k, e in enumerate(rates)],
     )
-    assert "BH p" in c.metrics["escalation_rate"].reason
+    early = compare_release(r, units, "new", policy, datetime(2026, 3, 11, tzinfo=UTC))
+    late = compare_release(r, units, "new", policy, AS_OF)
+    e, last = early.metrics["escalation_rate"], late.metrics["escalation_rate"]
+    assert early.looks_done == 2 and late.looks_done == 8
+    assert e.verdict == "worse" and last.verdict == "worse"
+    assert last.p_worse_sequential <= e.p_worse_sequential
+    assert last.p_worse > 0.025  # the last look's own p-value
+    assert last.new_value == pytest.approx(1760 / 16000)  # 0.11 = 1.1 * reference: p 0.5
+    assert last.p_worse == pytest.approx(0.5)
+    assert late.detectable_at == datetime(2026, 3, 11, tzinfo=UTC)
 
 
 def _same(a: object, b: object) -> bool:

@@ -1,21 +1,22 @@
-"""Detection potential: the confidence-sequence boundary by hand, its time-uniform coverage by
-simulation, and the earliest visible degradation on small hand-made telemetry."""
+"""Detection potential read off the comparison's daily looks (analytics.sequential): the first
+crossing look by hand on a small concurrent canary, consistency with the verdicts at the same
+as_of, and reuse of comparisons already computed."""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from analytics.errors import DataError
+import analytics.sequential as sequential
+from analytics.comparison import compare_releases, holm, rate_p_value
 from analytics.policy import load_policy
 from analytics.releases import release_units
 from analytics.rollup import rollup_telemetry
 from analytics.sequential import (
-    cs_multiplier,
+    detection_from_comparison,
     detection_potential,
     detection_potentials,
     sequence_frame,
@@ -23,8 +24,11 @@ from analytics.sequential import (
 
 VERSIONS = ("model", "inference_config", "prompt", "tools", "safety_policy", "routing", "eval_set")
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
-RELEASED = T0 + timedelta(days=7, hours=9)  # 2026-03-09 09:00
-POLICY = {"comparison": {"sequential_tuning_cases": 5000}}
+RELEASED = T0 + timedelta(days=7, hours=9)  # 2026-03-09 09:00; window 03-09 .. 03-16, 8 looks
+DAY1 = datetime(2026, 3, 9, 12, tzinfo=UTC)
+# Escalations cost nothing here, so unit cost is constant (no p-value: p = 1 in the family).
+POLICY = {"costs": {"human_hourly_usd": 0.0, "rework_usd": 0.0, "escalation_usd": 0.0}}
+AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
 
 
 def _units(policy, rows):
@@ -40,22 +44,13 @@ def _units(policy, rows):
     return release_units(rel, policy)
 
 
-def _telemetry(
-    release_id: str,
-    start: datetime,
-    hours: int,
-    per_hour: int,
-    esc: float,
-    rng: np.random.Generator,
-    system: str = "sys",
-) -> pl.DataFrame:
-    """``per_hour`` cases in each of ``hours`` hours from ``start``, escalated with prob. esc."""
-    n = hours * per_hour
-    offsets = np.repeat(np.arange(hours), per_hour) * 3600 + rng.integers(0, 3600, n)
+def _day(release_id: str, start: datetime, n: int, escalated: int, system: str) -> pl.DataFrame:
+    """``n`` cases one second apart from ``start``, ``escalated`` of them spread evenly."""
+    i = np.arange(n)
     return pl.DataFrame(
         {
             "ts": pl.Series(
-                [start + timedelta(seconds=int(s)) for s in offsets], dtype=pl.Datetime("us", "UTC")
+                [start + timedelta(seconds=int(k)) for k in i], dtype=pl.Datetime("us", "UTC")
             ),
             "release_id": release_id,
             "system": system,
@@ -63,7 +58,7 @@ def _telemetry(
             "criticality": "low",
             "language": "en",
             "customer_segment": "smb",
-            "escalated": rng.random(n) < esc,
+            "escalated": (i + 1) * escalated // n > i * escalated // n,
             "reworked": False,
             "policy_violation": False,
             "refused": False,
@@ -76,11 +71,14 @@ def _telemetry(
     )
 
 
+# Escalations per day (1000 cases a day in each arm, both versions serving on the same days, the
+# reference at 10 % every day): "bad" is at 10 % on the release day, 30 % on its second day and
+# 9 % after that; "a2" equals its reference throughout.
+BAD_NEW = (100, 300, 90, 90, 90, 90, 90, 90)
+
+
 @pytest.fixture(scope="module")
 def data():
-    """System "sys": "old" (escalation 10 %) then "bad" (escalation 25 %) from RELEASED, 100
-    cases per hour each. System "aa": "a1" then "a2", both 10 %."""
-    rng = np.random.default_rng(5)
     policy = load_policy(overrides=POLICY)
     units = _units(
         policy,
@@ -91,121 +89,114 @@ def data():
             ("a2", "aa", RELEASED),
         ],
     )
-    tel = pl.concat(
-        [
-            _telemetry("old", T0, 7 * 24 + 9, 100, 0.10, rng),
-            _telemetry("bad", RELEASED, 8 * 24, 100, 0.25, rng),
-            _telemetry("a1", T0, 7 * 24 + 9, 100, 0.10, rng, "aa"),
-            _telemetry("a2", RELEASED, 8 * 24, 100, 0.10, rng, "aa"),
+    frames = []
+    for k in range(8):
+        at = DAY1 + timedelta(days=k)
+        frames += [
+            _day("old", at, 1000, 100, "sys"),
+            _day("bad", at + timedelta(hours=1), 1000, BAD_NEW[k], "sys"),
+            _day("a1", at, 1000, 100, "aa"),
+            _day("a2", at + timedelta(hours=1), 1000, 100, "aa"),
         ]
-    )
-    return policy, units, tel
+    return policy, units, rollup_telemetry(pl.concat(frames).lazy())
 
 
-AS_OF = datetime(2026, 4, 1, tzinfo=UTC)
+def test_first_crossing_look_by_hand(data):
+    policy, units, rollup = data
+    c = compare_releases(rollup, units, ["bad"], policy, AS_OF)["bad"]
+    assert c.control == "concurrent" and c.concurrent_share == 1.0
+    assert (c.looks_done, c.looks_planned) == (8, 8)
+    # Look 1 (03-09): 100/1000 in both arms, estimate 0: nowhere near. Look 2 (03-09 and 03-10):
+    # new 400/2000 = 0.20, reference 200/2000 = 0.10; with one segment and no day shock in the
+    # reference the effective sizes are the case counts, so the margin contrast
+    # 0.20 - 1.1 * 0.10 has the MOVER p-value p2; look 2 spends 0.1 / 7 of the level.
+    p2 = float(rate_p_value(0.20, 2000, 0.10, 2000, 1.1, 1.0))
+    seq2 = p2 / (0.1 / 7)
+    # The family of six at look 2: escalation seq2; rework, violations (0 vs 0: p_worse 0.5,
+    # / share capped at 1), quality and p95 latency (equal: 1), unit cost (constant: no p-value,
+    # counts as 1). Holm: 6 * seq2 < alpha / 2 = 0.025.
+    assert holm([seq2, 1, 1, 1, 1, 1])[0] == pytest.approx(6 * seq2)
+    assert 6 * seq2 < 0.025
+    looks = c.looks.filter(pl.col("metric") == "escalation_rate").sort("look")
+    assert looks["p_worse"][1] == pytest.approx(p2, rel=1e-6)
+    assert looks["p_worse_sequential"][1] == pytest.approx(seq2, rel=1e-6)
+    assert looks["estimate"][0] == pytest.approx(0.0, abs=1e-12)
+    assert c.detectable_at == datetime(2026, 3, 11, tzinfo=UTC)  # end of look 2
+    assert c.detectable_metrics == ("escalation_rate",)
+    d = detection_from_comparison(c)
+    assert d.detectable_after_hours == pytest.approx(39.0)  # 03-09 09:00 -> 03-11 00:00
+    assert d.metric == "escalation_rate" and d.metrics == ("escalation_rate",)
+    assert d.looks == 8 and d.status == "ok" and d.resolution == "day"
+    assert d.to_dict()["detectable_at"] == "2026-03-11T00:00:00+00:00"
+    # The sequential p-value is the running minimum of p / share (interim looks 0.1 / 7 each, the
+    # last 0.9): the verdict stays "worse" although the final look's own p-value (new 940/8000 =
+    # 0.1175 against 1.1 * 0.10) is not significant.
+    shares = np.array([0.1 / 7] * 7 + [0.9])
+    running = np.minimum.accumulate(looks["p_worse"].to_numpy() / shares)
+    assert looks["p_worse_sequential"].to_list() == pytest.approx(np.minimum(running, 1.0))
+    assert running[-1] <= seq2
+    assert looks["p_worse"][7] > 0.025
+    m = c.metrics["escalation_rate"]
+    assert m.verdict == "worse"
+    assert m.p_worse_sequential == pytest.approx(running[-1])
+    assert m.p_worse_adjusted == pytest.approx(6 * running[-1])
 
 
-def test_boundary_by_hand():
-    # alpha = 0.05, tuning t* = 5000: rho^2 t* = L + log(L + 1) with L = -2 log 0.05 = 5.99146,
-    # i.e. 7.93615; z = sqrt(2 (x + 1) / x * log(sqrt(x + 1) / alpha)) = 3.03521 at x = 7.93615.
-    assert float(cs_multiplier(5000, 0.05, 5000)) == pytest.approx(3.035209, abs=1e-6)
-    assert float(cs_multiplier(20000, 0.05, 5000)) == pytest.approx(3.127114, abs=1e-6)
-    t = np.array([10, 100, 1_000, 10_000, 100_000, 1_000_000])
-    z = cs_multiplier(t, 0.05, 5000)
-    assert (z > 1.96).all()  # always wider than the fixed-sample interval
-    assert np.isinf(cs_multiplier(0, 0.05, 5000))
+def test_detection_agrees_with_the_verdicts_at_every_as_of(data):
+    policy, units, rollup = data
+    for as_of, looks, worse in (
+        (datetime(2026, 3, 10, 18, tzinfo=UTC), 1, False),  # 03-10 not complete yet
+        (datetime(2026, 3, 11, tzinfo=UTC), 2, True),
+        (datetime(2026, 3, 13, 7, tzinfo=UTC), 4, True),
+        (AS_OF, 8, True),
+    ):
+        c = compare_releases(rollup, units, ["bad", "a2"], policy, as_of)
+        d = {rid: detection_from_comparison(x) for rid, x in c.items()}
+        assert c["bad"].looks_done == looks and d["bad"].looks == looks
+        assert (c["bad"].metrics["escalation_rate"].verdict == "worse") is worse
+        assert (d["bad"].detectable_at is not None) is worse
+        assert c["bad"].worse() == (("escalation_rate",) if worse else ())
+        # A/A: nothing worse, nothing detectable.
+        assert c["a2"].worse() == () and d["a2"].detectable_after_hours is None
+    assert d["a2"].status == "ok" and "no degradation" in d["a2"].message
+    early = detection_potential(rollup, units, "a2", policy, datetime(2026, 3, 12, tzinfo=UTC))
+    assert early.status == "immature" and early.looks == 3
+    none = detection_potential(rollup, units, "bad", policy, datetime(2026, 3, 9, 23, tzinfo=UTC))
+    assert none.looks == 0 and none.status == "insufficient_data"
 
 
-def test_time_uniform_coverage_by_simulation():
-    """Over 1000 looks, a 95 % confidence sequence excludes the true mean at some look in at
-    most 5 % of 2000 paths; a fixed 95 % interval looked at as often does far more often."""
-    rng = np.random.default_rng(3)
-    paths, looks = 2000, 1000
-    x = rng.standard_normal((paths, looks))
-    t = np.arange(1, looks + 1)
-    mean = np.cumsum(x, axis=1) / t
-    se = 1 / np.sqrt(t)
-    cs_miss = (np.abs(mean) > cs_multiplier(t, 0.05, 200) * se).any(axis=1).mean()
-    fixed_miss = (np.abs(mean) > 1.96 * se).any(axis=1).mean()
-    assert cs_miss <= 0.05
-    assert fixed_miss > 0.3
+def test_detection_potentials_reuse_given_comparisons(data, monkeypatch):
+    policy, units, rollup = data
+    # Comparisons computed at 03-11 (bad detected at look 2 of 2 done).
+    given = compare_releases(rollup, units, ["bad"], policy, datetime(2026, 3, 11, tzinfo=UTC))
+    asked: list[list[str]] = []
+
+    def spy(*args, **kwargs):
+        asked.append(list(args[2]))
+        return compare_releases(*args, **kwargs)
+
+    monkeypatch.setattr(sequential, "compare_releases", spy)
+    out = detection_potentials(rollup, units, ["a2", "bad", "a1"], policy, AS_OF, comparisons=given)
+    assert asked == [["a2", "a1"]]  # only the releases without a comparison are computed
+    assert list(out) == ["a2", "bad", "a1"]
+    assert out["bad"].looks == 2  # read off the given comparison, not recomputed at AS_OF
+    assert out["bad"].detectable_after_hours == pytest.approx(39.0)
+    assert out["a2"].looks == 8 and out["a2"].detectable_after_hours is None
+    assert out["a1"].status == "insufficient_data"  # first release of its system
 
 
-def test_daily_detection_of_a_planted_regression(data):
-    policy, units, tel = data
-    rollup = rollup_telemetry(tel.lazy())
-    d = detection_potential(rollup, units, "bad", policy, AS_OF)
-    assert d.status == "ok" and d.resolution == "day"
-    assert d.metric == "escalation_rate"
-    # Daily looks end at midnight: the first is 2026-03-10 00:00, 15 h after release.
-    assert d.detectable_after_hours == pytest.approx(15.0)
-    assert d.detectable_at == datetime(2026, 3, 10, tzinfo=UTC)
-    assert d.looks == 8  # 03-09 .. 03-16
-    frame = sequence_frame(rollup, units, "bad", policy, AS_OF)
-    first = frame.filter((pl.col("metric") == "escalation_rate") & pl.col("visible")).row(
-        0, named=True
-    )
-    assert first["margin_low"] > 0 and first["hours"] == pytest.approx(15.0)
-
-
-def test_hourly_detection_is_earlier_and_a_a_is_not_detected(data):
-    policy, units, tel = data
-    rollup = rollup_telemetry(tel.lazy())
-    hourly = detection_potential(rollup, units, "bad", policy, AS_OF, telemetry=tel.lazy())
-    assert hourly.resolution == "hour"
-    assert hourly.detectable_after_hours < 15.0
-    assert hourly.detectable_after_hours == float(int(hourly.detectable_after_hours))  # hour ends
-    assert hourly.looks == 8 * 24 - 9  # 10:00 on the release day to 03-17 00:00
-    aa = detection_potentials(rollup, units, ["a2", "a1"], policy, AS_OF)
-    assert aa["a2"].status == "ok" and aa["a2"].detectable_after_hours is None
-    assert "no degradation" in aa["a2"].message
-    assert aa["a1"].status == "insufficient_data"  # first release of its system
-    assert list(aa) == ["a2", "a1"]
-
-
-def test_daily_looks_use_complete_days_only_and_immature_window(data):
-    policy, units, tel = data
-    rollup = rollup_telemetry(tel.lazy())
-    mid = datetime(2026, 3, 9, 23, tzinfo=UTC)  # the release day is not complete yet
-    d = detection_potential(rollup, units, "bad", policy, mid)
-    assert d.looks == 0 and d.status == "insufficient_data"
-    aa = detection_potential(rollup, units, "a2", policy, datetime(2026, 3, 12, tzinfo=UTC))
-    assert aa.status == "immature" and aa.looks == 3
-
-
-def test_bonferroni_level_and_to_dict(data):
-    policy, units, tel = data
-    rollup = rollup_telemetry(tel.lazy())
-    frame = sequence_frame(rollup, units, "a2", policy, AS_OF)
+def test_sequence_frame_from_the_comparison(data):
+    policy, units, rollup = data
+    c = compare_releases(rollup, units, ["bad"], policy, AS_OF)["bad"]
+    frame = sequence_frame(c)
     assert set(frame["metric"].unique()) == set(policy.decision_quality_metrics)
-    last = frame.filter(pl.col("metric") == "escalation_rate").sort("look").row(-1, named=True)
-    # Rates: the Wilson/MOVER interval with z replaced by the boundary at alpha / 4.
-    from analytics.comparison import rate_contrast_bounds
-
-    z = cs_multiplier(last["n_new"] + last["n_ref"], 0.05 / 4, 5000)
-    ref = rollup.cases.filter(pl.col("release_id") == "a1")
-    new = rollup.cases.filter(
-        (pl.col("release_id") == "a2") & (pl.col("day") < datetime(2026, 3, 17).date())
+    esc = frame.filter(pl.col("metric") == "escalation_rate").sort("look")
+    assert esc["look"].to_list() == list(range(1, 9))
+    assert esc["n_new"].to_list() == [1000 * k for k in range(1, 9)]
+    assert esc["n_ref"].to_list() == [1000 * k for k in range(1, 9)]
+    assert esc["hours"].to_list() == pytest.approx([15.0 + 24 * k for k in range(8)])
+    assert esc["estimate"][1] == pytest.approx(0.10)
+    assert esc["ci_low"][1] > 0
+    assert esc["p_worse_sequential"].to_list() == pytest.approx(
+        c.looks.filter(pl.col("metric") == "escalation_rate").sort("look")["p_worse_sequential"]
     )
-    p1 = new["escalated"].sum() / new["n"].sum()
-    p2 = ref["escalated"].sum() / ref["n"].sum()
-    low, high = rate_contrast_bounds(p1, new["n"].sum(), p2, ref["n"].sum(), 1.0, z)
-    assert (last["cs_low"], last["cs_high"]) == pytest.approx((float(low), float(high)))
-    d = detection_potential(rollup, units, "bad", policy, AS_OF)
-    out = d.to_dict()
-    assert out["detectable_at"] == "2026-03-10T00:00:00+00:00"
-    assert out["metrics"] == ["escalation_rate"]
-
-
-def test_tuning_key_is_required(data):
-    _, units, tel = data
-    rollup = rollup_telemetry(tel.lazy())
-    with pytest.raises(DataError, match="sequential_tuning_cases"):
-        detection_potential(
-            rollup,
-            units,
-            "bad",
-            load_policy(overrides={"comparison": {"sequential_tuning_cases": 0}}),
-            AS_OF,
-        )
-    assert math.isfinite(float(cs_multiplier(1, 0.05, 5000)))
