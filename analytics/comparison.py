@@ -1401,6 +1401,7 @@ def _looks(
             ref_start=w["ref_start"],
             as_of=as_of,
             min_day_cases=cfg.min_cases_per_segment,
+            min_control_cases=cfg.min_cases_per_arm,
         )
         plans[rid] = plan
         rows += look_rows(
@@ -1591,12 +1592,13 @@ def _sequential(
             ratio.fill_null(np.inf)
             .cum_min()
             .over(["target", "metric"], order_by="look")
-            .clip(upper_bound=1.0)
             .alias(f"{p}_sequential")
         )
     return df.with_columns(*seq, enough.alias("enough")).with_columns(
         [
-            pl.when(pl.col(f"{p}_sequential").is_finite()).then(pl.col(f"{p}_sequential"))
+            pl.when(pl.col(f"{p}_sequential").is_finite()).then(
+                pl.col(f"{p}_sequential").clip(upper_bound=1.0)
+            )
             for p in ("p_worse", "p_better", "p_noninf")
         ]
     )
@@ -1868,6 +1870,14 @@ def _final_verdicts(
                 "estimate at or beyond the non-inferiority margin ({}), not shown worse", go_margin
             )
         )
+        .when(needed == 0)
+        .then(
+            pl.format(
+                "not yet shown within the non-inferiority margin ({}) at this interim look's "
+                "stricter level; at the current estimate the window's end will show it",
+                go_margin,
+            )
+        )
         .when(needed.is_null())
         .then(
             pl.format(
@@ -2091,6 +2101,17 @@ def compare_releases(
     blocked = _blocked_reasons(windows, as_of)
     cells = _cells(cases, _arm_windows(windows), policy)
     plans, looks = _looks(cells, windows, cfg, as_of, family)
+    for w in windows.iter_rows(named=True):
+        plan = plans.get(w["release_id"])
+        if w["release_id"] in blocked or (plan is not None and plan.done > 0):
+            continue
+        first_look = w["window_start"] + timedelta(days=1)
+        blocked[w["release_id"]] = (
+            f"no complete UTC day of the new version by as_of (the first look is at "
+            f"{first_look.isoformat()})"
+            if first_look > as_of
+            else "no telemetry of the new version in its window"
+        )
     seq = _sequential(look_inference(looks, rules, go, cfg.alpha), plans, cfg)
     last = seq.filter(pl.col("look") == pl.col("look").max().over("target"))
     arm_days = _arm_days(windows, plans)

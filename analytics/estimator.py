@@ -174,7 +174,7 @@ def _day_matching(
         active, rho * np.where(np.isfinite(v_d), v_d, 0.0), 0.0
     ).sum(axis=1)
     tau2 = np.where(denom > 1e-9, np.clip(num / np.where(denom > 1e-9, denom, 1.0), 0, None), 0.0)
-    lam = np.where(active, tau2[:, None] / (tau2[:, None] + v_d), 0.0)
+    lam = np.where(active & (tau2[:, None] > 0), tau2[:, None] / (tau2[:, None] + v_d), 0.0)
     kept = (lam * wd).sum(axis=1)
     c = wd * (1 - lam) - rho * (1 - kept)[:, None]
     return lam, np.nan_to_num(tau2 * (c**2).sum(axis=1))
@@ -292,7 +292,9 @@ def contrast_batch(
         r = (a_day * s1r).sum(axis=1) + (a_seg * s1r_s).sum(axis=1)
         m_new = s1n.sum(axis=1) / safe_new
         # per-case variance of each reference segment: that of its stratum
-        r_c = np.clip(r, 0.0, 1.0)[:, None]
+        # shrink towards the reference's overall rate with half an event added, so a stratum
+        # (or a whole reference) without events never claims zero variance
+        r_c = ((s1r.sum(axis=1) + 0.5) / (n_ref + 1.0))[:, None]
         cnt_g = gather(ref_cnt, at_var)
         m_var = gather(
             [np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)], at_var

@@ -152,11 +152,15 @@ def plan_looks(
     ref_start: datetime,
     as_of: datetime,
     min_day_cases: int,
+    min_control_cases: int = 0,
 ) -> tuple[LookPlan, list[Look]]:
     """The release's looks and, per done look, (look number, end time, control, parts): the
     new version's days with a concurrent control are compared with the old version on those
     days; its other days (after a ramp to 100 %) with the pre-release window. ``control`` is
-    ``concurrent``, ``pre_release`` or ``mixed``."""
+    ``concurrent``, ``pre_release`` or ``mixed``. A concurrent control with fewer than
+    ``min_control_cases`` reference cases over the look's days (a canary beside an old version
+    that hardly served) is not used when a pre-release window exists: those days are compared
+    with the pre-release window instead."""
     first = _epoch_day(window_start)
     planned = max(1, (window_end - window_start).days)
     looks: list[Look] = []
@@ -178,6 +182,9 @@ def plan_looks(
         last = first + k - 1
         served = [d for d in range(first, last + 1) if new_per_day.get(d, 0) > 0]
         conc = [d for d in served if ref_per_day.get(d, 0) >= min_day_cases]
+        if pre and sum(ref_per_day.get(d, 0.0) for d in conc) < min_control_cases:
+            # a concurrent control too small to decide on its own: the pre-release window
+            conc = []
         alone = [d for d in served if d not in conc] if pre else []
         parts: list[Part] = []
         if conc:

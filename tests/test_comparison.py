@@ -351,13 +351,15 @@ def test_post_stratified_rate_by_hand():
     assert m.estimate == pytest.approx(0.0625)
     assert m.naive_ref_value == pytest.approx(0.075)
     assert m.standardised_share == 1.0
-    # Reference variance: sum_s w_s^2 / n_s * p_s (1 - p_s), each stratum's rate shrunk towards
-    # R by two pseudo-cases: p_A = (10 + 2R)/102, p_B = (5 + 2R)/102. Effective size
-    # R (1 - R) / Var(R) = 180.672 (Kish's 1 / sum w^2/n would be 160).
-    p_a, p_b = (10 + 2 * R) / 102, (5 + 2 * R) / 102
+    # Reference variance: sum_s w_s^2 / n_s * p_s (1 - p_s), each stratum's rate shrunk by two
+    # pseudo-cases towards the reference's overall rate with half an event added,
+    # t = (15 + 0.5) / (200 + 1): p_A = (10 + 2t)/102, p_B = (5 + 2t)/102. Effective size
+    # R (1 - R) / Var(R) = 179.789 (Kish's 1 / sum w^2/n would be 160).
+    t = 15.5 / 201
+    p_a, p_b = (10 + 2 * t) / 102, (5 + 2 * t) / 102
     v_ref = 0.25**2 / 100 * p_a * (1 - p_a) + 0.75**2 / 100 * p_b * (1 - p_b)
     n_ref = R * (1 - R) / v_ref
-    assert n_ref == pytest.approx(180.67205, abs=1e-4)
+    assert n_ref == pytest.approx(179.78897, abs=1e-4)
     assert m.effective_n_ref == pytest.approx(n_ref)
     # New arm: within-stratum variance, shrunk towards M: q_A = (10 + 2M)/52, q_B = (15 + 2M)/152.
     q_a, q_b = (10 + 2 * M) / 52, (15 + 2 * M) / 152
@@ -369,7 +371,7 @@ def test_post_stratified_rate_by_hand():
     l2, u2 = wilson_bounds(R * n_ref, n_ref, Z95)
     assert m.ci_low == pytest.approx(0.0625 - math.hypot(M - l1, u2 - R))
     assert m.ci_high == pytest.approx(0.0625 + math.hypot(u1 - M, R - l2))
-    assert m.ci_low == pytest.approx(0.0030801, abs=1e-6)
+    assert m.ci_low == pytest.approx(0.0029765, abs=1e-6)
     assert m.method == "newcombe_wilson"
 
 
@@ -415,29 +417,32 @@ def test_sparse_segments_borrow_the_coarser_stratum():
     )
     c = compare_release(r, units, "new", policy, AS_OF)
     m = c.metrics["escalation_rate"]
-    # A: own segment (0.10). A2: 20 < 30, borrows answer/low/en (A + A2: 16/120). C: no
-    # reference at any level until the whole arm (19/180). Every new case keeps its weight.
-    R = 0.5 * 10 / 100 + 0.25 * 16 / 120 + 0.25 * 19 / 180
+    # The mean: A and A2 on their own segments (the reference served both: 10/100, 6/20); C,
+    # never served by the reference, borrows the first stratum it did serve: the whole arm
+    # (19/180). Every new case keeps its weight.
+    R = 0.5 * 10 / 100 + 0.25 * 6 / 20 + 0.25 * 19 / 180
     assert m.ref_value == pytest.approx(R)
-    assert m.ref_value == pytest.approx(0.1097222, abs=1e-7)
+    assert m.ref_value == pytest.approx(0.1513889, abs=1e-7)
     assert m.new_value == pytest.approx(20 / 200)
     assert m.n_new == 200 and m.n_ref == 180
-    assert m.standardised_share == pytest.approx(100 / 200)  # only A on its own segment
-    # The linear weights of the reference cases: a_A = 0.5/100 + 0.25/120 + 0.25/180,
-    # a_A2 = 0.25/120 + 0.25/180, a_B = 0.25/180; each case's variance that of the stratum its
-    # segment is standardised on (A2: the answer/low/en stratum), shrunk towards R.
-    a_a = 0.5 / 100 + 0.25 / 120 + 0.25 / 180
-    a_a2 = 0.25 / 120 + 0.25 / 180
+    assert m.standardised_share == pytest.approx(150 / 200)  # A and A2 on their own segments
+    # The linear weights of the reference cases: a_A = 0.5/100 + 0.25/180,
+    # a_A2 = 0.25/20 + 0.25/180, a_B = 0.25/180. Each case's variance is that of the first
+    # stratum with k = 30 reference cases (A2: 20 < 30, the answer/low/en stratum, 16/120),
+    # shrunk by two pseudo-cases towards t = (19 + 0.5) / (180 + 1).
+    a_a = 0.5 / 100 + 0.25 / 180
+    a_a2 = 0.25 / 20 + 0.25 / 180
     a_b = 0.25 / 180
     assert 10 * a_a + 6 * a_a2 + 3 * a_b == pytest.approx(R)
-    p_a, p_a2, p_b = (10 + 2 * R) / 102, (16 + 2 * R) / 122, (3 + 2 * R) / 62
+    t = 19.5 / 181
+    p_a, p_a2, p_b = (10 + 2 * t) / 102, (16 + 2 * t) / 122, (3 + 2 * t) / 62
     v_ref = (
         a_a**2 * 100 * p_a * (1 - p_a)
         + a_a2**2 * 20 * p_a2 * (1 - p_a2)
         + a_b**2 * 60 * p_b * (1 - p_b)
     )
     assert m.effective_n_ref == pytest.approx(R * (1 - R) / v_ref)
-    assert m.effective_n_ref == pytest.approx(143.5264, abs=1e-3)
+    assert m.effective_n_ref == pytest.approx(157.0204, abs=1e-3)
     assert not hasattr(m, "coverage")
 
 
@@ -545,20 +550,16 @@ def test_canary_beside_the_old_version_is_a_concurrent_control():
     assert c.n_new == 800 and c.n_ref == 800
     m = c.metrics["escalation_rate"]
     # The same rate every day in each arm: no day shock, so the estimate is 0.2 - 0.1 with the
-    # reference's effective size its case count (stratum rate shrunk towards R = 0.1: itself).
+    # reference's effective size its case count (the stratum rate 80/800 shrunk by two
+    # pseudo-cases towards (80 + 0.5) / 801: 0.1 to within 1e-5).
     assert (m.new_value, m.ref_value) == pytest.approx((0.2, 0.1))
-    assert m.effective_n_ref == pytest.approx(800)
+    t = 80.5 / 801
+    p = (80 + 2 * t) / 802
+    assert m.effective_n_ref == pytest.approx(0.1 * 0.9 / (p * (1 - p) / 800))
+    assert m.effective_n_ref == pytest.approx(800, rel=1e-4)
     assert c.to_dict()["control_weaker"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: estimator._day_matching computes lambda = tau^2 / (tau^2 + v_d) = 0 / 0 "
-    "when the reference has no events on the concurrent days, so the rate is NaN and comes out "
-    "insufficient_data ('no complete day with data in both arms'). Setting lambda = 0 when "
-    "tau^2 = 0 fixes this but exposes a zero reference variance when R = 0 (the two pseudo-cases "
-    "shrink towards R = 0), which raised false alarms on the sample data: not fixed here",
-)
 def test_concurrent_control_without_events_in_the_reference():
     # No violation in either arm, both versions on the same days.
     policy = load_policy(overrides=SMALL)
@@ -608,8 +609,11 @@ def test_immediate_rollout_is_compared_with_the_pre_release_window():
     m = c.metrics["escalation_rate"]
     assert (m.new_value, m.ref_value) == pytest.approx((0.12, 0.1))
     # No between-day variation in either arm: the day component is 0 and the reference's
-    # effective size is its case count.
-    assert m.effective_n_ref == pytest.approx(700)
+    # effective size is its case count (up to the shrinkage of its rate towards 70.5 / 701).
+    t = 70.5 / 701
+    p = (70 + 2 * t) / 702
+    assert m.effective_n_ref == pytest.approx(0.1 * 0.9 / (p * (1 - p) / 700))
+    assert m.effective_n_ref == pytest.approx(700, rel=1e-4)
 
 
 def test_statuses_without_comparison():
@@ -729,7 +733,11 @@ def test_verdicts_and_telemetry_failures():
     # The other metrics (refusal, latency mean, tokens) are their own family.
     rest = ("refusal_rate", "latency_mean_ms", "tokens_mean")
     seq = [c.metrics[n].p_worse_sequential for n in rest]
-    assert [c.metrics[n].p_worse_adjusted for n in rest] == pytest.approx(list(holm(seq)))
+    seq = [math.nan if x is None else x for x in seq]  # no p-value at any look: None
+    got = [c.metrics[n].p_worse_adjusted for n in rest]
+    assert [math.nan if x is None else x for x in got] == pytest.approx(
+        list(holm(seq)), nan_ok=True
+    )
 
 
 def test_missing_family_members_count_as_p_one():

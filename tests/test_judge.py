@@ -275,12 +275,6 @@ def test_invalid_input_exits_2(tmp_path, capsys):
     assert exc.value.code == 2  # argparse: as_of needs an offset
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: cases_needed = N (z se / estimate)^2 - N is cast to Int64 for every row; "
-    "a floating-point-noise estimate (~1e-14) on the good side of a zero margin (latency_mean_ms, "
-    "equal latencies in both arms) gives ~1e31 and the cast raises InvalidOperationError",
-)
 def test_cases_needed_overflow_crashes_the_judge(tmp_path, capsys):
     data = write_dataset(
         tmp_path / "d", [*_daily("v1", OLD, latency=None), *_daily("v2", CANARY, latency=None)]

@@ -108,7 +108,8 @@ def test_first_crossing_look_by_hand(data):
     assert (c.looks_done, c.looks_planned) == (8, 8)
     # Look 1 (03-09): 100/1000 in both arms, estimate 0: nowhere near. Look 2 (03-09 and 03-10):
     # new 400/2000 = 0.20, reference 200/2000 = 0.10; with one segment and no day shock in the
-    # reference the effective sizes are the case counts, so the margin contrast
+    # reference the effective sizes are the case counts (the reference's up to the shrinkage of
+    # its rate towards (200 + 0.5) / 2001, a relative 3e-5 in p), so the margin contrast
     # 0.20 - 1.1 * 0.10 has the MOVER p-value p2; look 2 spends 0.1 / 7 of the level.
     p2 = float(rate_p_value(0.20, 2000, 0.10, 2000, 1.1, 1.0))
     seq2 = p2 / (0.1 / 7)
@@ -118,8 +119,8 @@ def test_first_crossing_look_by_hand(data):
     assert holm([seq2, 1, 1, 1, 1, 1])[0] == pytest.approx(6 * seq2)
     assert 6 * seq2 < 0.025
     looks = c.looks.filter(pl.col("metric") == "escalation_rate").sort("look")
-    assert looks["p_worse"][1] == pytest.approx(p2, rel=1e-6)
-    assert looks["p_worse_sequential"][1] == pytest.approx(seq2, rel=1e-6)
+    assert looks["p_worse"][1] == pytest.approx(p2, rel=1e-4, abs=0)
+    assert looks["p_worse_sequential"][1] == pytest.approx(seq2, rel=1e-4, abs=0)
     assert looks["estimate"][0] == pytest.approx(0.0, abs=1e-12)
     assert c.detectable_at == datetime(2026, 3, 11, tzinfo=UTC)  # end of look 2
     assert c.detectable_metrics == ("escalation_rate",)
@@ -134,7 +135,7 @@ def test_first_crossing_look_by_hand(data):
     shares = np.array([0.1 / 7] * 7 + [0.9])
     running = np.minimum.accumulate(looks["p_worse"].to_numpy() / shares)
     assert looks["p_worse_sequential"].to_list() == pytest.approx(np.minimum(running, 1.0))
-    assert running[-1] <= seq2
+    assert running[-1] <= seq2 * (1 + 1e-4)
     assert looks["p_worse"][7] > 0.025
     m = c.metrics["escalation_rate"]
     assert m.verdict == "worse"
