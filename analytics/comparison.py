@@ -1673,7 +1673,8 @@ def _p95(
     rows_lf = _day_rows(latency, arm_days).select(
         "target", "arm", *SEGMENT_COLUMNS, "latency_bin", "n"
     )
-    frame = rows_lf.collect()
+    # sorted: the join does not keep row order, and float sums must not depend on it
+    frame = rows_lf.sort(["target", "arm", *SEGMENT_COLUMNS, "latency_bin"]).collect()
     out = []
     c, s = rule.factor, rule.sign
     gc, goff = go
