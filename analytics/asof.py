@@ -97,5 +97,5 @@ def known_at(ds: Dataset, as_of: datetime) -> Dataset:
         ds,
         incidents=known_incidents(ds.incidents, as_of),
         rollout_stages=known_stages(ds.rollout_stages, as_of),
-        **cut,
+        **cut,  # type: ignore[arg-type]
     )

@@ -232,7 +232,7 @@ def simulate(s: Scenario, world: World | None = None, keep_telemetry: bool = Fal
     telemetry = pl.concat(frames).with_columns(pl.col("ts").dt.cast_time_unit("us"))
     roll = rollup_telemetry(telemetry.lazy())
     released = START + timedelta(days=PRE_DAYS, hours=RELEASE_HOUR)
-    rows = []
+    rows: list[tuple[str, str, datetime, str | None]] = []
     for r in range(s.releases):
         system = f"sys-{r:04d}"
         rows.append((f"r{r:04d}-old", system, START - timedelta(days=30), None))

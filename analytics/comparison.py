@@ -1,80 +1,39 @@
-"""Version comparison: a release against the previous release of the same system.
+"""Version comparison: a release against the version it replaced, on the traffic it served.
 
 The question is "did this release make decisions worse, or more expensive, on the traffic it
-served?". Everything is computed from the telemetry rollup (``analytics.rollup.Rollup``), so a
-pre-computed rollup gives the same results as raw telemetry. All functions are pure.
+served?", asked so that the answer can be acted on: it feeds the telemetry failure signal of
+CFR-DQ, the release impact on unit cost, ``analytics judge`` (go / hold / rollback) and the
+detection potential. Everything is computed from the telemetry rollup
+(``analytics.rollup.Rollup``), so a pre-computed rollup gives the same results as raw telemetry.
+All functions are pure. METRICS.md (version comparison) states every choice with its calibration
+table; the pieces live in three modules:
 
-**Window (whole UTC days).** Let ``W = observation_window_days`` and ``d0`` the UTC day of the
-release's ``released_at``. The *new arm* is the release's own cases on the UTC days from ``d0``
-up to ``window_end``, the first midnight at or after ``released_at + W`` (so the arm covers at
-least ``W`` days of traffic; the release day counts whole). The *reference arm* is the previous
-release of the same system (by ``released_at``) on the days from ``ref_start``, the midnight at
-or before ``released_at - W``, up to ``window_end``: the observation window before the release
-plus every concurrent (canary) day. When the previous release served fewer than
-``comparison.min_cases_per_arm`` cases in that window (it was rolled back or halted early), the
-reference is the latest earlier release of the system that did (``ref_release_id``): the version
-the release actually replaced. Both arms are cut at ``as_of`` at day grain: a UTC day counts
-when it starts before ``as_of`` (so a mid-day ``as_of`` counts its whole day; pass a midnight for
-an exact cut). A release whose ``window_end`` is after ``as_of`` is ``immature`` (results are
-still computed). An arm with fewer than ``comparison.min_cases_per_arm`` cases (of the metric:
-non-null quality scores for ``quality_score``) gives ``insufficient_data``.
+- ``analytics.looks``: the window and its daily looks (complete UTC days only, so reading a
+  comparison twice in a day gives the same answer), and per look the control arm: the
+  reference version on the same days (*concurrent*), its pre-release window for the days the new
+  version served alone (*mixed*), or only that (*pre_release*, an immediate 100 % rollout: a
+  weaker design, flagged).
+- ``analytics.estimator``: the standardised contrast at one look: the new arm's mean minus the
+  reference's value on the new arm's (day, segment) mix, a linear estimator of the reference's
+  cases (sparse segments borrow a coarser stratum's mean only when the reference never served
+  them; variances from strata with enough cases), with empirical-Bayes day matching so shared
+  day shocks cancel, and variances conditional on the served mix.
+- this module: the metric catalogue and the policy's rules (direction, margin, role), the
+  windows, inference per look (Newcombe / Wilson on effective sizes for rates; Welch t with
+  Satterthwaite degrees of freedom for means; Fieller / MOVER-R for relative changes; a
+  histogram bootstrap for p95 latency at the last look), the **sequential p-values** (minimum over
+  the looks so far of p / the look's pre-set share of the level: valid however often read, and
+  sticky), **one Holm (or BH) family** over every metric whose verdict has a consequence
+  (``decision_family``: decision-quality, the judge's critical and hold metrics), the verdicts
+  (``worse`` / ``better`` / ``inconclusive`` / ``insufficient_data``), non-inferiority against the
+  go margins (``go_margins``) with ``cases_needed`` and ``mde``, the per-segment results for the
+  review report's forest plot (one family per metric across segments), and the judge.
 
-**Mix standardisation (post-stratification).** Segments are task_type x criticality x language x
-customer_segment. Segments the new release did not serve are left out; segments with fewer than
-``comparison.min_cases_per_segment`` cases in either arm are pooled into one ``other`` segment,
-which is itself left out when it is still that small (``coverage`` reports the share of the new
-arm's cases that the standardised estimate covers). Each arm's value is the mean of its
-per-segment values weighted by the *new release's own case mix*: the standardised difference
-answers "what would the previous version have done on the traffic the new one served". So the
-new arm's standardised value is its plain value, and a canary that served easy traffic is
-compared with the old version on that same easy traffic. The weights are treated as fixed
-(inference conditional on the served mix). The naive difference (all cases, no weights) is
-reported beside it.
-
-**Methods (per metric, each arm's variance from the rollup's sufficient statistics).**
-
-- Rates (escalation, rework, policy violation, refusal): Newcombe's hybrid score interval
-  (MOVER, Zou & Donner 2008) from each arm's Wilson score interval. The reference arm's weighted
-  rate uses its Kish effective sample size ``1 / sum(w_s^2 / n_s)`` (the new arm's is its case
-  count). Score intervals stay valid with zero or few events, so the same method serves rare
-  events (policy violations, margin 0): a control with 0 violations and a canary with a
-  handful is flagged, where a rank test on mostly-zero data is not.
-- Means (quality score, unit cost per case, latency mean, tokens per case): Welch, generalised
-  to the weighted sum with Satterthwaite degrees of freedom. Unit cost per case (USD) is each
-  case's ``model_cost_usd + handling_time_s/3600*hourly + reworked*rework + escalated*escalation``
-  (``analytics.rollup.unit_cost_columns``); its per-case variance comes from the rollup's sums,
-  squares and cross-products.
-- Relative changes (new / reference - 1) invert the same contrast over the ratio: Fieller's
-  interval for means (the exact form of the delta-method ratio interval, and exactly consistent
-  with the Welch test) and the MOVER-R interval for rates.
-- p95 latency: percentile bootstrap from the rollup's latency histograms. Each arm's
-  histogram (the reference's reweighted to the new release's segment mix) is resampled
-  multinomially at the arm's (Kish effective) case count, ``comparison.bootstrap_samples``
-  times; a replicate's p95 is drawn exactly through its order statistic (``bootstrap_quantile``)
-  rather than by materialising the resample. The generator is seeded from ``comparison.seed``,
-  the release id and the arm, so results do not depend on which other releases are compared in
-  the same call. Quantiles are bin values (bins are about 5.9 % wide), so p95 intervals move in
-  whole bins. Per-segment results cover rates and means, not p95.
-
-**Non-inferiority.** A policy margin ``m`` is relative to the reference value: for a metric whose
-``worse`` direction is up, "worse" means ``new > (1 + m) * reference``; for down, ``new < (1 - m)
-* reference``. Each metric tests the contrast ``theta = new - (1 +/- m) * reference`` (one-sided
-p-value ``p_worse``) and "better" (the difference is on the better side of 0, ``p_better``).
-Verdicts: ``worse`` when the adjusted ``p_worse < alpha/2`` (the whole (1 - alpha) interval lies
-beyond the margin in the worse direction); ``better`` when the adjusted ``p_better < alpha/2``
-(the whole interval on the better side of 0); else ``inconclusive``; ``insufficient_data`` with
-the reason. ``non_inferior`` says whether the interval lies entirely within the margin
-(unadjusted: an intersection-union argument needs none).
-
-Metrics named in ``policy.decision_quality_metrics`` take the policy's direction and margin
-(role ``decision_quality``). The other metrics (refusal rate, unit cost, latency, tokens unless the
-policy lists them) are ``operational``: verdicts against a zero margin with a fixed worse
-direction (up), reported but never a decision-quality failure.
-
-**Multiple testing** (``comparison.multiple_testing``: ``holm`` or ``bh``): p-values are adjusted
-within a family. The families of one release are its decision-quality metrics and, separately,
-its operational metrics. Per-segment results (kept for the review report) form one family per
-metric across the segments of the release.
+A margin ``m`` is relative to the reference value: for a metric whose ``worse`` direction is up,
+"worse" means ``new > (1 + m) * reference``; for down, ``new < (1 - m) * reference``. Metrics named
+in ``policy.decision_quality_metrics`` take the policy's direction and margin (role
+``decision_quality``); the others are ``operational``, judged against a zero margin with up
+worse, never a decision-quality failure.
 """
 
 from __future__ import annotations

@@ -350,7 +350,9 @@ _UNQUOTED = re.compile(r"[^,\r\n]*")
 
 def _line_at(data: str | bytes, offset: int) -> int:
     """The physical line (1-based) holding ``offset``."""
-    return data.count("\n" if isinstance(data, str) else b"\n", 0, offset) + 1
+    if isinstance(data, str):
+        return data.count("\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1
 
 
 def _csv_syntax_problem(text: str) -> tuple[int, str] | None:
@@ -733,7 +735,7 @@ def _parquet_schema(path: Path) -> pl.Schema:
     """The schema of a Parquet file from its footer (cheap); a file that is not readable
     Parquet (corrupt, truncated, another format) is a structural error naming it."""
     try:
-        return pl.read_parquet_schema(path)
+        return pl.Schema(pl.read_parquet_schema(path))
     except Exception as exc:
         raise DataError(
             f"table 'telemetry': cannot read {path}: not a readable Parquet file ({exc})"

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -242,7 +243,7 @@ def _combine(parts: Sequence[dict[str, np.ndarray]], rate: np.ndarray) -> dict[s
         ws = [np.where(total > 0, w / total, 0.0) for w in weights]
 
         def mix(key: str, power: int = 1) -> np.ndarray:
-            return sum(
+            return sum(  # type: ignore[return-value]
                 np.where(w > 0, (w**power) * p[key], 0.0) for w, p in zip(ws, parts, strict=True)
             )
 
@@ -292,7 +293,7 @@ def look_rows(
     every_look: Sequence[bool],
     min_segment_cases: int,
     min_arm_cases: int = 1,
-) -> list[tuple]:
+) -> list[tuple[Any, ...]]:
     """Rows of ``LOOK_SCHEMA``: the contrast of each metric at every look (metrics with
     ``every_look`` false, whose verdicts only report, at the last look only), computed as one
     batch per control design (``analytics.estimator.contrast_batch``) over the cells that
@@ -351,7 +352,7 @@ def look_rows(
         out = {key: np.full(len(pairs), np.nan) for key in _ROW_FIELDS}
     else:
         out = results[0] if len(results) == 1 else _combine(results, rate)
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for b, (j, i) in enumerate(pairs):
         k, end, control, _ = looks[j]
         if not np.isfinite(out["m_new"][b]):

@@ -56,7 +56,11 @@ class DetectionPotential:
 def detection_from_comparison(comparison: ReleaseComparison) -> DetectionPotential:
     """The detection potential read off a comparison's daily looks (see module docstring)."""
     c = comparison
-    common = {"release_id": c.release_id, "resolution": "day", "looks": c.looks_done}
+    common: dict[str, Any] = {
+        "release_id": c.release_id,
+        "resolution": "day",
+        "looks": c.looks_done,
+    }
     if c.detectable_at is not None and c.released_at is not None:
         hours = (c.detectable_at - c.released_at).total_seconds() / 3600.0
         names = c.detectable_metrics
