@@ -1211,6 +1211,19 @@ def _reason_head(
     )
 
 
+def _verdict_expr(half: float) -> pl.Expr:
+    """The verdict of a row from its usability and adjusted p-values (one-sided level half)."""
+    return (
+        pl.when(~pl.col("_usable"))
+        .then(pl.lit("insufficient_data"))
+        .when(pl.col("p_worse_adjusted") < half)
+        .then(pl.lit("worse"))
+        .when(pl.col("p_better_adjusted") < half)
+        .then(pl.lit("better"))
+        .otherwise(pl.lit("inconclusive"))
+    )
+
+
 def _verdicts(
     df: pl.DataFrame,
     families: Sequence[str],
@@ -1268,15 +1281,7 @@ def _verdicts(
         .then(pl.format("interval within the {}% margin but includes no change", pct))
         .otherwise(pl.format("interval includes the {}% margin", pct))
     )
-    verdict = (
-        pl.when(~pl.col("_usable"))
-        .then(pl.lit("insufficient_data"))
-        .when(pl.col("p_worse_adjusted") < half)
-        .then(pl.lit("worse"))
-        .when(pl.col("p_better_adjusted") < half)
-        .then(pl.lit("better"))
-        .otherwise(pl.lit("inconclusive"))
-    )
+    verdict = _verdict_expr(half)
     return df.with_columns(
         verdict.alias("verdict"),
         reason.alias("reason"),
@@ -1855,15 +1860,7 @@ def _final_verdicts(
             )
         )
     )
-    verdict = (
-        pl.when(~pl.col("_usable"))
-        .then(pl.lit("insufficient_data"))
-        .when(pl.col("p_worse_adjusted") < half)
-        .then(pl.lit("worse"))
-        .when(pl.col("p_better_adjusted") < half)
-        .then(pl.lit("better"))
-        .otherwise(pl.lit("inconclusive"))
-    )
+    verdict = _verdict_expr(half)
     z_mde = pl.when(pl.col("in_family")).then(z_first).otherwise(z_go) + z_power
     return df.with_columns(
         verdict.alias("verdict"),

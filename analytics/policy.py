@@ -25,19 +25,11 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from analytics.errors import DataError
-from analytics.policy_schema import validate_policy
+from analytics.policy_schema import COMPONENT_NAMES, TIER_NAMES, validate_policy
 
-TIERS: tuple[str, ...] = ("low", "medium", "high")
+TIERS: tuple[str, ...] = TIER_NAMES
 TIER_RANK: dict[str, int] = {t: i for i, t in enumerate(TIERS)}
-COMPONENTS: tuple[str, ...] = (
-    "model",
-    "inference_config",
-    "prompt",
-    "tools",
-    "safety_policy",
-    "routing",
-    "eval_set",
-)
+COMPONENTS: tuple[str, ...] = COMPONENT_NAMES
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 
 
