@@ -1643,14 +1643,19 @@ def _p95(
     c, s = rule.factor, rule.sign
     gc, goff = go
     alpha, samples = cfg.alpha, cfg.bootstrap_samples
-    for (target,), part in (
-        frame.partition_by("target", as_dict=True) if frame.height else {}
-    ).items():
-        seg, maps = segment_codes(part, cfg.collapse_order)
-        levels = [m[seg] for m in maps]
-        new = (part["arm"] == "new").to_numpy()
-        n = part["n"].cast(pl.Float64).to_numpy()
-        bins = part["latency_bin"].cast(pl.Int64).to_numpy()
+    # segment codes once for all releases, then one numpy slice per release
+    all_seg, maps = segment_codes(frame, cfg.collapse_order)
+    all_new = (frame["arm"] == "new").to_numpy()
+    all_n = frame["n"].cast(pl.Float64).to_numpy()
+    all_bins = frame["latency_bin"].cast(pl.Int64).to_numpy()
+    targets = frame["target"].to_numpy()
+    starts: list[int] = (
+        np.flatnonzero(np.r_[True, targets[1:] != targets[:-1]]).tolist() if len(targets) else []
+    )
+    for a, b in zip(starts, [*starts[1:], len(targets)], strict=True):
+        target = str(targets[a])
+        levels = [m[all_seg[a:b]] for m in maps]
+        new, n, bins = all_new[a:b], all_n[a:b], all_bins[a:b]
         n_new, n_ref = float(n[new].sum()), float(n[~new].sum())
         row: dict[str, Any] = {"target": target, "N_new": n_new, "N_ref": n_ref}
         naive = {
