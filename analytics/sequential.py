@@ -3,7 +3,7 @@
 The version comparison (``analytics.comparison``) looks at the telemetry once at the end of every
 complete UTC day of the observation window and spends a pre-set share of its one-sided level at
 each look, so its decision "this decision-quality metric is worse than the margin allows" is valid
-whenever it is read, however often (``analytics.estimator.sequential_p``). The *detection
+whenever it is read, however often (``analytics.comparison.estimator.sequential_p``). The *detection
 potential* of a release is the first of those looks at which the same test, adjusted over the
 same family as the verdicts, judged a decision-quality metric worse: the time from
 ``released_at`` to that look is ``detectable_after_hours``. It is therefore on the same scale as

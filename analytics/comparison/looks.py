@@ -14,7 +14,7 @@ the new version served alone (after a ramp to 100 %) are left out of the contras
 is the control the reference version's *pre-release* window (the ``observation_window_days``
 before the release day), a weaker design flagged as ``control = "pre_release"``.
 
-At each look every metric gets its standardised contrast (``analytics.estimator``); the
+At each look every metric gets its standardised contrast (``analytics.comparison.estimator``); the
 inference (intervals, one-sided p-values, sequential p-values, verdicts) is in
 ``analytics.comparison``.
 """
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analytics.estimator import CellTable, contrast_batch
+from analytics.comparison.estimator import CellTable, contrast_batch
 from analytics.schemas import SEGMENT_COLUMNS
 
 LOOK_SCHEMA: dict[str, pl.DataType] = {
@@ -235,8 +235,8 @@ _ROW_FIELDS = (
 
 
 def _combine(parts: Sequence[dict[str, np.ndarray]], rate: np.ndarray) -> dict[str, np.ndarray]:
-    """``analytics.estimator.combine`` for batches: rows present in several parts are weighted
-    by the parts' new-arm case counts; a part without a value for a row drops out of it."""
+    """``estimator.combine`` for batches: rows present in several parts are weighted by the
+    parts' new-arm case counts; a part without a value for a row drops out of it."""
     weights = [np.where(np.isfinite(p["m_new"]), p["count_new"], 0.0) for p in parts]
     total = sum(weights)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -296,7 +296,7 @@ def look_rows(
 ) -> list[tuple[Any, ...]]:
     """Rows of ``LOOK_SCHEMA``: the contrast of each metric at every look (metrics with
     ``every_look`` false, whose verdicts only report, at the last look only), computed as one
-    batch per control design (``analytics.estimator.contrast_batch``) over the cells that
+    batch per control design (``analytics.comparison.estimator.contrast_batch``) over the cells that
     design uses, the parts combined by their shares of the new arm's cases."""
     if not looks:
         return []
