@@ -308,7 +308,7 @@ def look_rows(
         return new_n >= min_arm_cases and ref_n >= min_arm_cases
 
     # an interim look with fewer than min_arm_cases cases in an arm cannot count for any metric
-    # (analytics.comparison._sequential): it is not computed
+    # (analytics.comparison.decisions._sequential): it is not computed
     counted = [j == last or enough(look[3]) for j, look in enumerate(looks)]
     pairs = [
         (j, i)
