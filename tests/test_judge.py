@@ -250,7 +250,7 @@ def test_immediate_rollout_is_judged_against_the_pre_release_window(tmp_path, ca
         0.0,
     )
     assert doc["comparison"]["control_weaker"] is True
-    assert any("no concurrent control" in r for r in doc["reasons"])
+    assert any("no usable concurrent control" in r for r in doc["reasons"])
 
 
 def test_first_release_and_no_telemetry_hold(tmp_path, capsys):

@@ -169,7 +169,8 @@ def judge_comparison(comparison: ReleaseComparison, policy: Policy) -> JudgeDeci
         )
     if comparison.control == "pre_release":
         reasons.append(
-            "note: no concurrent control (the old version did not serve beside the new one); "
+            "note: no usable concurrent control (the old version served too few cases, or "
+            "none, beside the new one); "
             "compared with the pre-release window, a weaker design"
         )
     if comparison.status == "immature":
