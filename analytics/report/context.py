@@ -1,0 +1,429 @@
+"""The report contexts: ``ExecutiveContext`` / ``executive_context`` (the dataset loaded from a
+path, ``analyze`` run once, the month and its trend window) and ``ReleaseContext`` /
+``release_context`` (one release and its comparison); the reproducibility footer.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analytics.comparison import ReleaseComparison
+from analytics.errors import DataError
+from analytics.governance import ProcessHealth, process_health
+from analytics.io import Dataset, load_dataset
+from analytics.kpis import Analysis, MonthlyKpis, analyze, month_range, monthly_kpis, parse_as_of
+from analytics.policy import Policy
+from analytics.releases import deployed_in_month, month_expr
+from analytics.report.format import fmt_time, month_name
+from analytics.report.html import Safe, Section, _h, _join, _p, _tag
+from analytics.risk import RiskAttribution, risk_attribution
+from analytics.rollup import Rollup
+from analytics.sequential import DetectionPotential, detection_potentials
+
+
+def trend_months(policy: Policy) -> int:
+    """Months in the executive report's trends (policy ``reports.trend_months``)."""
+    return int(policy.section("reports")["trend_months"])
+
+
+def min_trend_n(policy: Policy) -> int:
+    """Below this many observations a month-to-month change is called too thin to read as a
+    trend (policy ``reports.min_trend_n``)."""
+    return int(policy.section("reports")["min_trend_n"])
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _as_datetime(as_of: str | datetime) -> datetime:
+    if isinstance(as_of, datetime):
+        if as_of.tzinfo is None:
+            raise DataError("as_of needs a timezone offset")
+        return as_of
+    return parse_as_of(as_of)
+
+
+def _systems(systems: str | Sequence[str] | None) -> tuple[str, ...]:
+    if systems is None:
+        return ()
+    if isinstance(systems, str):
+        return tuple(s.strip() for s in systems.split(",") if s.strip())
+    return tuple(str(s) for s in systems)
+
+
+def restrict_systems(ds: Dataset, systems: Sequence[str]) -> Dataset:
+    """The dataset limited to the releases, incidents and telemetry of ``systems`` (all tables
+    that name a release keep only rows of those releases). An empty selection keeps everything;
+    an unknown system name is a ``DataError``."""
+    if not systems:
+        return ds
+    known = set(ds.releases["system"].drop_nulls().to_list())
+    unknown = sorted(set(systems) - known)
+    if unknown:
+        raise DataError(
+            f"unknown system(s): {', '.join(unknown)}; the dataset has {', '.join(sorted(known))}"
+        )
+    keep = list(systems)
+    releases = ds.releases.filter(pl.col("system").is_in(keep))
+    ids = releases["release_id"].implode()
+
+    def by_release(df: pl.DataFrame) -> pl.DataFrame:
+        return df.filter(pl.col("release_id").is_in(ids))
+
+    rollup = ds.telemetry_rollup
+    if rollup is not None:
+        rollup = Rollup(
+            cases=rollup.cases.filter(pl.col("system").is_in(keep)),
+            latency=rollup.latency.filter(pl.col("system").is_in(keep)),
+        )
+    return replace(
+        ds,
+        releases=releases,
+        evidence=by_release(ds.evidence),
+        gates=by_release(ds.gates),
+        rollout_stages=by_release(ds.rollout_stages),
+        approvals=by_release(ds.approvals),
+        operator_decisions=by_release(ds.operator_decisions),
+        incidents=ds.incidents.filter(pl.col("system").is_in(keep)),
+        telemetry=None
+        if ds.telemetry is None
+        else ds.telemetry.filter(pl.col("system").is_in(keep)),
+        telemetry_rollup=rollup,
+    )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a reader needs to render the same report again (the report footer)."""
+
+    data_dir: str
+    dataset_fingerprint: str
+    policy_source: str
+    policy_fingerprint: str
+    as_of: datetime
+    package_version: str
+    parameters: Mapping[str, Any]
+    command: str = ""
+
+
+def _provenance(
+    ds: Dataset,
+    data_dir: str | Path,
+    as_of: datetime,
+    parameters: Mapping[str, Any],
+    command: Sequence[str],
+) -> Provenance:
+    from analytics import __version__
+
+    return Provenance(
+        command=shlex.join(
+            [
+                "analytics",
+                "report",
+                *command,
+                "--data",
+                str(data_dir),
+                "--as-of",
+                as_of.isoformat(),
+                "--out",
+                "reports",
+            ]
+        ),
+        data_dir=str(data_dir),
+        dataset_fingerprint=ds.fingerprint,
+        policy_source=ds.policy.source,
+        policy_fingerprint=ds.policy.fingerprint,
+        as_of=as_of,
+        package_version=__version__,
+        parameters=dict(parameters),
+    )
+
+
+def _failed_ids(analysis: Analysis) -> list[str]:
+    return analysis.releases.filter(pl.col("failed").fill_null(False))["release_id"].to_list()
+
+
+@dataclass(frozen=True)
+class ExecutiveContext:
+    """Everything the executive report shows for one month, computed once.
+
+    ``history``: the monthly KPIs of the ``reports.trend_months`` months ending with ``month``,
+    oldest first (the last one is ``kpis``). ``audit``/``health``: the release-process audit."""
+
+    month: str
+    as_of: datetime
+    analysis: Analysis
+    kpis: MonthlyKpis
+    history: tuple[MonthlyKpis, ...]
+    audit: pl.DataFrame
+    health: ProcessHealth
+    risk: RiskAttribution
+    detection: Mapping[str, DetectionPotential]
+    detection_note: str
+    systems: tuple[str, ...]
+    provenance: Provenance
+
+    @property
+    def previous(self) -> MonthlyKpis | None:
+        return self.history[-2] if len(self.history) >= 2 else None
+
+    @property
+    def cohort(self) -> pl.DataFrame:
+        """The month's deployed releases (rows of ``analysis.releases``)."""
+        return deployed_in_month(self.analysis.releases, self.month, self.as_of)
+
+    def _repr_html_(self) -> str:
+        scope = ", ".join(self.systems) if self.systems else "all systems"
+        sub = (
+            f"{self.kpis.releases_deployed} releases deployed in {self.month} · {scope} · "
+            f"data as of {fmt_time(self.as_of)}"
+        )
+        return str(
+            _tag(
+                "div",
+                _join(
+                    [
+                        _tag("h1", f"AI release report: {month_name(self.month)}"),
+                        _p(sub, cls="ra-subtitle"),
+                    ]
+                ),
+                "ra-title ra-report",
+            )
+        )
+
+
+def executive_context(
+    data_dir: str | Path,
+    month: str,
+    as_of: str | datetime,
+    policy: str | Path | None = None,
+    systems: str | Sequence[str] | None = None,
+) -> ExecutiveContext:
+    """Load ``data_dir`` once and compute the month's KPIs, the 12-month history and the process
+    audit as of ``as_of`` (ISO 8601 with offset). ``systems``: restrict to these systems (a list
+    or a comma-separated string; None = all)."""
+    when = _as_datetime(as_of)
+    chosen = _systems(systems)
+    ds = restrict_systems(load_dataset(data_dir, policy), chosen)
+    months = month_range(month, trend_months(ds.policy))
+    analysis = analyze(ds, when, months=months)
+    history = tuple(monthly_kpis(analysis, m) for m in months)
+    audit = analysis.audit
+    health = process_health(audit, analysis.releases, month, when, ds.policy, analysis.incidents)
+    window = trend_release_ids(analysis, month)
+    risk = risk_attribution(audit, _failed_ids(analysis), ds.policy, release_ids=window)
+    cohort_failed = (
+        deployed_in_month(analysis.releases, month, when)
+        .filter(pl.col("failed").fill_null(False))["release_id"]
+        .to_list()
+    )
+    detection, note = _detection(analysis, cohort_failed)
+    params = {
+        "month": month,
+        "as_of": when.isoformat(),
+        "policy": policy,
+        "systems": list(chosen) or None,
+    }
+    return ExecutiveContext(
+        month=month,
+        as_of=when,
+        analysis=analysis,
+        kpis=history[-1],
+        history=history,
+        audit=audit,
+        health=health,
+        risk=risk,
+        detection=detection,
+        detection_note=note,
+        systems=chosen,
+        provenance=_provenance(
+            ds,
+            data_dir,
+            when,
+            params,
+            [
+                "executive",
+                "--month",
+                month,
+                *(["--policy", str(policy)] if policy is not None else []),
+                *(["--systems", ",".join(chosen)] if chosen else []),
+            ],
+        ),
+    )
+
+
+def trend_release_ids(analysis: Analysis, month: str) -> list[str]:
+    """Releases deployed in the ``reports.trend_months`` months ending with ``month`` (the cohort of
+    the trends and of the risk attribution)."""
+    months = month_range(month, trend_months(analysis.dataset.policy))
+    return analysis.releases.filter(
+        pl.col("month").is_in(months) & (pl.col("released_at") <= analysis.as_of)
+    )["release_id"].to_list()
+
+
+def _detection(
+    analysis: Analysis, release_ids: Sequence[str]
+) -> tuple[dict[str, DetectionPotential], str]:
+    """Detection potential of ``release_ids`` (``analytics.sequential``), reusing the analysis's
+    comparisons; the second item is kept for a reason not to compute it (none today)."""
+    if not release_ids:
+        return {}, ""
+    return detection_potentials(
+        analysis.rollup,
+        analysis.releases,
+        list(release_ids),
+        analysis.dataset.policy,
+        analysis.as_of,
+        comparisons=analysis.comparisons,
+    ), ""
+
+
+def _release_incidents(analysis: Analysis, release_id: str) -> pl.DataFrame:
+    return analysis.incidents.filter(pl.col("attributed_release_id") == release_id).sort(
+        "detected_at", "incident_id", nulls_last=True
+    )
+
+
+# ---------------------------------------------------------------- footer
+
+
+def reproducibility(ctx: ExecutiveContext | ReleaseContext) -> Section:
+    """The report footer: dataset fingerprint, policy (source and fingerprint), ``as_of``, the
+    package version and the parameters, so anyone can render the same report again."""
+    pv = ctx.provenance
+    params = ", ".join(f"{k} = {v}" for k, v in pv.parameters.items() if v is not None)
+    rows = [
+        Safe(
+            f"Dataset <code>{_h(pv.data_dir)}</code>, fingerprint "
+            f"<code>{_h(pv.dataset_fingerprint)}</code>"
+        ),
+        Safe(
+            f"Policy <code>{_h(pv.policy_source)}</code>, fingerprint "
+            f"<code>{_h(pv.policy_fingerprint)}</code>"
+        ),
+        Safe(
+            f"As of <code>{_h(pv.as_of.isoformat())}</code> · analytics "
+            f"<code>{_h(pv.package_version)}</code>"
+        ),
+        Safe(f"Parameters: {_h(params)}"),
+        Safe(f"Render again: <code>{_h(pv.command)}</code>"),
+    ]
+    body = _join(_tag("div", r) for r in rows)
+    return Section("reproducibility", (_tag("footer", body, "ra-footer"),))
+
+
+# ---------------------------------------------------------------- post-release review
+
+
+@dataclass(frozen=True)
+class ReleaseContext:
+    """Everything the post-release review shows for one release, as known at ``as_of``."""
+
+    release_id: str
+    as_of: datetime
+    analysis: Analysis
+    release: Mapping[str, Any]
+    previous: Mapping[str, Any] | None
+    audit: Mapping[str, Any]
+    evidence: pl.DataFrame
+    gates: pl.DataFrame
+    stages: pl.DataFrame
+    approvals: pl.DataFrame
+    incidents: pl.DataFrame
+    decisions: pl.DataFrame
+    comparison: ReleaseComparison | None  # None: not compared (see ``version_comparison``)
+    detection: DetectionPotential | None
+    detection_note: str
+    provenance: Provenance
+
+    @property
+    def policy(self):  # noqa: ANN201
+        return self.analysis.dataset.policy
+
+    @property
+    def tier_policy(self):  # noqa: ANN201
+        return self.policy.tiers[self.release["effective_tier"]]
+
+    def _repr_html_(self) -> str:
+        r = self.release
+        sub = (
+            f"{r['system']} · released {fmt_time(r['released_at'])} · effective tier "
+            f"{r['effective_tier']} · accountable owner {r.get('accountable_owner') or 'none'}"
+            f" · data as of {fmt_time(self.as_of)}"
+        )
+        parts = [
+            _tag("h1", Safe(f"Post-release review: <code>{_h(self.release_id)}</code>")),
+            _p(sub, cls="ra-subtitle"),
+        ]
+        if r.get("summary"):
+            parts.append(_p(Safe(f"<b>Summary:</b> {_h(r['summary'])}")))
+        return str(_tag("div", _join(parts), "ra-title ra-report"))
+
+
+def release_context(
+    data_dir: str | Path,
+    release_id: str,
+    as_of: str | datetime,
+    policy: str | Path | None = None,
+) -> ReleaseContext:
+    """Load ``data_dir`` and gather what the review of ``release_id`` needs, as of ``as_of``.
+    An unknown release id is a ``DataError``."""
+    when = _as_datetime(as_of)
+    ds = load_dataset(data_dir, policy)
+    mine_raw = ds.releases.filter(pl.col("release_id") == release_id)
+    if mine_raw.height == 0:
+        raise DataError(f"release '{release_id}' is not in the releases table of {data_dir}")
+    # The version comparison, the costly step, runs for the release's own month only.
+    months = mine_raw.select(month_expr("released_at", ds.policy.timezone)).drop_nulls()
+    analysis = analyze(ds, when, months=months.to_series().to_list())
+    row = analysis.releases.filter(pl.col("release_id") == release_id).row(0, named=True)
+    prev = None
+    if row["previous_release_id"] is not None:
+        prev = analysis.releases.filter(pl.col("release_id") == row["previous_release_id"]).row(
+            0, named=True
+        )
+    audit = analysis.audit.filter(pl.col("release_id") == release_id).row(0, named=True)
+
+    def mine(df: pl.DataFrame) -> pl.DataFrame:
+        return df.filter(pl.col("release_id") == release_id)
+
+    known = analysis.dataset  # the event tables as known at as_of (analytics.asof)
+
+    params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
+    detection, note = _detection(analysis, [release_id] if row["deployed"] else [])
+    return ReleaseContext(
+        release_id=release_id,
+        as_of=when,
+        analysis=analysis,
+        release=row,
+        previous=prev,
+        audit=audit,
+        evidence=mine(ds.evidence).sort("item", "_row"),
+        gates=mine(known.gates).sort("gate", "evaluated_at", nulls_last=True),
+        stages=mine(known.rollout_stages).sort("stage", "started_at", nulls_last=True),
+        approvals=mine(known.approvals).sort("decided_at", "_row", nulls_last=True),
+        incidents=_release_incidents(analysis, release_id),
+        decisions=mine(known.operator_decisions).sort("decided_at", "_row", nulls_last=True),
+        comparison=analysis.comparisons.get(release_id),
+        detection=detection.get(release_id),
+        detection_note=note,
+        provenance=_provenance(
+            ds,
+            data_dir,
+            when,
+            params,
+            [
+                "post-release",
+                "--release",
+                release_id,
+                *(["--policy", str(policy)] if policy is not None else []),
+            ],
+        ),
+    )
