@@ -227,8 +227,8 @@ CONTROL_TEXT: dict[str, str] = {
         "for the days after the ramp to 100 % (partly a weaker, non-concurrent control)"
     ),
     "pre_release": (
-        "the old version's pre-release window only: the new version served alone, so this is "
-        "a weaker, non-concurrent control"
+        "the old version's pre-release window only: the old version served too few cases (or "
+        "none) beside the new one, so this is a weaker, non-concurrent control"
     ),
 }
 
