@@ -211,7 +211,7 @@ def compare_releases(
             for p in ("p_worse", "p_better", "p_noninf")
         ]
     )
-    overall = pl.concat([last.rename({"n_eff_ref": "n_eff_ref"}), p95], how="diagonal_relaxed")
+    overall = pl.concat([last, p95], how="diagonal_relaxed")
     overall = _fill_missing_metrics(overall, ids, rules)
     overall = _final_verdicts(overall, family, cfg, blocked)
     dq = [m for m in family if rules[m].role == "decision_quality"]

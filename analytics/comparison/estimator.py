@@ -75,30 +75,6 @@ class CellTable:
     s2: np.ndarray
 
 
-@dataclass(frozen=True)
-class ArmContrast:
-    """One metric at one look. ``m_new``/``r``: new-arm mean and standardised reference value;
-    ``v_new``/``v_ref``: their variances; ``n_new``: new-arm cases with the metric; ``n_ref``:
-    reference cases used; ``n_eff_ref``: the reference's effective size (see module docstring);
-    ``kish_ref``: Kish's effective size; ``standardised_share``; ``share_by_level``;
-    ``naive_ref``: the reference arm's plain mean over the same days."""
-
-    m_new: float
-    v_new: float
-    n_new: float
-    r: float
-    v_ref: float
-    n_ref: float
-    n_eff_ref: float
-    kish_ref: float
-    standardised_share: float
-    share_by_level: tuple[float, ...]
-    naive_ref: float
-    naive_v_ref: float
-    sd_new: float
-    sd_ref: float
-
-
 def _gsum(codes: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
     """Batched group sums: ``values`` (B, C) summed by ``codes`` (C,) into (B, groups)."""
     batch = values.shape[0]
@@ -223,7 +199,9 @@ def contrast_batch(
     """The standardised contrast for a batch of rows at once (see module docstring).
     ``cells.cnt``/``s1``/``s2`` and ``new_mask``/``ref_mask`` are (B, C): each row's metric and
     arms; ``rate``: (B,) whether the row's metric is a rate. Returns arrays of shape (B,) named as
-    ``ArmContrast``'s fields (``share_by_level`` (B, levels)) and ``count_new``; a row whose arm
+    the contrast's parts (``m_new``, ``v_new``, ``n_new`` (effective), ``r``, ``v_ref``, ``n_ref``,
+    ``n_eff_ref``, ``kish_ref``, ``standardised_share``, ``share_by_level`` (B, levels),
+    ``naive_ref``, ``naive_v_ref``, ``sd_new``, ``sd_ref``) and ``count_new``; a row whose arm
     has no case gets NaN.
 
     Everything that depends on the collapse is computed per segment (S of them), the rest per
@@ -389,89 +367,6 @@ def contrast_batch(
     return out
 
 
-def contrast(
-    cells: CellTable,
-    metric: int,
-    new_mask: np.ndarray,
-    ref_mask: np.ndarray,
-    *,
-    rate: bool,
-    k: float,
-    concurrent: bool,
-) -> ArmContrast | None:
-    """The standardised contrast of one metric (index into ``cells.cnt``) between the cells in
-    ``new_mask`` and ``ref_mask`` (see module docstring); None when an arm has no case with the
-    metric. ``contrast_batch`` for one row."""
-    one = CellTable(
-        new=cells.new,
-        day=cells.day,
-        seg=cells.seg,
-        level_maps=cells.level_maps,
-        n=cells.n,
-        cnt=cells.cnt[metric][None, :],
-        s1=cells.s1[metric][None, :],
-        s2=cells.s2[metric][None, :],
-    )
-    out = contrast_batch(
-        one,
-        np.asarray(new_mask, bool)[None, :],
-        np.asarray(ref_mask, bool)[None, :],
-        rate=np.array([rate]),
-        k=k,
-        concurrent=concurrent,
-    )
-    if not np.isfinite(out["m_new"][0]):
-        return None
-    values = {
-        key: float(v[0]) for key, v in out.items() if key not in ("share_by_level", "count_new")
-    }
-    return ArmContrast(share_by_level=tuple(float(x) for x in out["share_by_level"][0]), **values)
-
-
-def combine(parts: Sequence[tuple[float, ArmContrast]], *, rate: bool) -> ArmContrast:
-    """The contrast over the union of disjoint parts of the new arm, each compared with its own
-    control (e.g. the canary days with the concurrent old version, the days after a ramp to
-    100 % with the pre-release window), weighted by the parts' shares of the new arm's cases:
-    the target stays the whole new arm's traffic. Independent parts: variances add with squared
-    weights."""
-    if len(parts) == 1:
-        return parts[0][1]
-    total = sum(w for w, _ in parts)
-    ws = [(w / total, c) for w, c in parts]
-    m_new = sum(w * c.m_new for w, c in ws)
-    r = sum(w * c.r for w, c in ws)
-    v_new = sum(w * w * c.v_new for w, c in ws)
-    v_ref = sum(w * w * c.v_ref for w, c in ws)
-    kish = 1.0 / sum(w * w / c.kish_ref for w, c in ws if c.kish_ref > 0)
-    n_ref = sum(c.n_ref for _, c in ws)
-    if rate:
-        n_eff = r * (1 - r) / v_ref if 0 < r < 1 and v_ref > 0 else kish
-        n_eff_new = m_new * (1 - m_new) / v_new if 0 < m_new < 1 and v_new > 0 else 0.0
-    else:
-        n_eff = sum(w * c.sd_ref**2 for w, c in ws) / v_ref if v_ref > 0 else kish
-        n_eff_new = sum(c.n_new for _, c in ws)
-    share = tuple(
-        sum(w * c.share_by_level[i] for w, c in ws) for i in range(len(ws[0][1].share_by_level))
-    )
-    naive = sum(w * c.naive_ref for w, c in ws)
-    return ArmContrast(
-        m_new=m_new,
-        v_new=v_new,
-        n_new=n_eff_new,
-        r=r,
-        v_ref=v_ref,
-        n_ref=n_ref,
-        n_eff_ref=float(n_eff),
-        kish_ref=kish,
-        standardised_share=share[0],
-        share_by_level=share,
-        naive_ref=naive,
-        naive_v_ref=sum(w * w * c.naive_v_ref for w, c in ws),
-        sd_new=float(np.sqrt(sum(w * c.sd_new**2 for w, c in ws))),
-        sd_ref=float(np.sqrt(sum(w * c.sd_ref**2 for w, c in ws))),
-    )
-
-
 def look_shares(planned: int, interim_share: float) -> np.ndarray:
     """The share of the one-sided level spent at each of ``planned`` daily looks: the interim
     looks share ``interim_share`` equally (Bonferroni), the last look gets the rest; one look
@@ -496,12 +391,4 @@ def sequential_p(p_by_look: np.ndarray, shares: np.ndarray) -> float:
     return float(min(1.0, np.min(p[ok] / s[ok])))
 
 
-__all__ = [
-    "ArmContrast",
-    "CellTable",
-    "combine",
-    "contrast",
-    "contrast_batch",
-    "look_shares",
-    "sequential_p",
-]
+__all__ = ["CellTable", "contrast_batch", "look_shares", "sequential_p"]

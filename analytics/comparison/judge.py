@@ -5,8 +5,8 @@ comparison.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,15 +27,13 @@ class JudgeSettings:
 
     critical_metrics: tuple[str, ...]
     min_cases_per_arm: int
-    hold_metrics: tuple[str, ...] = ()
-    min_standardised_share: float = 0.0
-    noninferiority_abs_margins: Mapping[str, float] = field(default_factory=dict)
+    hold_metrics: tuple[str, ...]
+    min_standardised_share: float
+    noninferiority_abs_margins: Mapping[str, float]
 
 
-def _metric_list(
-    sec: Mapping[str, Any], key: str, default: Sequence[str] | None
-) -> tuple[str, ...]:
-    value = sec.get(key, default)
+def _metric_list(sec: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = sec.get(key)
     if not isinstance(value, list | tuple) or not all(isinstance(m, str) for m in value):
         raise DataError(f"policy: judge.{key} must be a list of metric names")
     unknown = sorted(set(value) - set(METRIC_NAMES))
@@ -52,12 +50,12 @@ def _metric_list(
 def judge_settings(policy: Policy) -> JudgeSettings:
     """The judge settings of ``policy`` (``DataError`` when missing or naming unknown metrics)."""
     sec = policy.section("judge")
-    critical = _metric_list(sec, "critical_metrics", None)
-    hold = _metric_list(sec, "hold_metrics", [])
+    critical = _metric_list(sec, "critical_metrics")
+    hold = _metric_list(sec, "hold_metrics")
     low = sec.get("min_cases_per_arm")
     if isinstance(low, bool) or not isinstance(low, int) or low < 1:
         raise DataError("policy: judge.min_cases_per_arm must be an integer >= 1")
-    share = sec.get("min_standardised_share", 0.0)
+    share = sec.get("min_standardised_share")
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
         raise DataError("policy: judge.min_standardised_share must be a number in [0, 1]")
     margins = sec.get("noninferiority_abs_margins") or {}

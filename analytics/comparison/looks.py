@@ -235,8 +235,11 @@ _ROW_FIELDS = (
 
 
 def _combine(parts: Sequence[dict[str, np.ndarray]], rate: np.ndarray) -> dict[str, np.ndarray]:
-    """``estimator.combine`` for batches: rows present in several parts are weighted by the
-    parts' new-arm case counts; a part without a value for a row drops out of it."""
+    """The contrast over the union of disjoint parts of the new arm, each against its own
+    control (canary days with the concurrent old version, days after a ramp to 100 % with the
+    pre-release window), weighted by the parts' new-arm case counts so the target stays the
+    whole new arm; independent parts, so variances add with squared weights. A part without a
+    value for a row drops out of it."""
     weights = [np.where(np.isfinite(p["m_new"]), p["count_new"], 0.0) for p in parts]
     total = sum(weights)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -191,8 +191,8 @@ class ComparisonSettings:
     seed: int
     alpha: float
     window: timedelta
-    collapse_order: tuple[str, ...] = ("customer_segment", "language", "criticality", "task_type")
-    interim_alpha_share: float = 0.1
+    collapse_order: tuple[str, ...]
+    interim_alpha_share: float
 
 
 def settings(policy: Policy) -> ComparisonSettings:
@@ -218,14 +218,14 @@ def settings(policy: Policy) -> ComparisonSettings:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise DataError(f"policy: comparison.{key} must be an integer >= {low}")
         ints[key] = value
-    order = sec.get("collapse_order", list(ComparisonSettings.collapse_order))
+    order = need("collapse_order")
     if not isinstance(order, list | tuple) or sorted(order) != sorted(SEGMENT_COLUMNS):
         raise DataError(
             "policy: comparison.collapse_order must list each of "
             + ", ".join(SEGMENT_COLUMNS)
             + " once"
         )
-    share = sec.get("interim_alpha_share", ComparisonSettings.interim_alpha_share)
+    share = need("interim_alpha_share")
     if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
         raise DataError("policy: comparison.interim_alpha_share must be a number in (0, 1)")
     return ComparisonSettings(
