@@ -8,6 +8,15 @@ The public API. Notebooks and users import from here only::
     ra.monthly_kpis(analysis, "2026-10").to_dict()
 """
 
+from analytics.analysis.kpis import (
+    Analysis,
+    MonthlyKpis,
+    analyze,
+    month_range,
+    monthly_kpis,
+    parse_as_of,
+    release_records,
+)
 from analytics.comparison import (
     MetricComparison,
     ReleaseComparison,
@@ -18,9 +27,14 @@ from analytics.comparison import (
     telemetry_failures,
     unit_cost_impact,
 )
-from analytics.errors import DataError
-from analytics.evidence import evidence_completeness, evidence_status
-from analytics.governance import (
+from analytics.core import __version__
+from analytics.core.errors import DataError
+from analytics.core.policy import Policy, load_policy
+from analytics.core.quality import DataQuality, Finding
+from analytics.core.results import DurationResult, EstimateResult, RateResult
+from analytics.data.io import Dataset, load_dataset
+from analytics.data.rollup import Rollup, dataset_rollup, rollup_telemetry
+from analytics.governance.audit import (
     ANTI_PATTERNS,
     FINDING_CODES,
     GateDecision,
@@ -31,31 +45,21 @@ from analytics.governance import (
     path_review,
     process_health,
 )
-from analytics.incidents import attribute_incidents, mttd, mttm, release_failures
-from analytics.io import Dataset, load_dataset
-from analytics.kpis import (
-    Analysis,
-    MonthlyKpis,
-    analyze,
-    month_range,
-    monthly_kpis,
-    parse_as_of,
-    release_records,
+from analytics.governance.risk import (
+    RiskAttribution,
+    failure_by_group,
+    failure_regression,
+    risk_attribution,
 )
-from analytics.policy import Policy, load_policy
-from analytics.quality import DataQuality, Finding
-from analytics.releases import deployed_in_month, release_units
-from analytics.results import DurationResult, EstimateResult, RateResult
-from analytics.risk import RiskAttribution, failure_by_group, failure_regression, risk_attribution
-from analytics.rollup import Rollup, dataset_rollup, rollup_telemetry
-from analytics.sequential import (
+from analytics.metrics.detection import (
     DetectionPotential,
     detection_potential,
     detection_potentials,
     sequence_frame,
 )
-
-__version__ = "0.1.0"
+from analytics.metrics.evidence import evidence_completeness, evidence_status
+from analytics.metrics.incidents import attribute_incidents, mttd, mttm, release_failures
+from analytics.metrics.releases import deployed_in_month, release_units
 
 __all__ = [
     "DetectionPotential",

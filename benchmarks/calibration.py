@@ -5,7 +5,7 @@ scenario, beside textbook post-stratification and statsmodels' two-sample tests 
 
 Prints a Markdown table (each rate with its Monte-Carlo standard error) that METRICS.md records;
 ``make calibrate`` runs it with the default number of releases per scenario. The generator and the
-scenarios are ``analytics.calibration``.
+scenarios are ``analytics.sample.calibration``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from analytics.calibration import SCENARIOS, run_scenario, with_releases
+from analytics.sample.calibration import SCENARIOS, run_scenario, with_releases
 
 COLUMNS = (
     ("rollback", "rollback"),

@@ -62,7 +62,7 @@ def main() -> None:
     a = p.parse_args()
     folder, as_of = Path(a.data), ra.parse_as_of(a.as_of)
     if not (folder / "releases.csv").exists():
-        ra_sample = __import__("analytics.sample_data", fromlist=["generate_sample"])
+        ra_sample = __import__("analytics.sample.generate", fromlist=["generate_sample"])
         ra_sample.generate_sample(folder)
     floor = best(lambda: read_floor(folder), a.repeat)
     t = best(lambda: ours(folder, a.month, as_of), a.repeat)

@@ -71,12 +71,13 @@ def main() -> int:
     if not (data / "releases.csv").is_file():
         print(f"generating the sample data into {data} (not timed) ...", file=sys.stderr)
         subprocess.run(
-            [sys.executable, "-m", "analytics.cli", "sample-data", "--out", str(data)], check=True
+            [sys.executable, "-m", "analytics.cli.main", "sample-data", "--out", str(data)],
+            check=True,
         )
     cmd = [
         sys.executable,
         "-m",
-        "analytics.cli",
+        "analytics.cli.main",
         "report",
         "executive",
         "--data",

@@ -9,7 +9,7 @@ Parquet files with dictionary-encoded strings under ``telemetry/``) into
 in a fresh subprocess, so that peak RSS (``ru_maxrss`` of that child, from ``os.wait4``) belongs
 to it alone. Engines (the same files, page cache warm):
 
-- ``ours``: ``analytics.rollup.write_rollup`` on a lazy scan of the files, writing
+- ``ours``: ``analytics.data.rollup.write_rollup`` on a lazy scan of the files, writing
   ``cases.parquet`` and ``latency.parquet`` (the table ``analytics rollup`` writes);
 - ``ours-memory``: ``rollup_telemetry``, both tables as DataFrames in memory;
 - ``ours-command``: ``analytics rollup --data DIR`` as run (``load_dataset`` validation and the
@@ -248,7 +248,7 @@ def ensure_data(out: Path, rows: int, days: int) -> Path:
 
 
 def _edges_sql() -> tuple[str, str]:
-    from analytics.rollup import LATENCY_EDGES
+    from analytics.data.rollup import LATENCY_EDGES
 
     lower = ["'-infinity'::DOUBLE", *(repr(float(e)) for e in LATENCY_EDGES)]
     upper = [*(repr(float(e)) for e in LATENCY_EDGES), "'infinity'::DOUBLE"]
@@ -257,7 +257,7 @@ def _edges_sql() -> tuple[str, str]:
 
 def duckdb_queries(glob: str) -> tuple[str, str]:
     """The rollup by hand: cases and latency tables, same columns, bins and order as ours."""
-    from analytics.rollup import (
+    from analytics.data.rollup import (
         BOOL_METRICS,
         CROSS_PRODUCTS,
         LATENCY_BINS_PER_DECADE,
@@ -311,7 +311,7 @@ def duckdb_queries(glob: str) -> tuple[str, str]:
 def make_plan(data: Path) -> dict[str, Any]:
     """What the children need, computed once here so that the DuckDB and scan children import
     nothing but their engine (their peak RSS is then the engine's own)."""
-    from analytics.rollup import BOOL_METRICS, NUMERIC_METRICS, STRING_KEYS
+    from analytics.data.rollup import BOOL_METRICS, NUMERIC_METRICS, STRING_KEYS
 
     glob = str(data / "telemetry" / "*.parquet")
     cases, latency = duckdb_queries(glob)
@@ -336,7 +336,7 @@ def run_engine(engine: str, plan: dict[str, Any], work: Path) -> dict[str, Any]:
     if engine.startswith("ours") or engine in ("scan-polars", "baseline"):
         import polars as pl
     if engine.startswith("ours") or engine == "baseline":
-        from analytics.rollup import rollup_telemetry, write_rollup
+        from analytics.data.rollup import rollup_telemetry, write_rollup
     if engine.startswith(("duckdb", "scan-duckdb")):
         import duckdb
 
@@ -351,7 +351,7 @@ def run_engine(engine: str, plan: dict[str, Any], work: Path) -> dict[str, Any]:
         r = rollup_telemetry(pl.scan_parquet(files))
         info["rows_out"] = r.cases.height + r.latency.height
     elif engine == "ours-command":
-        from analytics.cli import main
+        from analytics.cli.main import main
 
         args = ["rollup", "--data", plan["data"], "--out", str(work / "command")]
         if main([*args, "--engine", "polars"]) != 0:
@@ -448,7 +448,7 @@ def check(work: Path) -> str:
     import polars as pl
     from polars.testing import assert_frame_equal
 
-    from analytics.rollup import CASES_SCHEMA, LATENCY_SCHEMA, Rollup
+    from analytics.data.rollup import CASES_SCHEMA, LATENCY_SCHEMA, Rollup
 
     ours = Rollup.load(work / "ours")
     duck_cases = pl.read_parquet(work / "duckdb" / "cases.parquet").select(

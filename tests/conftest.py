@@ -69,7 +69,7 @@ def tiny_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default sample dataset (seed 7), generated once per test session."""
-    from analytics.sample_data import generate_sample
+    from analytics.sample.generate import generate_sample
 
     out = tmp_path_factory.mktemp("sample")
     generate_sample(out)

@@ -16,8 +16,8 @@ import polars as pl
 from conftest import incident, release, write_table
 
 import analytics as ra
-from analytics.asof import known_at
-from analytics.cli import main
+from analytics.cli.main import main
+from analytics.data.asof import known_at
 
 T = ra.parse_as_of("2026-04-10T00:00:00Z")
 T2 = ra.parse_as_of("2026-04-20T00:00:00Z")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import analytics as ra
-from analytics.cli import main
+from analytics.cli.main import main
 
 AS_OF = ra.parse_as_of("2026-06-01T00:00:00Z")
 

@@ -1,5 +1,5 @@
 """The bad-input suite: every generated mutation (tests/badinput.py) run through every command that
-reads it, in process (``analytics.cli.main``), asserting the exit code, that no output holds a
+reads it, in process (``analytics.cli.main.main``), asserting the exit code, that no output holds a
 traceback, that an internal error (exit 3) never passes, that errors name table / file / key and
 line, and that findings are located and the valid rows still counted. A few runs go through the
 real entry point in a subprocess."""
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from badinput import AS_OF, CASES_PER_DAY, MONTH, MONTHS, SEED, START, Expect, all_mutations
 
-from analytics.cli import main
+from analytics.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTATIONS = all_mutations()
@@ -28,7 +28,7 @@ RUN_TIMEOUT_S = 120
 
 @pytest.fixture(scope="session")
 def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from analytics.sample_data import generate_sample
+    from analytics.sample.generate import generate_sample
 
     out = tmp_path_factory.mktemp("badinput-base")
     generate_sample(out, seed=SEED, cases_per_day=CASES_PER_DAY, start=START, months=MONTHS)
@@ -38,7 +38,7 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def base_quality(base_dir: Path) -> dict[str, Any]:
-    from analytics.io import load_dataset
+    from analytics.data.io import load_dataset
 
     ds = load_dataset(base_dir)
     return {"tables": sorted(ds.present), **ds.quality.to_dict()}
@@ -72,7 +72,7 @@ def run_subprocess(argv: list[str]) -> tuple[int, str, str]:
     env.pop(DEBUG_ENV, None)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "analytics.cli", *argv],
+            [sys.executable, "-m", "analytics.cli.main", *argv],
             capture_output=True,
             text=True,
             env=env,
@@ -296,7 +296,7 @@ def test_every_class_of_bad_input_is_generated() -> None:
 
 
 def test_unexpected_exception_exits_3_with_one_line(monkeypatch, tiny_dir, capfd) -> None:
-    from analytics.commands import core
+    from analytics.cli import core
 
     def boom(args):  # noqa: ANN001, ANN202
         raise ZeroDivisionError("division by zero in a KPI")
@@ -339,7 +339,7 @@ def test_gate_help_documents_invalid_released_at(capsys) -> None:
 
 
 def test_entry_point_exit_codes(base_dir, tmp_path) -> None:
-    """Through ``python -m analytics.cli`` and the console script: a bad released_at stops the
+    """Through ``python -m analytics.cli.main`` and the console script: a bad released_at stops the
     gate with exit 2 (never 1); --as-of out of range exits 2; an internal error exits 3."""
     from badinput import TARGET_LINE, set_cell
 
@@ -366,7 +366,7 @@ def test_entry_point_exit_codes(base_dir, tmp_path) -> None:
     assert "argument --as-of: '0001-01-01T00:00Z' is out of range" in proc.stderr
 
     code = (
-        "import sys; from analytics import cli; from analytics.commands import core; "
+        "import sys; from analytics.cli import main as cli; from analytics.cli import core; "
         "core._validate = lambda args: {}['missing']; sys.exit(cli.main())"
     )
     proc = subprocess.run(

@@ -1,4 +1,5 @@
-"""A fast slice of the comparison engine's calibration (``analytics.calibration``; the full table
+"""A fast slice of the comparison engine's calibration (``analytics.sample.calibration``; the full
+table
 is ``make calibrate``, recorded in METRICS.md): under a canary that serves harder traffic the
 engine is unbiased and calibrated where the naive comparison is not; a real degradation is never
 a "go"; repeated daily looks at the margin do not inflate false rollbacks the way a fixed-horizon
@@ -12,14 +13,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analytics.calibration import (
+from analytics.comparison import compare_releases
+from analytics.sample.calibration import (
     Scenario,
     calibration_policy,
     make_world,
     run_scenario,
     simulate,
 )
-from analytics.comparison import compare_releases
 
 RELEASES = 40
 

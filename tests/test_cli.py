@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.cli import main
+from analytics.cli.main import main
 
 ARGS = ["--month", "2026-04", "--as-of", "2026-06-01T00:00:00Z", "--format", "json"]
 

@@ -30,10 +30,9 @@ from analytics.comparison import (
     unit_cost_impact,
     wilson_bounds,
 )
-from analytics.errors import DataError
-from analytics.policy import load_policy
-from analytics.releases import release_units
-from analytics.rollup import (
+from analytics.core.errors import DataError
+from analytics.core.policy import load_policy
+from analytics.data.rollup import (
     LATENCY_EDGES,
     LATENCY_SCHEMA,
     Rollup,
@@ -41,6 +40,7 @@ from analytics.rollup import (
     latency_bin_values,
     rollup_telemetry,
 )
+from analytics.metrics.releases import release_units
 
 Z95 = float(sps.norm.ppf(0.975))
 VERSIONS = ("model", "inference_config", "prompt", "tools", "safety_policy", "routing", "eval_set")
@@ -660,7 +660,7 @@ def test_errors_are_structural():
     units = units_for(policy, *PAIR)
     with pytest.raises(DataError, match="unknown release"):
         compare_release(None, units, "nope", policy, AS_OF)
-    # An unknown metric is now rejected when the policy is loaded (analytics.policy_schema).
+    # An unknown metric is now rejected when the policy is loaded (analytics.core.policy_schema).
     with pytest.raises(DataError, match="latency_p99"):
         load_policy(overrides={"decision_quality_metrics": {"latency_p99": {"worse": "up"}}})
     with pytest.raises(DataError, match="multiple_testing"):
@@ -1165,9 +1165,9 @@ def test_simulation_power_of_a_rate_at_its_design_volume():
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
-    sample_data = pytest.importorskip("analytics.sample_data")
-    from analytics.io import load_dataset
-    from analytics.rollup import dataset_rollup
+    sample_data = pytest.importorskip("analytics.sample.generate")
+    from analytics.data.io import load_dataset
+    from analytics.data.rollup import dataset_rollup
 
     folder = tmp_path_factory.mktemp("sample")
     sample_data.generate_sample(folder, seed=7)

@@ -16,9 +16,9 @@ from test_governance import (
     update,
 )
 
-from analytics.cli import main
-from analytics.governance import FINDING_CODES, gate_decision
-from analytics.io import load_dataset
+from analytics.cli.main import main
+from analytics.data.io import load_dataset
+from analytics.governance.audit import FINDING_CODES, gate_decision
 
 
 def run_gate(

@@ -1,4 +1,4 @@
-"""Release-process audit (analytics.governance): every finding code on a minimal dataset that
+"""Release-process audit (analytics.governance.audit): every finding code on a minimal dataset that
 triggers it and one that does not, and the monthly process-health KPIs by hand.
 
 The base dataset passes every check; the helpers below break one thing at a time.
@@ -24,18 +24,18 @@ from conftest import release, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.errors import DataError
-from analytics.governance import (
+from analytics.core.errors import DataError
+from analytics.data.io import load_dataset
+from analytics.governance.audit import (
     CHECK_COLUMNS,
     FINDING_CODES,
     audit_releases,
     path_review,
     process_health,
 )
-from analytics.incidents import attribute_incidents
-from analytics.io import load_dataset
-from analytics.releases import release_units
-from analytics.stats import wilson
+from analytics.metrics.incidents import attribute_incidents
+from analytics.metrics.releases import release_units
+from analytics.stats.summaries import wilson
 
 AS_OF = datetime(2026, 5, 1, tzinfo=UTC)
 HIGH_EVIDENCE = (
@@ -791,7 +791,7 @@ SAMPLE_AS_OF = datetime(2026, 12, 1, tzinfo=UTC)  # a month after the sample end
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    sample_data = pytest.importorskip("analytics.sample_data")
+    sample_data = pytest.importorskip("analytics.sample.generate")
     folder = tmp_path_factory.mktemp("sample")
     sample_data.generate_sample(folder, seed=7, cases_per_day=20)
     return folder, json.loads((folder / "truth.json").read_text())

@@ -17,8 +17,8 @@ import pytest
 from conftest import release, write_table
 
 import analytics as ra
-from analytics.io import load_dataset
-from analytics.rollup import rollup_telemetry
+from analytics.data.io import load_dataset
+from analytics.data.rollup import rollup_telemetry
 
 UTC_TS = pl.Datetime("us", "UTC")
 ROOT = Path(__file__).resolve().parents[1]
@@ -373,7 +373,7 @@ def test_validate_exits_2_without_a_traceback(tmp_path: Path) -> None:
         (fifo, "evidence.csv is a FIFO (named pipe), not a regular file"),
     ):
         run = subprocess.run(
-            [sys.executable, "-m", "analytics.cli", "validate", "--data", str(data)],
+            [sys.executable, "-m", "analytics.cli.main", "validate", "--data", str(data)],
             capture_output=True,
             text=True,
             env=env,
@@ -385,7 +385,7 @@ def test_validate_exits_2_without_a_traceback(tmp_path: Path) -> None:
 
 
 def test_validate_lists_telemetry_findings_with_file_and_row(tmp_path: Path, capsys) -> None:
-    from analytics.cli import main
+    from analytics.cli.main import main
 
     data = _dataset(tmp_path, _set(_cases(4), "tokens", {3: -5}))
     assert main(["validate", "--data", str(data)]) == 0
@@ -476,8 +476,8 @@ def test_implausible_timestamps_are_findings_in_every_table(tmp_path: Path) -> N
 
 
 def test_the_plausible_range_is_the_as_of_range() -> None:
-    from analytics.commands import core
-    from analytics.schemas import TS_MAX, TS_MIN
+    from analytics.cli import core
+    from analytics.core.schemas import TS_MAX, TS_MIN
 
     assert (core.AS_OF_MIN, core.AS_OF_MAX) == (TS_MIN, TS_MAX)
     assert (TS_MIN, TS_MAX) == (datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC))

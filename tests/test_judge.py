@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from analytics.cli import main
+from analytics.cli.main import main
 
 VERSIONS = ("model", "inference_config", "prompt", "tools", "safety_policy", "routing", "eval_set")
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The conventional Kaplan-Meier median (analytics.stats.km_median_point), hand-worked and
+"""The conventional Kaplan-Meier median (analytics.stats.summaries.km_median_point), hand-worked and
 checked against statsmodels' SurvfuncRight.
 
 statsmodels' ``SurvfuncRight.quantile(0.5)`` follows SAS: the first event time at which S(t)
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from analytics.stats import KM_TOLERANCE, duration_summary, km_curve, km_median_point
+from analytics.stats.summaries import KM_TOLERANCE, duration_summary, km_curve, km_median_point
 
 
 def _sm(durations, observed) -> float:

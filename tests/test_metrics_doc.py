@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from analytics.policy import default_policy_mapping
+from analytics.core.policy import default_policy_mapping
 
 DOC = Path(__file__).resolve().parents[1] / "METRICS.md"
 QUOTE = re.compile(r"`([a-z_][a-z_.]*): ([^`]+)`")

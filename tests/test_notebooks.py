@@ -17,8 +17,8 @@ import nbformat
 import papermill
 import pytest
 
-from analytics import reporting
-from analytics.sample_data import generate_sample
+from analytics.report import render as reporting
+from analytics.sample.generate import generate_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_NOTEBOOKS = ("executive_monthly.ipynb", "post_release_review.ipynb")

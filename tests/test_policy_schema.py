@@ -1,4 +1,5 @@
-"""The declared policy schema (analytics.policy_schema), validated at load: one bad value of each
+"""The declared policy schema (analytics.core.policy_schema), validated at load: one bad value of
+each
 kind gives exactly one clear line naming the file, the key path and the value; unknown keys get
 the closest known key; every problem of a file is listed at once; YAML syntax errors give line
 and column; the CLI exits 2."""
@@ -10,12 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analytics import comparison, dora, schemas
-from analytics import policy as policy_module
-from analytics import policy_schema as ps
-from analytics.cli import main
-from analytics.errors import DataError
-from analytics.policy import default_policy_mapping, load_policy, policy_from_mapping
+from analytics import comparison
+from analytics.cli.main import main
+from analytics.core import policy as policy_module
+from analytics.core import policy_schema as ps
+from analytics.core import schemas
+from analytics.core.errors import DataError
+from analytics.core.policy import default_policy_mapping, load_policy, policy_from_mapping
+from analytics.metrics import dora
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_POLICY = ROOT / "tests" / "data" / "tiny" / "policy.yaml"
@@ -517,7 +520,7 @@ def test_docs_policy_md_is_up_to_date() -> None:
     doc = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
     assert doc == ps.policy_reference_markdown(), (
         "docs/policy.md is out of date: python -c "
-        "'from analytics.policy_schema import write_reference; write_reference()'"
+        "'from analytics.core.policy_schema import write_reference; write_reference()'"
     )
 
 

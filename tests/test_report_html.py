@@ -1,7 +1,7 @@
 """The rendered reports: security, no noise, reproducibility footer, offline charts in a real
 browser, PDF, atomic writes, file names; and the report sections on the tiny worked example.
 
-The end-to-end renders run the real command (``python -m analytics.cli report ...``) once per
+The end-to-end renders run the real command (``python -m analytics.cli.main report ...``) once per
 report on a small generated dataset into which XSS payloads were planted: in a release id that
 also tries to climb out of ``--out`` (``../../<img ...>``), its summary, owner, operator
 decisions, approvals, evidence and incident id.
@@ -23,9 +23,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 import analytics as ra
-from analytics import reporting
 from analytics import sections as rs
-from analytics.sample_data import generate_sample
+from analytics.report import render as reporting
+from analytics.sample.generate import generate_sample
 
 TINY = Path(__file__).parent / "data" / "tiny"
 SMALL = {"seed": 7, "cases_per_day": 200, "start": "2026-01-01", "months": 4}
@@ -134,7 +134,7 @@ def _plant_payloads(data: Path) -> None:
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "analytics.cli", *args],
+        [sys.executable, "-m", "analytics.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

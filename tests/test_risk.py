@@ -1,4 +1,4 @@
-"""Risk attribution (analytics.risk): failure rates by group by hand, and the logistic
+"""Risk attribution (analytics.governance.risk): failure rates by group by hand, and the logistic
 regression recovering a planted effect on generated data (seeded), with interval coverage."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
-from analytics.policy import COMPONENTS, load_policy
-from analytics.risk import failure_by_group, failure_regression, risk_attribution
-from analytics.stats import wilson
+from analytics.core.policy import COMPONENTS, load_policy
+from analytics.governance.risk import failure_by_group, failure_regression, risk_attribution
+from analytics.stats.summaries import wilson
 
 POLICY = load_policy()
 

@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-import analytics.rollup as rollup_mod
-from analytics.cli import main
-from analytics.errors import DataError
-from analytics.io import load_dataset
-from analytics.policy import Costs
-from analytics.progress import progress_iter
-from analytics.rollup import (
+import analytics.data.rollup as rollup_mod
+from analytics.cli.main import main
+from analytics.core.errors import DataError
+from analytics.core.policy import Costs
+from analytics.core.progress import progress_iter
+from analytics.data.io import load_dataset
+from analytics.data.rollup import (
     CASES_SCHEMA,
     GROUP_KEYS,
     LATENCY_EDGES,
@@ -467,7 +467,7 @@ def _all_kpis(data: Path) -> dict:
 
 
 def test_kpis_identical_from_raw_telemetry_and_from_its_rollup(tmp_path: Path):
-    from analytics.sample_data import generate_sample
+    from analytics.sample.generate import generate_sample
 
     data = tmp_path / "sample"
     generate_sample(data, cases_per_day=5)

@@ -19,9 +19,9 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java (17) on PATH", allow_module_level=True)
 
-from analytics.cli import main  # noqa: E402
-from analytics.io import load_dataset  # noqa: E402
-from analytics.rollup import (  # noqa: E402
+from analytics.cli.main import main  # noqa: E402
+from analytics.data.io import load_dataset  # noqa: E402
+from analytics.data.rollup import (  # noqa: E402
     CASES_SCHEMA,
     LATENCY_EDGES,
     ROLLUP_DIRNAME,
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully suppo
 
 @pytest.fixture(scope="module")
 def spark():
-    from analytics.rollup_spark import local_session
+    from analytics.data.rollup_spark import local_session
 
     session = local_session("local[2]", shuffle_partitions=2)
     yield session
@@ -119,7 +119,7 @@ def _assert_same(got: Rollup, want: Rollup) -> None:
 
 
 def test_spark_rollup_equals_polars(spark, dataset: Path, polars_rollup: Rollup, tmp_path: Path):
-    from analytics.rollup_spark import write_spark_rollup
+    from analytics.data.rollup_spark import write_spark_rollup
 
     out = tmp_path / ROLLUP_DIRNAME
     write_spark_rollup(spark, str(dataset / "telemetry"), str(out), list(RELEASES))

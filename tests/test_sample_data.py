@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analytics.policy import COMPONENTS, TIER_RANK, load_policy
-from analytics.sample_data import DEFAULT_CASES_PER_DAY, TABLES, generate_sample
+from analytics.core.policy import COMPONENTS, TIER_RANK, load_policy
+from analytics.sample.generate import DEFAULT_CASES_PER_DAY, TABLES, generate_sample
 
 POLICY = load_policy()
 ENUMS = {

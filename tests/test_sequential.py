@@ -1,4 +1,5 @@
-"""Detection potential read off the comparison's daily looks (analytics.sequential): the first
+"""Detection potential read off the comparison's daily looks (analytics.metrics.detection): the
+first
 crossing look by hand on a small concurrent canary, consistency with the verdicts at the same
 as_of, and reuse of comparisons already computed."""
 
@@ -10,17 +11,17 @@ import numpy as np
 import polars as pl
 import pytest
 
-import analytics.sequential as sequential
+import analytics.metrics.detection as sequential
 from analytics.comparison import compare_releases, holm, rate_p_value
-from analytics.policy import load_policy
-from analytics.releases import release_units
-from analytics.rollup import rollup_telemetry
-from analytics.sequential import (
+from analytics.core.policy import load_policy
+from analytics.data.rollup import rollup_telemetry
+from analytics.metrics.detection import (
     detection_from_comparison,
     detection_potential,
     detection_potentials,
     sequence_frame,
 )
+from analytics.metrics.releases import release_units
 
 VERSIONS = ("model", "inference_config", "prompt", "tools", "safety_policy", "routing", "eval_set")
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

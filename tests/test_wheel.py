@@ -146,8 +146,8 @@ def test_wheel_holds_the_package_data(installed: dict[str, object]) -> None:
         meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = whl.read(meta).decode()
     for data in (
-        "analytics/default_policy.yaml",
-        "analytics/dora_benchmarks.yaml",
+        "analytics/core/default_policy.yaml",
+        "analytics/metrics/dora_benchmarks.yaml",
         "analytics/notebooks/executive_monthly.ipynb",
         "analytics/notebooks/post_release_review.ipynb",
     ):

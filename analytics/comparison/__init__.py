@@ -4,7 +4,8 @@ The question is "did this release make decisions worse, or more expensive, on th
 served?", asked so that the answer can be acted on: it feeds the telemetry failure signal of
 CFR-DQ, the release impact on unit cost, ``analytics judge`` (go / hold / rollback) and the
 detection potential. Everything is computed from the telemetry rollup
-(``analytics.rollup.Rollup``), so a pre-computed rollup gives the same results as raw telemetry.
+(``analytics.data.rollup.Rollup``), so a pre-computed rollup gives the same results as raw
+telemetry.
 All functions are pure. METRICS.md (version comparison) states every choice with its calibration
 table. The package, from the bottom up:
 
@@ -55,18 +56,6 @@ from analytics.comparison.engine import (
     telemetry_failures,
     unit_cost_impact,
 )
-from analytics.comparison.intervals import (
-    adjust,
-    benjamini_hochberg,
-    fieller_bounds,
-    holm,
-    mean_contrast_bounds,
-    rate_contrast_bounds,
-    rate_p_value,
-    rate_ratio_bounds,
-    welch_t_df,
-    wilson_bounds,
-)
 from analytics.comparison.judge import (
     EXIT_CODES,
     JudgeDecision,
@@ -101,6 +90,18 @@ from analytics.comparison.windows import (
     comparison_windows,
     last_day,
     segment_label,
+)
+from analytics.stats.intervals import (
+    adjust,
+    benjamini_hochberg,
+    fieller_bounds,
+    holm,
+    mean_contrast_bounds,
+    rate_contrast_bounds,
+    rate_p_value,
+    rate_ratio_bounds,
+    welch_t_df,
+    wilson_bounds,
 )
 
 __all__ = [

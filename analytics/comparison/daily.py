@@ -9,8 +9,8 @@ import polars as pl
 
 from analytics.comparison.metrics import METRICS, P95, STAT_COLUMNS, unit_cost_stats
 from analytics.comparison.windows import _arm_windows, _utc, _window_rows, comparison_windows
-from analytics.policy import Policy
-from analytics.rollup import (
+from analytics.core.policy import Policy
+from analytics.data.rollup import (
     Rollup,
     latency_bin_values,
 )

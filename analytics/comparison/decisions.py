@@ -12,17 +12,6 @@ import polars as pl
 from scipy import stats as sps
 
 from analytics.comparison.estimator import look_shares
-from analytics.comparison.intervals import (
-    _adjust_groups,
-    _mean_z,
-    _sf,
-    _t_as_z,
-    fieller_bounds,
-    rate_contrast_bounds,
-    rate_ratio_bounds,
-    rate_signed_z,
-    welch_t_df,
-)
 from analytics.comparison.judge import judge_settings
 from analytics.comparison.looks import (
     LOOK_SCHEMA,
@@ -40,7 +29,18 @@ from analytics.comparison.metrics import (
     metric_rules,
 )
 from analytics.comparison.segments import _INFER_COLUMNS, _reason_head, _rules_frame, _verdict_expr
-from analytics.policy import Policy
+from analytics.core.policy import Policy
+from analytics.stats.intervals import (
+    _adjust_groups,
+    _mean_z,
+    _sf,
+    _t_as_z,
+    fieller_bounds,
+    rate_contrast_bounds,
+    rate_ratio_bounds,
+    rate_signed_z,
+    welch_t_df,
+)
 
 
 def decision_family(policy: Policy) -> tuple[str, ...]:

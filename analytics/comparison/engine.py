@@ -58,12 +58,12 @@ from analytics.comparison.windows import (
     comparison_windows,
     segment_label,
 )
-from analytics.policy import Policy
-from analytics.results import EstimateResult, Status
-from analytics.rollup import (
+from analytics.core.policy import Policy
+from analytics.core.results import EstimateResult, Status
+from analytics.core.schemas import SEGMENT_COLUMNS
+from analytics.data.rollup import (
     Rollup,
 )
-from analytics.schemas import SEGMENT_COLUMNS
 
 
 def _float(v: Any) -> float | None:
@@ -161,7 +161,8 @@ def compare_releases(
     window, as of ``as_of`` (see the module docstring for the control arm, the standardisation,
     the daily looks, the methods and the one multiple-testing family).
 
-    ``units`` is ``analytics.releases.release_units`` output; ``rollup`` the telemetry rollup
+    ``units`` is ``analytics.metrics.releases.release_units`` output; ``rollup`` the telemetry
+    rollup
     (None: no telemetry, every metric is insufficient_data). Raises ``DataError`` for an unknown
     release id or an invalid ``comparison`` or ``judge`` policy section."""
     as_of = _utc(as_of)

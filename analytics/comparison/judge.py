@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 from analytics.comparison.metrics import METRIC_NAMES
 from analytics.comparison.results import ReleaseComparison
-from analytics.errors import DataError
-from analytics.policy import Policy
-from analytics.results import clean
+from analytics.core.errors import DataError
+from analytics.core.policy import Policy
+from analytics.core.results import clean
 
 Recommendation = Literal["go", "rollback", "hold"]
 
@@ -78,7 +78,7 @@ def judge_settings(policy: Policy) -> JudgeSettings:
 def judge_policy(policy: Policy) -> Policy:
     """``policy`` with ``comparison.min_cases_per_arm`` replaced by ``judge.min_cases_per_arm``,
     the minimum the canary judge requires of each arm."""
-    from analytics.policy import deep_merge, policy_from_mapping
+    from analytics.core.policy import deep_merge, policy_from_mapping
 
     low = judge_settings(policy).min_cases_per_arm
     raw = deep_merge(policy.raw, {"comparison": {"min_cases_per_arm": low}})

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from analytics.comparison.estimator import CellTable, contrast_batch
-from analytics.schemas import SEGMENT_COLUMNS
+from analytics.core.schemas import SEGMENT_COLUMNS
 
 LOOK_SCHEMA: dict[str, pl.DataType] = {
     "target": pl.String(),

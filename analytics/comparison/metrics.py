@@ -8,12 +8,12 @@ from typing import Any, Literal
 
 import polars as pl
 
-from analytics.errors import DataError
-from analytics.policy import Policy
-from analytics.rollup import (
+from analytics.core.errors import DataError
+from analytics.core.policy import Policy
+from analytics.core.schemas import SEGMENT_COLUMNS
+from analytics.data.rollup import (
     unit_cost_columns,
 )
-from analytics.schemas import SEGMENT_COLUMNS
 
 Verdict = Literal["better", "worse", "inconclusive", "insufficient_data"]
 
@@ -123,7 +123,7 @@ STAT_COLUMNS: tuple[str, ...] = (
 
 
 def unit_cost_stats(policy: Policy) -> list[pl.Expr]:
-    """``unit_cost_sum``/``unit_cost_sumsq`` (``analytics.rollup.unit_cost_columns``) and
+    """``unit_cost_sum``/``unit_cost_sumsq`` (``analytics.data.rollup.unit_cost_columns``) and
     ``unit_cost_n``: the cases behind them, the smallest valid count of the four components
     (equal to ``n`` on clean data; with invalid values left out the components' sums cover
     slightly different cases, a documented approximation)."""

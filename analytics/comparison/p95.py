@@ -18,11 +18,11 @@ from analytics.comparison.looks import (
 from analytics.comparison.metrics import ARMS, P95, ComparisonSettings, MetricRule
 from analytics.comparison.segments import _INFER_COLUMNS
 from analytics.comparison.windows import _day_rows
-from analytics.rollup import (
+from analytics.core.schemas import SEGMENT_COLUMNS
+from analytics.data.rollup import (
     histogram_quantile,
     latency_bin_values,
 )
-from analytics.schemas import SEGMENT_COLUMNS
 
 
 def _seed(seed: int, *parts: str) -> np.random.SeedSequence:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import polars as pl
 
 from analytics.comparison.metrics import Role, Verdict
-from analytics.results import Status, clean
+from analytics.core.results import Status, clean
 
 
 @dataclass(frozen=True)

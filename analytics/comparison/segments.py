@@ -11,15 +11,6 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from analytics.comparison.intervals import (
-    _adjust_groups,
-    fieller_bounds,
-    mean_contrast_bounds,
-    rate_contrast_bounds,
-    rate_ratio_bounds,
-    rate_signed_z,
-    welch_df,
-)
 from analytics.comparison.metrics import (
     ARMS,
     KIND_BY_NAME,
@@ -28,6 +19,15 @@ from analytics.comparison.metrics import (
     STAT_COLUMNS,
     ComparisonSettings,
     MetricRule,
+)
+from analytics.stats.intervals import (
+    _adjust_groups,
+    fieller_bounds,
+    mean_contrast_bounds,
+    rate_contrast_bounds,
+    rate_ratio_bounds,
+    rate_signed_z,
+    welch_df,
 )
 
 

@@ -11,14 +11,14 @@ from analytics.comparison.looks import (
     LookPlan,
 )
 from analytics.comparison.metrics import SEGMENT_SEPARATOR, STAT_COLUMNS, settings, unit_cost_stats
-from analytics.errors import DataError
-from analytics.policy import Policy
-from analytics.rollup import (
+from analytics.core.errors import DataError
+from analytics.core.policy import Policy
+from analytics.core.schemas import SEGMENT_COLUMNS
+from analytics.data.rollup import (
     CASES_SCHEMA,
     LATENCY_SCHEMA,
     Rollup,
 )
-from analytics.schemas import SEGMENT_COLUMNS
 
 
 def _utc(as_of: datetime) -> datetime:

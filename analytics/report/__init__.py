@@ -6,7 +6,8 @@ nbconvert HTML (``_repr_html_``). Every string that comes from data goes through
 ``html.escape``; the text of a section (its takeaway) is generated from the numbers shown, so a
 sentence appears only when the data supports it.
 
-Charts come from ``analytics.charts``; call ``setup_notebook()`` once at the top of a notebook:
+Charts come from ``analytics.report.charts``; call ``setup_notebook()`` once at the top of a
+notebook:
 it embeds plotly.js and the report styles once and sets the offline plotly renderer.
 
 The package, from the bottom up (imports point only upwards in this list):

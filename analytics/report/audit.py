@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.governance import FINDING_CODES
-from analytics.policy import TIER_RANK
+from analytics.core.policy import TIER_RANK
+from analytics.core.results import RateResult
+from analytics.governance.audit import FINDING_CODES
 from analytics.report.context import ExecutiveContext, ReleaseContext
 from analytics.report.format import MAX_FINDINGS_LISTED, fmt_interval, fmt_pct
 from analytics.report.html import Section, _p, _section, _table
-from analytics.results import RateResult
 
 # ---------------------------------------------------------------- executive: process health
 

@@ -14,18 +14,25 @@ from typing import Any
 
 import polars as pl
 
+from analytics.analysis.kpis import (
+    Analysis,
+    MonthlyKpis,
+    analyze,
+    month_range,
+    monthly_kpis,
+    parse_as_of,
+)
 from analytics.comparison import ReleaseComparison
-from analytics.errors import DataError
-from analytics.governance import ProcessHealth, process_health
-from analytics.io import Dataset, load_dataset
-from analytics.kpis import Analysis, MonthlyKpis, analyze, month_range, monthly_kpis, parse_as_of
-from analytics.policy import Policy
-from analytics.releases import deployed_in_month, month_expr
+from analytics.core.errors import DataError
+from analytics.core.policy import Policy
+from analytics.data.io import Dataset, load_dataset
+from analytics.data.rollup import Rollup
+from analytics.governance.audit import ProcessHealth, process_health
+from analytics.governance.risk import RiskAttribution, risk_attribution
+from analytics.metrics.detection import DetectionPotential, detection_potentials
+from analytics.metrics.releases import deployed_in_month, month_expr
 from analytics.report.format import fmt_time, month_name
 from analytics.report.html import Safe, Section, _h, _join, _p, _tag
-from analytics.risk import RiskAttribution, risk_attribution
-from analytics.rollup import Rollup
-from analytics.sequential import DetectionPotential, detection_potentials
 
 
 def trend_months(policy: Policy) -> int:
@@ -120,7 +127,7 @@ def _provenance(
     parameters: Mapping[str, Any],
     command: Sequence[str],
 ) -> Provenance:
-    from analytics import __version__
+    from analytics.core import __version__
 
     return Provenance(
         command=shlex.join(
@@ -271,7 +278,8 @@ def trend_release_ids(analysis: Analysis, month: str) -> list[str]:
 def _detection(
     analysis: Analysis, release_ids: Sequence[str]
 ) -> tuple[dict[str, DetectionPotential], str]:
-    """Detection potential of ``release_ids`` (``analytics.sequential``), reusing the analysis's
+    """Detection potential of ``release_ids`` (``analytics.metrics.detection``), reusing the
+    analysis's
     comparisons; the second item is kept for a reason not to compute it (none today)."""
     if not release_ids:
         return {}, ""
@@ -394,7 +402,7 @@ def release_context(
     def mine(df: pl.DataFrame) -> pl.DataFrame:
         return df.filter(pl.col("release_id") == release_id)
 
-    known = analysis.dataset  # the event tables as known at as_of (analytics.asof)
+    known = analysis.dataset  # the event tables as known at as_of (analytics.data.asof)
 
     params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
     detection, note = _detection(analysis, [release_id] if row["deployed"] else [])

@@ -7,9 +7,10 @@ from typing import Any
 
 import polars as pl
 
-from analytics import charts
-from analytics.dora import dora_benchmarks
-from analytics.policy import TIER_RANK
+from analytics.core.policy import TIER_RANK
+from analytics.core.results import DurationResult, EstimateResult, RateResult
+from analytics.metrics.dora import dora_benchmarks
+from analytics.report import charts
 from analytics.report.context import ExecutiveContext
 from analytics.report.format import (
     _rate_text,
@@ -20,8 +21,7 @@ from analytics.report.format import (
     fmt_usd,
 )
 from analytics.report.html import Safe, Section, _h, _join, _p, _section, _table, _tag
-from analytics.results import DurationResult, EstimateResult, RateResult
-from analytics.stats import rate
+from analytics.stats.summaries import rate
 
 # ---------------------------------------------------------------- executive: headline
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import polars as pl
 
-from analytics.kpis import Analysis, month_range
+from analytics.analysis.kpis import Analysis, month_range
+from analytics.governance.risk import GroupRisk
+from analytics.metrics.detection import DetectionPotential
 from analytics.report.context import ExecutiveContext, _release_incidents, trend_months
 from analytics.report.format import DETECTION_LABELS, fmt_hours, fmt_pct, fmt_time
 from analytics.report.html import Safe, Section, _h, _p, _section, _table, _ul
-from analytics.risk import GroupRisk
-from analytics.sequential import DetectionPotential
 
 # ---------------------------------------------------------------- executive: failed releases
 
@@ -204,7 +204,7 @@ def risk(ctx: ExecutiveContext) -> Section:
     """Where failures concentrate over the 12 months ending with the month: failure rate of the
     releases that changed each component, of each effective tier, with each process gap and
     each audit finding, against the rest (risk ratio with interval), and the logistic
-    regression's adjusted ratios, with their caveats (``analytics.risk``)."""
+    regression's adjusted ratios, with their caveats (``analytics.governance.risk``)."""
     ra_ = ctx.risk
     months = month_range(ctx.month, trend_months(ctx.analysis.dataset.policy))
     span = f"{months[0]} to {months[-1]}"

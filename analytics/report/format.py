@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from analytics.core.results import RateResult
 from analytics.report.html import Safe, _badge, _join
-from analytics.results import RateResult
 
 MAX_FINDINGS_LISTED = 25
 DETECTION_LABELS: Mapping[str, str] = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from analytics import charts
+from analytics.report import charts
 
 # ---------------------------------------------------------------- HTML building blocks
 

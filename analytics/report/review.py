@@ -9,14 +9,14 @@ from typing import Any
 
 import polars as pl
 
-from analytics import charts
-from analytics.governance import FINDING_CODES
-from analytics.policy import COMPONENTS
+from analytics.core.policy import COMPONENTS
+from analytics.core.schemas import VERSION_COLUMNS
+from analytics.governance.audit import FINDING_CODES
+from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.failures import detection_path
 from analytics.report.format import fmt_hours, fmt_time
 from analytics.report.html import Safe, Section, _badge, _p, _section, _table, _tag
-from analytics.schemas import VERSION_COLUMNS
 
 
 def _implied_by(ctx: ReleaseContext) -> list[str]:
@@ -388,7 +388,8 @@ def incident_review(ctx: ReleaseContext) -> Section:
 
 
 def _release_detection_sentences(ctx: ReleaseContext) -> list[str]:
-    """'Detectable after X h, detected after Y h' for the release (``analytics.sequential``)."""
+    """'Detectable after X h, detected after Y h' for the release
+    (``analytics.metrics.detection``)."""
     if ctx.detection_note:
         return [ctx.detection_note]
     dp = ctx.detection

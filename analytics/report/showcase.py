@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from analytics.kpis import Analysis
-from analytics.releases import deployed_in_month
+from analytics.analysis.kpis import Analysis
+from analytics.metrics.releases import deployed_in_month
 from analytics.report.context import _as_datetime
 
 # ---------------------------------------------------------------- showcase choice

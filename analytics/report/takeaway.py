@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from analytics.core.results import RateResult
 from analytics.report.context import ExecutiveContext, min_trend_n
 from analytics.report.executive import _overlap
 from analytics.report.format import LATE_DETECTION_SOURCES, fmt_hours, fmt_pct, fmt_time, fmt_usd
 from analytics.report.html import Section, _join, _section, _tag, _ul
-from analytics.results import RateResult
 
 # ---------------------------------------------------------------- executive: takeaway
 

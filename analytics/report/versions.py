@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import plotly.graph_objects as go
 import polars as pl
 
-from analytics import charts
 from analytics.comparison import ReleaseComparison, daily_series
+from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.format import fmt_time, fmt_usd
 from analytics.report.html import Safe, Section, _badge, _h, _p, _section, _table, _tag

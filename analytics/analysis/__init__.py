@@ -1,0 +1,1 @@
+"""``analyze`` as named steps, the monthly KPIs and the per-release records."""

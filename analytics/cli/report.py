@@ -1,0 +1,298 @@
+"""``analytics report executive|post-release|all|showcase``: render reports to HTML (and PDF).
+
+Each sub-command prints the path of every file it wrote, one per line, on stdout. Progress and
+notes go to stderr; the progress bar shows only on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from analytics.analysis.kpis import parse_as_of
+from analytics.cli.core import as_of_arg
+from analytics.core.errors import DataError
+from analytics.core.progress import progress_iter
+
+if TYPE_CHECKING:
+    from analytics.report.render import Rendered
+
+# analytics.report.render (papermill, nbconvert, nbformat) takes seconds to import: it is imported
+# only when a report command runs, so the other commands start fast.
+
+
+def _as_of(text: str) -> str:
+    """Validate an ``--as-of`` timestamp and keep the text as given (it is a report parameter)."""
+    as_of_arg(text)  # offset required, range checked (analytics.cli.core)
+    return text
+
+
+def _month(text: str) -> str:
+    from analytics.report.render import MONTH_RE
+
+    if not MONTH_RE.match(text):
+        raise argparse.ArgumentTypeError(f"month {text!r} must be YYYY-MM")
+    return text
+
+
+def _systems(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _common(p: argparse.ArgumentParser, *, pdf: bool = True) -> None:
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=_as_of,
+        required=True,
+        help="ISO 8601 timestamp with offset: the report shows what was known then",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (created if missing); an existing file, a path under a file or an "
+        "unwritable folder is invalid input (exit 2, checked before rendering)",
+    )
+    p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
+    if pdf:
+        p.add_argument(
+            "--pdf",
+            action="store_true",
+            help="also print a PDF beside the HTML (needs Debian's chromium)",
+        )
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _report(rendered: Rendered) -> None:
+    for note in rendered.notes:
+        _stderr().print(
+            f"note: the notebook wrote to stderr (kept out of the report): {note}",
+            markup=False,
+            highlight=False,
+        )
+    print(rendered.html)
+    if rendered.pdf is not None:
+        print(rendered.pdf)
+
+
+def _executive(args: argparse.Namespace) -> int:
+    from analytics.report.render import render_executive
+
+    _report(
+        render_executive(
+            args.data,
+            args.month,
+            args.as_of,
+            args.out,
+            policy=args.policy,
+            systems=args.systems or (),
+            pdf=args.pdf,
+        )
+    )
+    return 0
+
+
+def _post_release(args: argparse.Namespace) -> int:
+    from analytics.report.render import render_post_release
+
+    _report(
+        render_post_release(
+            args.data, args.release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+        )
+    )
+    return 0
+
+
+def _month_releases(args: argparse.Namespace, month: str) -> list[str]:
+    from analytics.analysis.kpis import analyze
+    from analytics.data.io import load_dataset
+    from analytics.metrics.releases import deployed_in_month
+
+    ds = load_dataset(args.data, args.policy)
+    analysis = analyze(ds, parse_as_of(args.as_of), months=[month])
+    return deployed_in_month(analysis.releases, month, analysis.as_of)["release_id"].to_list()
+
+
+def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> int:
+    """Run render jobs (label, thunk), ``workers`` at a time, with a progress bar on a terminal
+    (``analytics.core.progress``); print the paths written; report failures at the end. Exit code 1
+    when any job failed (the other reports are still written)."""
+    from analytics.report.render import ReportError
+
+    failures: list[str] = []
+    rendered: list[Rendered] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(fn): label for label, fn in jobs}
+        for fut in progress_iter(
+            as_completed(futures), total=len(jobs), description="rendering reports"
+        ):
+            try:
+                rendered.append(fut.result())
+            except ReportError as exc:  # one failed report does not stop the others
+                failures.append(f"{futures[fut]}: {exc}")
+    for r in sorted(rendered, key=lambda r: r.html.name):
+        _report(r)
+    for f in failures:
+        _stderr().print(f"error: {f}", markup=False, highlight=False)
+    return 1 if failures else 0
+
+
+def _all(args: argparse.Namespace) -> int:
+    from analytics.report.render import render_executive
+
+    ids = _month_releases(args, args.month)
+    jobs: list[tuple[str, Callable[[], Rendered]]] = [
+        (
+            f"executive {args.month}",
+            lambda: render_executive(
+                args.data, args.month, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+            ),
+        )
+    ]
+    for rid in ids:
+        jobs.append((f"review {rid}", partial(_review, args, rid)))
+    return _run_all(jobs, args.jobs)
+
+
+def _review(args: argparse.Namespace, release_id: str) -> Rendered:
+    from analytics.report.render import render_post_release
+
+    return render_post_release(
+        args.data, release_id, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+    )
+
+
+def _showcase(args: argparse.Namespace) -> int:
+    """The executive report of the latest complete month before ``--as-of`` (or ``--month``)
+    and the review of that month's most instructive release
+    (``analytics.report.showcase.most_instructive_release``)."""
+    from analytics.analysis.kpis import analyze
+    from analytics.data.io import load_dataset
+    from analytics.report import latest_complete_month, most_instructive_release
+    from analytics.report.render import render_executive, render_post_release
+
+    ds = load_dataset(args.data, args.policy)
+    month = args.month or latest_complete_month(args.as_of, ds.policy.timezone)
+    analysis = analyze(ds, parse_as_of(args.as_of), months=[month])
+    release = most_instructive_release(analysis, month)
+    _report(
+        render_executive(args.data, month, args.as_of, args.out, policy=args.policy, pdf=args.pdf)
+    )
+    if release is None:
+        _stderr().print(
+            f"note: no release was deployed in {month}; no review rendered",
+            markup=False,
+            highlight=False,
+        )
+        return 0
+    _report(
+        render_post_release(
+            args.data, release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+        )
+    )
+    return 0
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """Make sure reports can be written into ``out`` before any rendering starts: create the
+    folder when missing and write (and remove) a probe file in it. Raises ``DataError`` (exit 2)
+    naming ``--out`` and the path when ``out`` is an existing file, lies under a file, or cannot
+    be created or written (read-only folder or file system, no permission)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out {str(out)!r}: exists and is not a folder")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder")
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(out)!r}: cannot create the folder ({exc.strerror or exc})"
+        ) from exc
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".analytics-write-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DataError(
+            f"--out {str(out)!r}: the folder is not writable ({exc.strerror or exc})"
+        ) from exc
+    return path
+
+
+def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Check ``--out`` first (``check_out_dir``: exit 2 before any rendering), then turn a
+    ``ReportError`` (nothing was written) into a message and exit code 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        check_out_dir(args.out)
+        from analytics.report.render import ReportError
+
+        try:
+            return handler(args)
+        except ReportError as exc:
+            _stderr().print(f"error: {exc}", markup=False, highlight=False)
+            return 1
+
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    report = subparsers.add_parser(
+        "report",
+        help="render the executive or post-release report (HTML, optional PDF)",
+        description="Render reports with papermill + nbconvert into one self-contained HTML "
+        "file each, named from the parameters; prints the paths written.",
+    )
+    sub = report.add_subparsers(dest="report_kind", required=True)
+
+    p = sub.add_parser("executive", help="the executive monthly report")
+    _common(p)
+    p.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    p.add_argument("--systems", type=_systems, help="comma-separated systems (default: all)")
+    p.set_defaults(handler=_guard(_executive))
+
+    p = sub.add_parser("post-release", help="the post-release review of one release")
+    _common(p)
+    p.add_argument("--release", required=True, help="release_id")
+    p.set_defaults(handler=_guard(_post_release))
+
+    p = sub.add_parser("all", help="the executive report plus one review per release of the month")
+    _common(p)
+    p.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="reports rendered at once (default: min(2, CPUs))",
+    )
+    p.set_defaults(handler=_guard(_all))
+
+    p = sub.add_parser(
+        "showcase",
+        aliases=["sample"],
+        help="the latest complete month's executive report and its most instructive review",
+    )
+    _common(p)
+    p.add_argument(
+        "--month", type=_month, help="YYYY-MM (default: the latest complete month before --as-of)"
+    )
+    p.set_defaults(handler=_guard(_showcase))
+
+
+__all__ = ["register"]

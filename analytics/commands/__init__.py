@@ -1,1 +1,0 @@
-"""Sub-commands of the CLI: each module defines ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""Reading and validating a dataset, the as-of cut, the telemetry rollup engines."""

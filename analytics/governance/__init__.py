@@ -1,0 +1,1 @@
+"""The process audit (findings per release), monthly process health and risk attribution."""

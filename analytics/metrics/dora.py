@@ -1,0 +1,145 @@
+"""DORA context: deployment frequency, lead time, recovery time, mapped to published clusters."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+
+from analytics.core.results import clean
+from analytics.metrics.incidents import hours
+from analytics.stats.summaries import duration_summary
+
+BENCHMARKS_PATH = Path(__file__).with_name("dora_benchmarks.yaml")
+
+
+@cache
+def dora_benchmarks() -> Mapping[int, Mapping[str, Any]]:
+    """The published DORA clusters per report year (``dora_benchmarks.yaml``)."""
+    return {int(k): v for k, v in yaml.safe_load(BENCHMARKS_PATH.read_text()).items()}
+
+
+@dataclass(frozen=True)
+class DoraContext:
+    deployment_frequency_per_week: float
+    deployments: int
+    lead_time_hours: Mapping[str, Any]
+    recovery_time_hours: Mapping[str, Any]
+    change_failure_rate: float | None
+    clusters: Mapping[int, Mapping[str, str | None]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return clean(
+            {
+                "deployment_frequency_per_week": self.deployment_frequency_per_week,
+                "deployments": self.deployments,
+                "lead_time_hours": self.lead_time_hours,
+                "recovery_time_hours": self.recovery_time_hours,
+                "change_failure_rate": self.change_failure_rate,
+                "clusters": {str(y): c for y, c in self.clusters.items()},
+            }
+        )
+
+
+def classify(
+    year: int, per_week: float, lead_h: float | None, cfr: float | None, recovery_h: float | None
+) -> dict[str, str | None]:
+    """The cluster each metric falls in for a DORA report year (None without a value).
+
+    Frequency: the best cluster whose minimum per week is met; lead and recovery time: the best
+    cluster whose maximum is not exceeded; change failure rate: the cluster with the nearest
+    published typical value."""
+    b = dora_benchmarks()[year]
+    order = b["clusters"]
+
+    def first(values: Mapping[str, float], ok) -> str:  # noqa: ANN001
+        return next((c for c in order if ok(values[c])), order[-1])
+
+    return {
+        "deployment_frequency": first(
+            b["deployment_frequency_per_week_min"], lambda m: per_week >= m
+        ),
+        "lead_time": None
+        if lead_h is None
+        else first(b["lead_time_hours_max"], lambda m: lead_h <= m),
+        "change_failure_rate": None
+        if cfr is None
+        else min(order, key=lambda c: abs(b["change_failure_rate"][c] - cfr)),
+        "recovery_time": None
+        if recovery_h is None
+        else first(b["recovery_hours_max"], lambda m: recovery_h <= m),
+    }
+
+
+def days_in_month(month: str) -> int:
+    year, mon = (int(x) for x in month.split("-"))
+    return calendar.monthrange(year, mon)[1]
+
+
+def dora_context(
+    cohort: pl.DataFrame,
+    attributed: pl.DataFrame,
+    month: str,
+    as_of: datetime,
+    dora_cfr: float | None,
+    years: Sequence[int],
+    alpha: float = 0.05,
+) -> DoraContext:
+    """DORA context of a month's cohort (units joined with failures).
+
+    Deployment frequency: deployed releases / (days in month / 7). Lead time: median of
+    ``released_at - change_requested_at`` in hours (releases with both, not negative).
+    Failed deployment recovery time: ``mitigated_at - detected_at`` of incidents attributed to
+    the cohort's DORA-failed releases, open ones censored at ``as_of`` (median and KM median).
+    """
+    per_week = cohort.height / (days_in_month(month) / 7.0)
+    lead = (
+        cohort.select(hours(pl.col("released_at") - pl.col("change_requested_at")).alias("h"))
+        .filter(pl.col("h") >= 0)["h"]
+        .to_numpy()
+    )
+    lead_res = duration_summary(lead, np.ones(len(lead), bool), alpha)
+    failed_ids = cohort.filter(pl.col("dora_failed"))["release_id"].to_list()
+    inc = attributed.filter(
+        pl.col("attributed_release_id").is_in(failed_ids)
+        & pl.col("detected_at").is_not_null()
+        & ~pl.col("_mttm_invalid")
+    ).with_columns(
+        pl.when(pl.col("mitigated_by_as_of"))
+        .then(hours(pl.col("mitigated_at") - pl.col("detected_at")))
+        .otherwise(hours(pl.lit(as_of) - pl.col("detected_at")))
+        .alias("h")
+    )
+    rec = duration_summary(inc["h"].to_numpy(), inc["mitigated_by_as_of"].to_numpy(), alpha)
+    clusters = {
+        y: classify(y, per_week, lead_res.median, dora_cfr, rec.median)
+        for y in years
+        if y in dora_benchmarks()
+    }
+    return DoraContext(
+        deployment_frequency_per_week=per_week,
+        deployments=cohort.height,
+        lead_time_hours={
+            "median": lead_res.median,
+            "n": lead_res.n,
+            "mean": lead_res.mean,
+            "status": lead_res.status,
+        },
+        recovery_time_hours={
+            "median": rec.median,
+            "km_median": rec.km_median,
+            "n": rec.n,
+            "n_censored": rec.n_censored,
+            "status": rec.status,
+        },
+        change_failure_rate=dora_cfr,
+        clusters=clusters,
+    )

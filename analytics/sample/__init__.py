@@ -1,0 +1,2 @@
+"""Synthetic data: the sample dataset with its planted truth and the comparison's calibration
+generator."""

@@ -1,0 +1,2 @@
+"""Statistical building blocks: rate and duration summaries, Kaplan-Meier, interval and
+multiplicity methods."""
