@@ -13,6 +13,7 @@ LAYERS = [
     "core",
     "stats",
     "data",
+    "importers",
     "comparison",
     "metrics",
     "governance",

@@ -8,8 +8,9 @@ import sys
 
 import polars as pl
 
+from analytics.core.columns import LINE, ROW
 from analytics.core.errors import DataError
-from analytics.data.io import LINE, ROW, Dataset, load_dataset
+from analytics.data.io import Dataset, load_dataset
 from analytics.governance.audit import gate_decision
 
 

@@ -75,6 +75,7 @@ from typing import Any
 
 import polars as pl
 
+from analytics.core.columns import LINE, MTTM_INVALID, ROW
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy, load_policy
 from analytics.core.quality import DataQuality, Finding
@@ -91,8 +92,6 @@ from analytics.core.schemas import (
 )
 from analytics.data.rollup import ROLLUP_DIRNAME, Rollup, load_telemetry_quality
 
-ROW = "_row"  # 1-based data row of the source file, kept on every small table
-LINE = "_line"  # its CSV line (header = line 1); null for Parquet
 TRUE_VALUES = ("true", "1", "t", "yes")
 FALSE_VALUES = ("false", "0", "f", "no")
 MAX_TELEMETRY_EXAMPLES = 20
@@ -633,7 +632,7 @@ def _duration_checks(name: str, df: pl.DataFrame, rec: _Recorder) -> pl.DataFram
             (
                 (pl.col("mitigated_at") < pl.col("detected_at")).fill_null(False)
                 | pl.col("_bad_mitigated_at")
-            ).alias("_mttm_invalid"),
+            ).alias(MTTM_INVALID),
             pl.when(pl.col("started_at") > pl.col("detected_at"))
             .then(None)
             .otherwise(pl.col("started_at"))
@@ -1232,8 +1231,8 @@ def load_dataset(
         tables["incidents"] = tables["incidents"].with_columns(
             pl.lit(False).alias("_unknown_release")
         )
-    if "_mttm_invalid" not in tables["incidents"].columns:
-        tables["incidents"] = tables["incidents"].with_columns(pl.lit(False).alias("_mttm_invalid"))
+    if MTTM_INVALID not in tables["incidents"].columns:
+        tables["incidents"] = tables["incidents"].with_columns(pl.lit(False).alias(MTTM_INVALID))
 
     telemetry = None
     tpath = _find_file(folder, TELEMETRY.name)

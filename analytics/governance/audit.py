@@ -48,11 +48,12 @@ from typing import Any, Literal
 
 import polars as pl
 
+from analytics.core.columns import ROW
 from analytics.core.errors import DataError
 from analytics.core.policy import TIERS, Policy
 from analytics.core.results import RateResult, Status, clean
 from analytics.data.asof import known_rows, known_stages
-from analytics.data.io import ROW, Dataset
+from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup
 from analytics.metrics.evidence import evidence_status
 from analytics.metrics.releases import deployed_in_month, release_units

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import yaml
 
+from analytics.core.columns import MTTM_INVALID
 from analytics.core.results import clean
 from analytics.metrics.incidents import hours
 from analytics.stats.summaries import duration_summary
@@ -111,7 +112,7 @@ def dora_context(
     inc = attributed.filter(
         pl.col("attributed_release_id").is_in(failed_ids)
         & pl.col("detected_at").is_not_null()
-        & ~pl.col("_mttm_invalid")
+        & ~pl.col(MTTM_INVALID)
     ).with_columns(
         pl.when(pl.col("mitigated_by_as_of"))
         .then(hours(pl.col("mitigated_at") - pl.col("detected_at")))

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
+from analytics.core.columns import LINE, MTTM_INVALID, ROW
 from analytics.core.policy import Policy
 from analytics.core.quality import Finding
 from analytics.core.results import DurationResult
 from analytics.data.asof import known_incidents, known_rows, known_stages
-from analytics.data.io import LINE, ROW
 from analytics.stats.summaries import duration_summary
 
 DQ_CATEGORIES: tuple[str, ...] = ("quality", "safety", "compliance")
@@ -145,7 +145,7 @@ def attribute_incidents(
                 ),
             )
         )
-    drop = [c for c in df.columns if c.startswith("_") and c not in (ROW, LINE, "_mttm_invalid")]
+    drop = [c for c in df.columns if c.startswith("_") and c not in (ROW, LINE, MTTM_INVALID)]
     return df.drop(drop).sort(ROW), findings
 
 
@@ -288,8 +288,8 @@ def mttm(
         & pl.col("dq_impact")
         & pl.col("detected_at").is_not_null()
     )
-    excluded = int(base["_mttm_invalid"].sum())
-    df = base.filter(~pl.col("_mttm_invalid")).with_columns(
+    excluded = int(base[MTTM_INVALID].sum())
+    df = base.filter(~pl.col(MTTM_INVALID)).with_columns(
         pl.when(pl.col("mitigated_by_as_of"))
         .then(hours(pl.col("mitigated_at") - pl.col("detected_at")))
         .otherwise(hours(pl.lit(as_of) - pl.col("detected_at")))

@@ -24,6 +24,7 @@ import polars as pl
 from plotly.io.base_renderers import MimetypeRenderer
 from plotly.offline import get_plotlyjs
 
+from analytics.core.columns import MTTM_INVALID
 from analytics.core.results import DurationResult, EstimateResult, RateResult
 
 FONT = "Inter, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -577,7 +578,7 @@ def incident_timeline(
         end = r["mitigated_at"] if r.get("mitigated_by_as_of") else None
         is_open = end is None
         m_h = None
-        if det is not None and not r.get("_mttm_invalid"):
+        if det is not None and not r.get(MTTM_INVALID):
             m_h = ((end or as_of) - det).total_seconds() / 3600
         ttm_base.append(d_h)
         ttm.append(m_h)

@@ -23,6 +23,7 @@ from analytics.analysis.kpis import (
     parse_as_of,
 )
 from analytics.comparison import ReleaseComparison
+from analytics.core.columns import ROW
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy
 from analytics.data.io import Dataset, load_dataset
@@ -413,12 +414,12 @@ def release_context(
         release=row,
         previous=prev,
         audit=audit,
-        evidence=mine(ds.evidence).sort("item", "_row"),
+        evidence=mine(ds.evidence).sort("item", ROW),
         gates=mine(known.gates).sort("gate", "evaluated_at", nulls_last=True),
         stages=mine(known.rollout_stages).sort("stage", "started_at", nulls_last=True),
-        approvals=mine(known.approvals).sort("decided_at", "_row", nulls_last=True),
+        approvals=mine(known.approvals).sort("decided_at", ROW, nulls_last=True),
         incidents=_release_incidents(analysis, release_id),
-        decisions=mine(known.operator_decisions).sort("decided_at", "_row", nulls_last=True),
+        decisions=mine(known.operator_decisions).sort("decided_at", ROW, nulls_last=True),
         comparison=analysis.comparisons.get(release_id),
         detection=detection.get(release_id),
         detection_note=note,

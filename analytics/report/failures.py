@@ -11,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from analytics.analysis.kpis import Analysis, month_range
+from analytics.core.columns import MTTM_INVALID
 from analytics.governance.risk import GroupRisk
 from analytics.metrics.detection import DetectionPotential
 from analytics.report.context import ExecutiveContext, _release_incidents, trend_months
@@ -60,10 +61,10 @@ def _mitigation_text(inc: pl.DataFrame, as_of: datetime) -> str:
         return "no decision-quality incident"
     out = []
     for r in dq.iter_rows(named=True):
-        if r["mitigated_by_as_of"] and not r["_mttm_invalid"]:
+        if r["mitigated_by_as_of"] and not r[MTTM_INVALID]:
             h = (r["mitigated_at"] - r["detected_at"]).total_seconds() / 3600
             out.append(f"{r['incident_id']}: {fmt_hours(h)} ({r['mitigation'] or 'no type'})")
-        elif r["_mttm_invalid"]:
+        elif r[MTTM_INVALID]:
             out.append(f"{r['incident_id']}: invalid mitigation time")
         else:
             h = (as_of - r["detected_at"]).total_seconds() / 3600

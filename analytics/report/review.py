@@ -9,6 +9,7 @@ from typing import Any
 
 import polars as pl
 
+from analytics.core.columns import MTTM_INVALID
 from analytics.core.policy import COMPONENTS
 from analytics.core.schemas import VERSION_COLUMNS
 from analytics.governance.audit import FINDING_CODES
@@ -339,9 +340,9 @@ def incident_review(ctx: ReleaseContext) -> Section:
             if e["detected_at"] is None or not e["detection_valid"]
             else hours_between(r["released_at"], e["detected_at"])
         )
-        if e["mitigated_by_as_of"] and not e["_mttm_invalid"]:
+        if e["mitigated_by_as_of"] and not e[MTTM_INVALID]:
             ttm = fmt_hours(hours_between(e["detected_at"], e["mitigated_at"]))
-        elif e["_mttm_invalid"]:
+        elif e[MTTM_INVALID]:
             ttm = "invalid (mitigated before detected)"
         else:
             ttm = f"open ({fmt_hours(hours_between(e['detected_at'], ctx.as_of))} so far)"
