@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import analytics as ra
+from analytics.metrics.releases import release_units
 
 AS_OF = ra.parse_as_of("2026-06-01T00:00:00Z")
 
@@ -317,6 +318,6 @@ def test_row_order_changes_nothing(tmp_path_factory, data, seed) -> None:
 
 def test_release_units_first_release_changed_everything(tiny_dir: Path) -> None:
     ds = ra.load_dataset(tiny_dir)
-    units = ra.release_units(ds.releases, ds.policy)
+    units = release_units(ds.releases, ds.policy)
     a0 = units.filter(pl.col("release_id") == "A0").row(0, named=True)
     assert len(a0["changed_components"]) == 7 and a0["implied_tier"] == "high"

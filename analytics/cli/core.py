@@ -11,8 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from analytics.analysis.kpis import analyze, monthly_kpis, parse_as_of, release_records
+from analytics.analysis.kpis import analyze, monthly_kpis
+from analytics.analysis.records import release_records
 from analytics.core.errors import DataError
+from analytics.core.periods import parse_as_of, parse_month
 from analytics.core.schemas import TS_MAX, TS_MIN
 from analytics.data.io import load_dataset
 
@@ -50,11 +52,12 @@ def as_of_arg(text: str) -> datetime:
 _as_of = as_of_arg
 
 
-def _month(text: str) -> str:
-    parts = text.split("-")
-    if len(parts) != 2 or len(parts[0]) != 4 or not (1 <= int(parts[1] or 0) <= 12):
-        raise argparse.ArgumentTypeError(f"month {text!r} must be YYYY-MM")
-    return text
+def month_arg(text: str) -> str:
+    """Parse a ``--month`` argument (``analytics.core.periods.parse_month``)."""
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _common(p: argparse.ArgumentParser, month_required: bool | None) -> None:
@@ -68,7 +71,7 @@ def _common(p: argparse.ArgumentParser, month_required: bool | None) -> None:
         help="ISO 8601 timestamp with offset; what was known then",
     )
     if month_required is not None:
-        p.add_argument("--month", type=_month, required=month_required, help="YYYY-MM")
+        p.add_argument("--month", type=month_arg, required=month_required, help="YYYY-MM")
     p.add_argument("--format", choices=["table", "json"], default="table")
 
 

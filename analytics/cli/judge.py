@@ -1,10 +1,6 @@
 """``analytics judge``: per-metric verdicts of a candidate release against the previous release of
-its system, and a go / rollback / hold recommendation with an exit code a pipeline can act on.
-
-``--as-of`` defaults to the latest telemetry timestamp in the dataset (the time the data runs to;
-never the wall clock), or the release's ``released_at`` when the dataset has no telemetry. Only
-the release's system and comparison window of the raw telemetry are rolled up (same result as
-rolling up everything, faster); a pre-computed ``telemetry_rollup/`` is used as it is.
+its system, and a go / rollback / hold recommendation with an exit code a pipeline can act on
+(``analytics.decisions.judge.judge_release``; ``--as-of`` defaults as described there).
 """
 
 from __future__ import annotations
@@ -14,54 +10,14 @@ import json
 import sys
 from datetime import datetime, timedelta
 
-import polars as pl
-
 from analytics.cli.core import as_of_arg
-from analytics.comparison import (
-    JudgeDecision,
-    MetricComparison,
-    compare_release,
-    comparison_windows,
-    judge_comparison,
-    judge_policy,
-)
-from analytics.core.errors import DataError
+from analytics.comparison import JudgeDecision, MetricComparison
 from analytics.data.io import load_dataset
-from analytics.data.rollup import Rollup, dataset_rollup
-from analytics.metrics.releases import release_units
+from analytics.decisions.judge import judge_release
 
 
 def _as_of(text: str) -> datetime:
     return as_of_arg(text)  # offset required, range checked (analytics.cli.core)
-
-
-def default_as_of(
-    rollup: Rollup | None, telemetry: pl.LazyFrame | None, released_at: datetime | None
-) -> datetime | None:
-    """The latest telemetry timestamp (of the pre-computed rollup, else of the raw telemetry),
-    else ``released_at``."""
-    if rollup is not None and rollup.cases.height:
-        return rollup.cases["last_ts"].max()  # type: ignore[return-value]
-    if telemetry is not None:
-        latest = telemetry.select(pl.col("ts").max()).collect().item()
-        if latest is not None:
-            return latest  # type: ignore[no-any-return]
-    return released_at
-
-
-def _release_telemetry(
-    telemetry: pl.LazyFrame | None, windows: pl.DataFrame
-) -> pl.LazyFrame | None:
-    """The raw telemetry the comparison can use: the release's system within its comparison
-    window (whole UTC days, so the rollup of this slice equals that of everything)."""
-    if telemetry is None or windows.height == 0 or windows["released_at"][0] is None:
-        return telemetry
-    w = windows.row(0, named=True)
-    return telemetry.filter(
-        (pl.col("system") == w["system"])
-        & (pl.col("ts") >= w["ref_start"])
-        & (pl.col("ts") < w["window_end"])
-    )
 
 
 def _num(v: float | None, pct: bool = False) -> str:
@@ -135,19 +91,7 @@ def to_text(decision: JudgeDecision) -> str:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
-    policy = judge_policy(ds.policy)
-    units = release_units(ds.releases, policy)
-    match = units.filter(pl.col("release_id") == args.release)
-    if match.height == 0:
-        raise DataError(f"release {args.release!r} is not in the releases table")
-    as_of = args.as_of or default_as_of(ds.telemetry_rollup, ds.telemetry, match["released_at"][0])
-    if as_of is None:
-        raise DataError(f"release {args.release!r} has no valid released_at: pass --as-of")
-    windows = comparison_windows(units, [args.release], policy, as_of)
-    rollup = dataset_rollup(_release_telemetry(ds.telemetry, windows), ds.telemetry_rollup)
-    comparison = compare_release(rollup, units, args.release, policy, as_of)
-    decision = judge_comparison(comparison, policy)
+    decision = judge_release(load_dataset(args.data, args.policy), args.release, args.as_of)
     if args.format == "json":
         sys.stdout.write(json.dumps(decision.to_dict(), indent=2, allow_nan=False) + "\n")
     else:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from analytics.analysis.kpis import parse_as_of
-from analytics.cli.core import as_of_arg
+from analytics.cli.core import as_of_arg, month_arg
 from analytics.core.errors import DataError
+from analytics.core.periods import parse_as_of
 from analytics.core.progress import progress_iter
 
 if TYPE_CHECKING:
@@ -32,14 +32,6 @@ if TYPE_CHECKING:
 def _as_of(text: str) -> str:
     """Validate an ``--as-of`` timestamp and keep the text as given (it is a report parameter)."""
     as_of_arg(text)  # offset required, range checked (analytics.cli.core)
-    return text
-
-
-def _month(text: str) -> str:
-    from analytics.report.render import MONTH_RE
-
-    if not MONTH_RE.match(text):
-        raise argparse.ArgumentTypeError(f"month {text!r} must be YYYY-MM")
     return text
 
 
@@ -263,7 +255,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("executive", help="the executive monthly report")
     _common(p)
-    p.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    p.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
     p.add_argument("--systems", type=_systems, help="comma-separated systems (default: all)")
     p.set_defaults(handler=_guard(_executive))
 
@@ -274,7 +266,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("all", help="the executive report plus one review per release of the month")
     _common(p)
-    p.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    p.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
     p.add_argument(
         "--jobs",
         type=int,
@@ -290,7 +282,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(p)
     p.add_argument(
-        "--month", type=_month, help="YYYY-MM (default: the latest complete month before --as-of)"
+        "--month",
+        type=month_arg,
+        help="YYYY-MM (default: the latest complete month before --as-of)",
     )
     p.set_defaults(handler=_guard(_showcase))
 

@@ -1,0 +1,37 @@
+"""Reporting periods and the ``as_of`` time: one parser each, used by the library, the CLI and
+the reports alike."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ``as_of`` timestamp: ISO 8601 with an offset (``Z`` accepted)."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"as_of {text!r} needs an offset, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+def parse_month(text: str) -> str:
+    """A month ``YYYY-MM`` (month 01-12), returned unchanged; ``ValueError`` otherwise."""
+    m = MONTH_RE.fullmatch(text)
+    if m is None or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"month {text!r} must be YYYY-MM")
+    return text
+
+
+def month_range(end_month: str, count: int) -> list[str]:
+    """``count`` consecutive months ending with ``end_month``, oldest first."""
+    year, mon = (int(x) for x in parse_month(end_month).split("-"))
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{mon:02d}")
+        mon -= 1
+        if mon == 0:
+            year, mon = year - 1, 12
+    return months[::-1]
