@@ -1,0 +1,132 @@
+"""Each named step of ``analyze`` (analytics/analysis/steps.py) on its own, on the tiny worked
+example (tests/data/tiny), against small tables worked out by hand from its CSV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import analytics as ra
+from analytics.analysis import steps
+
+TINY = Path(__file__).parent / "data" / "tiny"
+AS_OF = ra.parse_as_of("2026-06-01T00:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return steps.cut(ra.load_dataset(TINY), AS_OF)
+
+
+@pytest.fixture(scope="module")
+def units(ds):
+    return steps.units(ds)
+
+
+@pytest.fixture(scope="module")
+def attributed(ds, units):
+    return steps.attribution(ds, units, AS_OF)
+
+
+def _rows(df: pl.DataFrame, *cols: str) -> dict:
+    return {r[0]: r[1:] if len(r) > 2 else r[1] for r in df.select(cols).iter_rows()}
+
+
+def test_steps_are_listed_in_order_and_exist() -> None:
+    assert steps.STEPS == (
+        "cut",
+        "units",
+        "attribution",
+        "comparison",
+        "failures",
+        "evidence",
+        "unit_cost",
+        "detection",
+        "audit",
+    )
+    assert all(callable(getattr(steps, name)) for name in steps.STEPS)
+
+
+def test_cut_hides_what_was_not_known_yet() -> None:
+    # X1 detected 04-11 22:00, X2 04-21 10:00, X3 04-30 06:00 (UTC).
+    early = steps.cut(ra.load_dataset(TINY), ra.parse_as_of("2026-04-21T09:59:59Z"))
+    assert early.incidents["incident_id"].to_list() == ["X1"]
+    at = steps.cut(ra.load_dataset(TINY), ra.parse_as_of("2026-04-21T10:00:00Z"))
+    assert at.incidents["incident_id"].to_list() == ["X1", "X2"]
+
+
+def test_units(units) -> None:
+    got = _rows(units, "release_id", "previous_release_id", "changed_components", "effective_tier")
+    assert got == {
+        "A0": (None, got["A0"][1], "high"),
+        "A1": ("A0", ["prompt"], "low"),
+        "A2": ("A1", ["model"], "high"),  # declared medium; a model change implies high
+        "A3": ("A2", ["tools"], "medium"),
+        "B0": (None, got["B0"][1], "high"),
+        "B1": ("B0", ["routing"], "medium"),
+    }
+
+
+def test_attribution(attributed) -> None:
+    incidents, findings = attributed
+    got = _rows(incidents, "incident_id", "attributed_release_id", "attribution", "dq_impact")
+    assert got == {
+        "X1": ("A2", "window", True),  # started 04-11 10:00, A2 released 04-10 10:00
+        "X2": ("A3", "explicit", True),  # compliance
+        "X3": ("B1", "window", False),  # cost: no decision-quality impact
+    }
+    assert findings == []
+
+
+def test_comparison_without_telemetry_is_empty(units) -> None:
+    assert steps.comparison(None, units, AS_OF, ra.load_dataset(TINY).policy) == {}
+    # The releases the engine would judge: deployed, with a previous release.
+    assert steps.compared_ids(units, AS_OF, None) == ["A1", "A2", "A3", "B1"]
+    assert steps.compared_ids(units, AS_OF, ["2026-03"]) == []
+
+
+def test_failures(ds, units, attributed) -> None:
+    f = steps.failures(ds, units, attributed[0], AS_OF, {})
+    got = _rows(f, "release_id", "failed", "failure_signals", "dora_failed", "detection_hours")
+    assert got["A1"] == (False, [], False, None)
+    # X1 mitigated by a model rollback: incident and rollback; detected 36 h after release.
+    assert got["A2"] == (True, ["incident", "rollback"], True, 36.0)
+    assert got["A3"] == (True, ["incident"], True, 24.0)
+    # B1: a cost incident is a DORA failure only; released 04-29 02:00Z, detected 04-30 06:00Z.
+    assert got["B1"] == (False, [], True, 28.0)
+    tele = steps.failures(ds, units, attributed[0], AS_OF, {"A1": ["escalation_rate"]})
+    assert _rows(tele, "release_id", "failure_signals")["A1"] == ["telemetry"]
+
+
+def test_evidence(ds, units) -> None:
+    got = _rows(steps.evidence(ds, units), "release_id", "evidence_complete", "missing_evidence")
+    assert got["A1"] == (True, [])
+    # high tier: review missing, pilot report waived without an approver
+    assert got["A2"] == (False, ["cross_functional_review", "pilot_report"])
+    assert got["A3"] == (True, [])
+    assert got["B1"] == (True, [])  # rollback_plan waived by "lead"
+
+
+def test_unit_cost_without_telemetry_is_null(units) -> None:
+    cost = steps.unit_cost(None, units, {}, AS_OF, ra.load_dataset(TINY).policy)
+    assert cost["release_id"].to_list() == units["release_id"].to_list()
+    assert cost.drop("release_id").null_count().row(0) == (cost.height,) * (cost.width - 1)
+
+
+def test_detection_needs_a_comparison() -> None:
+    d = steps.detection({}, ["A2", "A3"])
+    assert d.height == 0
+    assert d.columns == ["release_id", "detectable_after_hours", "detectable_metric"]
+
+
+def test_audit_and_analyze_compose_the_steps(ds) -> None:
+    analysis = ra.analyze(ra.load_dataset(TINY), AS_OF)
+    findings = _rows(analysis.audit, "release_id", "findings")
+    assert {"misclassified", "evidence_missing", "gate_not_run"} <= set(findings["A2"])
+    assert "evidence_missing" not in findings["A3"]
+    # analyze's table carries every step's columns, one row per release.
+    assert analysis.releases.height == 6
+    for col in ("changed_components", "failed", "evidence_complete", "cost_n", "findings"):
+        assert col in analysis.releases.columns
