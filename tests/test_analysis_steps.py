@@ -130,3 +130,38 @@ def test_audit_and_analyze_compose_the_steps(ds) -> None:
     assert analysis.releases.height == 6
     for col in ("changed_components", "failed", "evidence_complete", "cost_n", "findings"):
         assert col in analysis.releases.columns
+
+
+def test_attribution_says_which_rule_and_its_evidence(attributed) -> None:
+    got = _rows(attributed[0], "incident_id", "attribution_gap_hours", "attribution_evidence")
+    assert got == {
+        "X1": (
+            24.0,
+            "latest support release before the incident, 24.0 h earlier (window 14.0 days)",
+        ),
+        "X2": (None, "release_id A3 named on the incident"),
+        # B1 released 2026-04-28T22:00-04:00 = 04-29 02:00Z; X3 started 04-30 00:00Z
+        "X3": (
+            22.0,
+            "latest search release before the incident, 22.0 h earlier (window 14.0 days)",
+        ),
+    }
+
+
+def test_a_system_can_have_its_own_attribution_window(tmp_path) -> None:
+    import shutil
+
+    folder = tmp_path / "tiny"
+    shutil.copytree(TINY, folder)
+    with open(folder / "policy.yaml", "a", encoding="utf-8") as f:
+        f.write("attribution_window_days_by_system: {search: 0.5}\n")
+    ds = steps.cut(ra.load_dataset(folder), AS_OF)
+    incidents, findings = steps.attribution(ds, steps.units(ds), AS_OF)
+    got = _rows(incidents, "incident_id", "attribution", "attribution_evidence")
+    assert got["X3"] == (
+        "unattributed",
+        "latest search release B1 was 22.0 h earlier, beyond the 0.5-day window",
+    )
+    assert got["X1"][0] == "window"  # support keeps the 14-day default
+    assert [(f.code, f.record_id) for f in findings] == [("unattributed_incident", "X3")]
+    assert "within 0.5 days" in findings[0].message

@@ -368,7 +368,7 @@ def test_a_partial_mapping_reports_missing_keys() -> None:
         lines
     )
     assert "policy partial: rollup: is missing (a mapping)" in lines
-    assert len(lines) == 17  # 19 top-level keys, 2 given
+    assert len(lines) == 18  # 20 top-level keys, 2 given
 
 
 def test_a_key_that_is_not_text_is_reported(tmp_path: Path) -> None:

@@ -188,7 +188,9 @@ def _release_table(
 ) -> pl.DataFrame:
     """The per-release table: the units joined with each step's columns, plus ``deployed`` and
     ``immature`` (still inside its observation or attribution window at ``as_of``)."""
-    maturity = timedelta(days=max(policy.observation_window_days, policy.attribution_window_days))
+    maturity = timedelta(
+        days=max(policy.observation_window_days, policy.longest_attribution_window_days)
+    )
     table = release_units_
     for part in parts:
         table = table.join(part, on="release_id", how="left")

@@ -74,6 +74,16 @@ class Policy:
     costs: Costs
     raw: Mapping[str, Any] = field(repr=False)
     source: str = "default"
+    attribution_windows_by_system: Mapping[str, float] = field(default_factory=dict)
+
+    def attribution_window(self, system: str | None) -> float:
+        """The attribution window (days) of ``system``: its own, else the default."""
+        return self.attribution_windows_by_system.get(system or "", self.attribution_window_days)
+
+    @property
+    def longest_attribution_window_days(self) -> float:
+        """The longest attribution window of any system (release maturity waits for it)."""
+        return max([self.attribution_window_days, *self.attribution_windows_by_system.values()])
 
     def section(self, name: str) -> Mapping[str, Any]:
         """A policy section as a mapping (empty when the policy has none)."""
@@ -194,6 +204,9 @@ def _build(
         ),
         raw=raw,
         source=source,
+        attribution_windows_by_system={
+            s: float(d) for s, d in spec.attribution_window_days_by_system.items()
+        },
     )
 
 

@@ -364,6 +364,12 @@ class PolicySchema(_Strict):
         description="An incident without release_id belongs to the latest release of its system "
         "at most this long before it."
     )
+    attribution_window_days_by_system: dict[str, WindowDays] = Field(
+        json_schema_extra=_kind("a mapping system -> days"),
+        description="Per-system attribution windows (days) that replace "
+        "attribution_window_days for the systems named; e.g. a batch system whose problems "
+        "surface later.",
+    )
     observation_window_days: WindowDays = Field(
         description="Post-release window for telemetry comparisons and unit-cost impact."
     )
