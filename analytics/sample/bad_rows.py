@@ -1,0 +1,149 @@
+"""Planted bad rows: one row of each kind of problem the data contract names, at deterministic
+places in the rows as written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from analytics.sample.records import _H, _dt, _hours, _Incident, _iso, _Rel, _sec
+from analytics.sample.rows import _HEADERS, TABLES
+
+
+def _plant_bad_rows(
+    rows: dict[str, list[list[str]]],
+    rels: list[_Rel],
+    incidents: list[_Incident],
+    rng: np.random.Generator,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One row of each kind of problem the contract names, at deterministic places.
+
+    Returns the bad rows with their CSV lines, and the corrupted ``mitigated_at`` by incident_id.
+    """
+    head = {name: {c: i for i, c in enumerate(_HEADERS[name])} for name in TABLES}
+    bad: list[dict[str, Any]] = []
+
+    # An evidence row for a release that does not exist (a typo in the release id).
+    ev = rows["evidence"]
+    pos = len(ev) * 3 // 5
+    real = ev[pos][0]
+    ghost = "rel-9" + real.split("-")[1][1:]
+    ev.insert(
+        pos,
+        [
+            ghost,
+            "offline_eval",
+            "present",
+            "",
+            f"https://wiki.northwind.example/ai-releases/{ghost}/offline_eval",
+        ],
+    )
+
+    # An unparseable timestamp: an operator note pasted from a spreadsheet.
+    dec = rows["operator_decisions"]
+    candidates = [
+        i for i, r in enumerate(dec) if r[head["operator_decisions"]["action"]] == "continue"
+    ] or list(range(len(dec)))
+    i = candidates[len(candidates) // 2]
+    rid = dec[i][0]
+    rel = next(r for r in rels if r.rid == rid)
+    when = _dt(rel.released_at + 30 * _H)
+    stamp = when.strftime("%d/%m/%Y %H:%M")
+    dec.insert(
+        i + 1, [rid, stamp, rel.system.operators[0], "note", "Copied from the on-call spreadsheet"]
+    )
+
+    inc_rows = rows["incidents"]
+    col = head["incidents"]
+    if len(incidents) < 3:
+        raise ValueError("the period is too short for a dataset with incidents; use months >= 2")
+    every = list(range(len(incidents)))
+    dq_planted = [
+        k
+        for k in every
+        if incidents[k].cause == "planted_regression" and incidents[k].mitigated_at is not None
+    ]
+    mitigated = [k for k in every if incidents[k].mitigated_at is not None] or every
+    # mitigated_at before detected_at (a typo in the day), on a linked planted-regression incident.
+    linked = [k for k in dq_planted if incidents[k].link is not None] or dq_planted or mitigated
+    k_imp = linked[len(linked) // 3]
+    inc = incidents[k_imp]
+    wrong = _sec(inc.detected_at - _hours(rng, 2, 20))
+    inc_rows[k_imp][col["mitigated_at"]] = _iso(wrong, (0, "Z"))
+    # An unknown severity on a background latency incident.
+    latency = [
+        k
+        for k in every[len(every) // 2 :]
+        if incidents[k].cause == "external" and incidents[k].category == "latency" and k != k_imp
+    ]
+    k_enum = (latency or [k for k in every if k != k_imp])[0]
+    inc_rows[k_enum][col["severity"]] = "critical"
+    # An exact duplicate of a planted-regression incident, exported twice.
+    k_dup = next(
+        k for k in [*dq_planted[len(dq_planted) // 2 :], *every] if k not in (k_imp, k_enum)
+    )
+    inc_rows.insert(k_dup + 1, list(inc_rows[k_dup]))
+
+    def line(table: str, pred: Any) -> int:
+        return next(n for n, r in enumerate(rows[table], start=2) if pred(r))
+
+    bad.append(
+        {
+            "table": "evidence",
+            "line": line("evidence", lambda r: r[0] == ghost),
+            "column": "release_id",
+            "kind": "unknown_release",
+            "value": ghost,
+            "record_id": ghost,
+            "note": f"typo of {real}",
+        }
+    )
+    bad.append(
+        {
+            "table": "operator_decisions",
+            "line": line("operator_decisions", lambda r: r[1] == stamp),
+            "column": "decided_at",
+            "kind": "invalid_timestamp",
+            "value": stamp,
+            "record_id": rid,
+            "note": "day-first spreadsheet format; the release has other decisions in time",
+        }
+    )
+    bad.append(
+        {
+            "table": "incidents",
+            "line": line("incidents", lambda r: r[0] == inc.iid),
+            "column": "mitigated_at",
+            "kind": "impossible_duration",
+            "value": _iso(wrong),
+            "record_id": inc.iid,
+            "note": "mitigated_at precedes detected_at",
+        }
+    )
+    bad.append(
+        {
+            "table": "incidents",
+            "line": line("incidents", lambda r: r[0] == incidents[k_enum].iid),
+            "column": "severity",
+            "kind": "unknown_enum",
+            "value": "critical",
+            "record_id": incidents[k_enum].iid,
+            "note": "severity outside sev1..sev4",
+        }
+    )
+    dup_id = incidents[k_dup].iid
+    first_line = line("incidents", lambda r: r[0] == dup_id)
+    bad.append(
+        {
+            "table": "incidents",
+            "line": first_line + 1,
+            "column": None,
+            "kind": "exact_duplicate",
+            "value": None,
+            "record_id": dup_id,
+            "duplicate_of_line": first_line,
+            "note": "the same incident exported twice",
+        }
+    )
+    return bad, {inc.iid: wrong}
