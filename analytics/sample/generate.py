@@ -158,17 +158,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
-from analytics.core.policy import load_policy
+from analytics.core.policy import Policy, load_policy
 from analytics.sample.bad_rows import _plant_bad_rows
 from analytics.sample.incidents import _background_incidents
 from analytics.sample.organisation import _SYSTEMS
 from analytics.sample.process import _TableBuilder
-from analytics.sample.records import _D, _H, _dt, _Incident, _Rel, _timeline, _window_end
+from analytics.sample.records import _Incident, _Rel, _Timeline, _timeline
 from analytics.sample.releases import _Scheduler, _summary
 from analytics.sample.rows import _HEADERS, TABLES, _rows, _write_csv, _Writer
-from analytics.sample.telemetry import _telemetry_frame, _telemetry_system
+from analytics.sample.telemetry import _write_telemetry
 from analytics.sample.truth import _Truth, _truth_document
 
 __all__ = ["DEFAULT_CASES_PER_DAY", "TABLES", "SampleSummary", "generate_sample"]
@@ -211,12 +210,7 @@ def generate_sample(
     the first day of a month (``YYYY-MM-DD``, UTC) and ``months`` the length of the period. The
     layout, the generation model and every truth.json field are described in the module docstring.
     """
-    if cases_per_day < 1:
-        raise ValueError(f"cases_per_day must be >= 1, got {cases_per_day}")
-    if months < 1:
-        raise ValueError(f"months must be >= 1, got {months}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    _check_arguments(seed, cases_per_day, months)
     policy = load_policy()
     tl = _timeline(start, months)
     streams = np.random.SeedSequence(seed).spawn(6)
@@ -224,8 +218,69 @@ def generate_sample(
         np.random.default_rng(s) for s in streams[:6]
     )
     tel_seeds = np.random.SeedSequence([seed, 1, cases_per_day]).spawn(len(_SYSTEMS))
+    by_system, rels, incidents = _history(policy, tl, rng_sched, rng_text, rng_inc)
+    builder = _TableBuilder(policy, rng_tab)
+    for rel in rels:
+        builder.release(rel)
+    tables = builder.t
 
-    # Schedule.
+    out = Path(out_dir)
+    tel = _write_telemetry(out / "telemetry", rels, by_system, tl, policy, cases_per_day, tel_seeds)
+    truth_calc = _Truth(policy, rels, by_system, incidents, tables, tel.marker_seen)
+    rows = _rows(rels, incidents, tables, _Writer(rng_fmt))
+    bad, bad_mitigated = _plant_bad_rows(rows, rels, incidents, rng_bad)
+    paths, counts = _write_tables(out, rows)
+    paths["telemetry"] = out / "telemetry"
+    counts["telemetry"] = tel.cases
+
+    truth = _truth_document(
+        truth_calc,
+        tl,
+        seed=seed,
+        cases_per_day=cases_per_day,
+        months=months,
+        window_cases=tel.window_cases,
+        baseline_cases=tel.baseline_cases,
+        bad=bad,
+        bad_mitigated=bad_mitigated,
+        counts=counts,
+    )
+    paths["truth"] = out / "truth.json"
+    paths["truth"].write_text(
+        json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return SampleSummary(
+        out_dir=out,
+        seed=seed,
+        cases_per_day=cases_per_day,
+        start=start,
+        months=months,
+        paths=paths,
+        telemetry_files=tuple(tel.files),
+        row_counts=counts,
+    )
+
+
+def _check_arguments(seed: int, cases_per_day: int, months: int) -> None:
+    """Reject a negative seed, fewer than one case per day or an empty period."""
+    if cases_per_day < 1:
+        raise ValueError(f"cases_per_day must be >= 1, got {cases_per_day}")
+    if months < 1:
+        raise ValueError(f"months must be >= 1, got {months}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+
+
+def _history(
+    policy: Policy,
+    tl: _Timeline,
+    rng_sched: np.random.Generator,
+    rng_text: np.random.Generator,
+    rng_inc: np.random.Generator,
+) -> tuple[dict[str, list[_Rel]], list[_Rel], list[_Incident]]:
+    """Every system's releases (scheduled one system after the other on one stream), numbered
+    ``rel-NNNN`` in release order, linked to their successors and given summaries; the incidents
+    they caused and the background ones, numbered ``INC-NNNN`` in order of detection."""
     by_system: dict[str, list[_Rel]] = {}
     incidents: list[_Incident] = []
     for sys in _SYSTEMS:
@@ -246,94 +301,17 @@ def generate_sample(
     incidents.sort(key=lambda i: (i.detected_at, i.system))
     for k, inc in enumerate(incidents):
         inc.iid = f"INC-{k + 1:04d}"
+    return by_system, rels, incidents
 
-    builder = _TableBuilder(policy, rng_tab)
-    for rel in rels:
-        builder.release(rel)
-    tables = builder.t
 
-    # Telemetry.
-    out = Path(out_dir)
-    tdir = out / "telemetry"
-    tdir.mkdir(parents=True, exist_ok=True)
-    for old in sorted(tdir.glob("*.parquet")):
-        old.unlink()
-    rids = pl.Series([r.rid for r in rels], dtype=pl.String)
-    obs = policy.section("observability")
-    frames, marker_seen, window_cases, baseline_cases = [], set(), {}, {}
-    marker = int(float(obs.get("marker_within_hours", 24)) * _H)
-    obs_window = int(policy.observation_window_days * _D)
-    for sys, ss in zip(_SYSTEMS, tel_seeds, strict=True):
-        srels = by_system[sys.name]
-        if not srels:
-            continue
-        data = _telemetry_system(sys, srels, tl, cases_per_day, obs, np.random.default_rng(ss))
-        ts, label = data["ts"], data["release"]
-        for rel in srels:
-            i0, i1 = np.searchsorted(ts, [rel.released_at, rel.released_at + marker])
-            if (label[i0:i1] == rel.gidx).any():
-                marker_seen.add(rel.gidx)
-            if rel.regression is not None and rel.prev is not None:
-                end = _window_end(rel, tl, obs_window)
-                w0, w1 = np.searchsorted(ts, [rel.released_at, end])
-                window_cases[rel.gidx] = int((label[w0:w1] == rel.gidx).sum())
-                b0 = np.searchsorted(ts, rel.released_at - obs_window)
-                baseline_cases[rel.gidx] = int((label[b0:w1] == rel.prev.gidx).sum())
-        frames.append(_telemetry_frame(sys, data, rids))
-    telemetry = pl.concat(frames).sort("ts", "system", maintain_order=True)
-    tel_files = []
-    bounds = [*tl.month_starts, tl.end]
-    ts_col = telemetry["ts"].cast(pl.Int64).to_numpy()
-    for month_start, month_end in zip(bounds[:-1], bounds[1:], strict=True):
-        i0, i1 = np.searchsorted(ts_col, [month_start, month_end])
-        if i1 > i0:
-            path = tdir / f"{_dt(month_start):%Y-%m}.parquet"
-            telemetry.slice(int(i0), int(i1 - i0)).write_parquet(path, compression="zstd")
-            tel_files.append(path)
-
-    # Rows as written.
-    truth_calc = _Truth(policy, rels, by_system, incidents, tables, marker_seen)
-    w = _Writer(rng_fmt)
-    rows = _rows(rels, incidents, tables, w)
-    bad, bad_mitigated = _plant_bad_rows(rows, rels, incidents, rng_bad)
-
+def _write_tables(
+    out: Path, rows: Mapping[str, list[list[str]]]
+) -> tuple[dict[str, Path], dict[str, int]]:
+    """Write one CSV per table; its path and data-row count by table name."""
     paths: dict[str, Path] = {}
     counts: dict[str, int] = {}
     for name in TABLES:
         path = out / f"{name}.csv"
         _write_csv(path, _HEADERS[name], rows[name])
         paths[name], counts[name] = path, len(rows[name])
-    paths["telemetry"] = tdir
-    counts["telemetry"] = telemetry.height
-
-    truth = _truth_document(
-        seed=seed,
-        cases_per_day=cases_per_day,
-        start=start,
-        months=months,
-        tl=tl,
-        policy=policy,
-        rels=rels,
-        by_system=by_system,
-        incidents=incidents,
-        calc=truth_calc,
-        window_cases=window_cases,
-        baseline_cases=baseline_cases,
-        bad=bad,
-        bad_mitigated=bad_mitigated,
-        counts=counts,
-    )
-    paths["truth"] = out / "truth.json"
-    paths["truth"].write_text(
-        json.dumps(truth, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    return SampleSummary(
-        out_dir=out,
-        seed=seed,
-        cases_per_day=cases_per_day,
-        start=start,
-        months=months,
-        paths=paths,
-        telemetry_files=tuple(tel_files),
-        row_counts=counts,
-    )
+    return paths, counts

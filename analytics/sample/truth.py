@@ -176,150 +176,51 @@ class _Truth:
         return out, dora, min(times) if times else None
 
 
+def _utc(us: int | None) -> str | None:
+    """A truth timestamp: ISO 8601 UTC with ``Z``, or None."""
+    return None if us is None else _iso(us)
+
+
 def _truth_document(
+    calc: _Truth,
+    tl: _Timeline,
     *,
     seed: int,
     cases_per_day: int,
-    start: str,
     months: int,
-    tl: _Timeline,
-    policy: Policy,
-    rels: list[_Rel],
-    by_system: Mapping[str, list[_Rel]],
-    incidents: list[_Incident],
-    calc: _Truth,
     window_cases: Mapping[int, int],
     baseline_cases: Mapping[int, int],
     bad: list[dict[str, Any]],
     bad_mitigated: Mapping[str, int],
     counts: Mapping[str, int],
 ) -> dict[str, Any]:
-    def iso(us: int | None) -> str | None:
-        return None if us is None else _iso(us)
-
-    obs_window = int(policy.observation_window_days * _D)
+    """truth.json (fields: the ``generate`` module docstring) from the derived flags in ``calc``,
+    the cases counted in the telemetry, the planted bad rows and the row counts as written."""
+    policy = calc.policy
     regressions, releases, costs = [], [], []
-    for rel in rels:
+    for rel in calc.rels:
         signals, dora, detection = calc.signals(rel)
-        reg = rel.regression
-        if reg is not None:
-            inc = reg.incident
-            halt = next((s for s in rel.stages if s.decision in ("halt", "rollback")), None)
-            margin = policy.decision_quality_metrics[reg.metric].margin
-            by = None
-            if detection is not None:
-                by = "incident"
-                if halt is not None and halt.end == detection:
-                    by = f"rollout_{halt.decision}"
-            mitigated = None
-            if inc is not None:
-                mitigated = bad_mitigated.get(inc.iid, inc.mitigated_at)
+        if rel.regression is not None:
             regressions.append(
-                {
-                    "release_id": rel.rid,
-                    "system": rel.system.name,
-                    "baseline_release_id": rel.prev.rid if rel.prev else None,
-                    "metric": reg.metric,
-                    "relative_effect": reg.effect,
-                    "margin": margin,
-                    "effect_over_margin": round(abs(reg.effect) / margin, 2) if margin else None,
-                    "culprit_component": reg.culprit,
-                    "path": reg.path,
-                    "window_start": iso(rel.released_at),
-                    "window_end": iso(_window_end(rel, tl, obs_window)),
-                    "cases_in_window": window_cases.get(rel.gidx, 0),
-                    "baseline_cases": baseline_cases.get(rel.gidx, 0),
-                    "detected": detection is not None,
-                    "detected_by": by,
-                    "detected_at": iso(detection),
-                    "incident_id": inc.iid if inc else None,
-                    "incident_detected_at": iso(inc.detected_at) if inc else None,
-                    "late_detection": reg.late and inc is not None,
-                    "mitigated_at": iso(mitigated),
-                    "mitigation": inc.mitigation if inc else None,
-                    "rolled_back_at": iso(rel.withdrawn_at),
-                    "effect_ended_at": iso(reg.effect_end),
-                    "fix_release_id": reg.fix.rid if reg.fix else None,
-                }
+                _regression_truth(
+                    rel, policy, tl, detection, window_cases, baseline_cases, bad_mitigated
+                )
             )
         if rel.cost is not None:
-            c = rel.cost
-            costs.append(
-                {
-                    "release_id": rel.rid,
-                    "system": rel.system.name,
-                    "kind": c.kind,
-                    "tokens_relative": round(c.tokens - 1, 4),
-                    "model_cost_relative": round(c.tokens * c.price - 1, 4),
-                    "incident_id": c.incident.iid if c.incident else None,
-                    "fixed_at": iso(c.fixed_at),
-                }
-            )
-        releases.append(
-            {
-                "release_id": rel.rid,
-                "system": rel.system.name,
-                "released_at": iso(rel.released_at),
-                "declared_tier": rel.declared,
-                "implied_tier": rel.implied,
-                "effective_tier": rel.effective,
-                "changed_components": list(rel.changed),
-                "train": rel.train,
-                "misclassified": rel.misclassified,
-                "regressed": reg is not None,
-                "regression_metric": reg.metric if reg else None,
-                "cost_increase": rel.cost is not None and rel.cost.kind == "increase",
-                "cost_relative": round(rel.cost.tokens * rel.cost.price - 1, 4)
-                if rel.cost
-                else 0.0,
-                "rolled_back": "rollback" in signals,
-                "halted": rel.withdraw_kind == "halt",
-                "fix_for": rel.fix_for.rid if rel.fix_for else None,
-                "marker_lag_hours": rel.marker_lag_h,
-                "attributed_incidents": [i.iid for i in calc.per_release.get(rel.gidx, [])],
-                "expected_failure_signals": signals,
-                "dq_failed": bool(signals),
-                "dora_failed": dora,
-                "first_detection_at": iso(detection),
-                "missing_evidence": calc.missing_evidence(rel),
-                "process_violations": calc.violations(rel),
-            }
-        )
-    inc_truth = []
-    for inc in incidents:
-        owner, how = calc.attribution[id(inc)]
-        inc_truth.append(
-            {
-                "incident_id": inc.iid,
-                "system": inc.system,
-                "category": inc.category,
-                "decision_quality_impact": inc.impact,
-                "cause": inc.cause,
-                "caused_by_release_id": inc.caused_by.rid if inc.caused_by else None,
-                "attributed_release_id": owner.rid if owner else None,
-                "attribution": how,
-                "open": inc.mitigated_at is None,
-            }
-        )
+            costs.append(_cost_truth(rel))
+        releases.append(_release_truth(rel, calc, signals, dora, detection))
+    inc_truth = [_incident_truth(inc, calc) for inc in calc.incidents]
     return {
         "schema_version": 1,
         "generator": "analytics.sample.generate",
         "seed": seed,
         "cases_per_day": cases_per_day,
-        "start": iso(tl.start),
-        "end": iso(tl.end),
+        "start": _utc(tl.start),
+        "end": _utc(tl.end),
         "months": months,
         "policy_fingerprint": policy.fingerprint,
-        "systems": {
-            s.name: {
-                "launched_at": iso(by_system[s.name][0].released_at) if by_system[s.name] else None,
-                "task_types": [t.name for t in s.tasks],
-                "languages": [lg for lg, _ in s.languages],
-                "customer_segments": [c for c, _ in s.customers],
-            }
-            for s in _SYSTEMS
-        },
-        "freeze_windows": [{"start": iso(a), "end": iso(b)} for a, b in tl.freezes],
+        "systems": _systems_truth(calc.by_system),
+        "freeze_windows": [{"start": _utc(a), "end": _utc(b)} for a, b in tl.freezes],
         "row_counts": dict(counts),
         "regressions": regressions,
         "cost_changes": costs,
@@ -329,4 +230,134 @@ def _truth_document(
             i["incident_id"] for i in inc_truth if i["attribution"] == "none"
         ],
         "bad_rows": bad,
+    }
+
+
+def _systems_truth(by_system: Mapping[str, list[_Rel]]) -> dict[str, dict[str, Any]]:
+    """Per system: launch time (its first release) and its segment values."""
+    return {
+        s.name: {
+            "launched_at": _utc(by_system[s.name][0].released_at) if by_system[s.name] else None,
+            "task_types": [t.name for t in s.tasks],
+            "languages": [lg for lg, _ in s.languages],
+            "customer_segments": [c for c, _ in s.customers],
+        }
+        for s in _SYSTEMS
+    }
+
+
+def _regression_truth(
+    rel: _Rel,
+    policy: Policy,
+    tl: _Timeline,
+    detection: int | None,
+    window_cases: Mapping[int, int],
+    baseline_cases: Mapping[int, int],
+    bad_mitigated: Mapping[str, int],
+) -> dict[str, Any]:
+    """One planted regression: its effect against the margin, window, cases, detection and
+    mitigation (``mitigated_at`` as written, also where a bad row corrupted it)."""
+    reg = rel.regression
+    assert reg is not None
+    inc = reg.incident
+    halt = next((s for s in rel.stages if s.decision in ("halt", "rollback")), None)
+    margin = policy.decision_quality_metrics[reg.metric].margin
+    by = None
+    if detection is not None:
+        by = "incident"
+        if halt is not None and halt.end == detection:
+            by = f"rollout_{halt.decision}"
+    mitigated = None
+    if inc is not None:
+        mitigated = bad_mitigated.get(inc.iid, inc.mitigated_at)
+    obs_window = int(policy.observation_window_days * _D)
+    return {
+        "release_id": rel.rid,
+        "system": rel.system.name,
+        "baseline_release_id": rel.prev.rid if rel.prev else None,
+        "metric": reg.metric,
+        "relative_effect": reg.effect,
+        "margin": margin,
+        "effect_over_margin": round(abs(reg.effect) / margin, 2) if margin else None,
+        "culprit_component": reg.culprit,
+        "path": reg.path,
+        "window_start": _utc(rel.released_at),
+        "window_end": _utc(_window_end(rel, tl, obs_window)),
+        "cases_in_window": window_cases.get(rel.gidx, 0),
+        "baseline_cases": baseline_cases.get(rel.gidx, 0),
+        "detected": detection is not None,
+        "detected_by": by,
+        "detected_at": _utc(detection),
+        "incident_id": inc.iid if inc else None,
+        "incident_detected_at": _utc(inc.detected_at) if inc else None,
+        "late_detection": reg.late and inc is not None,
+        "mitigated_at": _utc(mitigated),
+        "mitigation": inc.mitigation if inc else None,
+        "rolled_back_at": _utc(rel.withdrawn_at),
+        "effect_ended_at": _utc(reg.effect_end),
+        "fix_release_id": reg.fix.rid if reg.fix else None,
+    }
+
+
+def _cost_truth(rel: _Rel) -> dict[str, Any]:
+    """One cost change: tokens and model cost per case relative to the replaced release."""
+    c = rel.cost
+    assert c is not None
+    return {
+        "release_id": rel.rid,
+        "system": rel.system.name,
+        "kind": c.kind,
+        "tokens_relative": round(c.tokens - 1, 4),
+        "model_cost_relative": round(c.tokens * c.price - 1, 4),
+        "incident_id": c.incident.iid if c.incident else None,
+        "fixed_at": _utc(c.fixed_at),
+    }
+
+
+def _release_truth(
+    rel: _Rel, calc: _Truth, signals: list[str], dora: bool, detection: int | None
+) -> dict[str, Any]:
+    """One release: tiers, what was planted, its failure signals and process violations."""
+    reg = rel.regression
+    return {
+        "release_id": rel.rid,
+        "system": rel.system.name,
+        "released_at": _utc(rel.released_at),
+        "declared_tier": rel.declared,
+        "implied_tier": rel.implied,
+        "effective_tier": rel.effective,
+        "changed_components": list(rel.changed),
+        "train": rel.train,
+        "misclassified": rel.misclassified,
+        "regressed": reg is not None,
+        "regression_metric": reg.metric if reg else None,
+        "cost_increase": rel.cost is not None and rel.cost.kind == "increase",
+        "cost_relative": round(rel.cost.tokens * rel.cost.price - 1, 4) if rel.cost else 0.0,
+        "rolled_back": "rollback" in signals,
+        "halted": rel.withdraw_kind == "halt",
+        "fix_for": rel.fix_for.rid if rel.fix_for else None,
+        "marker_lag_hours": rel.marker_lag_h,
+        "attributed_incidents": [i.iid for i in calc.per_release.get(rel.gidx, [])],
+        "expected_failure_signals": signals,
+        "dq_failed": bool(signals),
+        "dora_failed": dora,
+        "first_detection_at": _utc(detection),
+        "missing_evidence": calc.missing_evidence(rel),
+        "process_violations": calc.violations(rel),
+    }
+
+
+def _incident_truth(inc: _Incident, calc: _Truth) -> dict[str, Any]:
+    """One incident: its impact, cause and attribution by the METRICS.md rule."""
+    owner, how = calc.attribution[id(inc)]
+    return {
+        "incident_id": inc.iid,
+        "system": inc.system,
+        "category": inc.category,
+        "decision_quality_impact": inc.impact,
+        "cause": inc.cause,
+        "caused_by_release_id": inc.caused_by.rid if inc.caused_by else None,
+        "attributed_release_id": owner.rid if owner else None,
+        "attribution": how,
+        "open": inc.mitigated_at is None,
     }
