@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from analytics.sample.records import _H, _dt, _hours, _Incident, _iso, _Rel, _sec
-from analytics.sample.rows import _HEADERS, TABLES
+from analytics.sample.rows import _HEADERS
 
 
 def _plant_bad_rows(
@@ -21,11 +21,71 @@ def _plant_bad_rows(
 
     Returns the bad rows with their CSV lines, and the corrupted ``mitigated_at`` by incident_id.
     """
-    head = {name: {c: i for i, c in enumerate(_HEADERS[name])} for name in TABLES}
-    bad: list[dict[str, Any]] = []
+    ghost, real = _ghost_evidence(rows["evidence"])
+    rid, stamp = _spreadsheet_note(rows["operator_decisions"], rels)
+    if len(incidents) < 3:
+        raise ValueError("the period is too short for a dataset with incidents; use months >= 2")
+    k_imp, k_enum, k_dup, wrong = _incident_problems(rows["incidents"], incidents, rng)
+    imp, enum, dup = incidents[k_imp], incidents[k_enum], incidents[k_dup]
 
-    # An evidence row for a release that does not exist (a typo in the release id).
-    ev = rows["evidence"]
+    def line(table: str, pred: Any) -> int:
+        return next(n for n, r in enumerate(rows[table], start=2) if pred(r))
+
+    first_line = line("incidents", lambda r: r[0] == dup.iid)
+    bad = [
+        {
+            "table": "evidence",
+            "line": line("evidence", lambda r: r[0] == ghost),
+            "column": "release_id",
+            "kind": "unknown_release",
+            "value": ghost,
+            "record_id": ghost,
+            "note": f"typo of {real}",
+        },
+        {
+            "table": "operator_decisions",
+            "line": line("operator_decisions", lambda r: r[1] == stamp),
+            "column": "decided_at",
+            "kind": "invalid_timestamp",
+            "value": stamp,
+            "record_id": rid,
+            "note": "day-first spreadsheet format; the release has other decisions in time",
+        },
+        {
+            "table": "incidents",
+            "line": line("incidents", lambda r: r[0] == imp.iid),
+            "column": "mitigated_at",
+            "kind": "impossible_duration",
+            "value": _iso(wrong),
+            "record_id": imp.iid,
+            "note": "mitigated_at precedes detected_at",
+        },
+        {
+            "table": "incidents",
+            "line": line("incidents", lambda r: r[0] == enum.iid),
+            "column": "severity",
+            "kind": "unknown_enum",
+            "value": "critical",
+            "record_id": enum.iid,
+            "note": "severity outside sev1..sev4",
+        },
+        {
+            "table": "incidents",
+            "line": first_line + 1,
+            "column": None,
+            "kind": "exact_duplicate",
+            "value": None,
+            "record_id": dup.iid,
+            "duplicate_of_line": first_line,
+            "note": "the same incident exported twice",
+        },
+    ]
+    return bad, {imp.iid: wrong}
+
+
+def _ghost_evidence(ev: list[list[str]]) -> tuple[str, str]:
+    """Insert an evidence row for a release that does not exist (a typo in the release id), three
+    fifths down; returns the ghost release id and the real one it mistypes."""
     pos = len(ev) * 3 // 5
     real = ev[pos][0]
     ghost = "rel-9" + real.split("-")[1][1:]
@@ -39,12 +99,14 @@ def _plant_bad_rows(
             f"https://wiki.northwind.example/ai-releases/{ghost}/offline_eval",
         ],
     )
+    return ghost, real
 
-    # An unparseable timestamp: an operator note pasted from a spreadsheet.
-    dec = rows["operator_decisions"]
-    candidates = [
-        i for i, r in enumerate(dec) if r[head["operator_decisions"]["action"]] == "continue"
-    ] or list(range(len(dec)))
+
+def _spreadsheet_note(dec: list[list[str]], rels: list[_Rel]) -> tuple[str, str]:
+    """Insert an operator note with an unparseable timestamp (pasted from a spreadsheet, day
+    first) after the middle ``continue`` decision; returns its release id and the timestamp."""
+    action = _HEADERS["operator_decisions"].index("action")
+    candidates = [i for i, r in enumerate(dec) if r[action] == "continue"] or list(range(len(dec)))
     i = candidates[len(candidates) // 2]
     rid = dec[i][0]
     rel = next(r for r in rels if r.rid == rid)
@@ -53,11 +115,17 @@ def _plant_bad_rows(
     dec.insert(
         i + 1, [rid, stamp, rel.system.operators[0], "note", "Copied from the on-call spreadsheet"]
     )
+    return rid, stamp
 
-    inc_rows = rows["incidents"]
-    col = head["incidents"]
-    if len(incidents) < 3:
-        raise ValueError("the period is too short for a dataset with incidents; use months >= 2")
+
+def _incident_problems(
+    inc_rows: list[list[str]], incidents: list[_Incident], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """Corrupt three incident rows: ``mitigated_at`` before ``detected_at`` (a typo in the day) on
+    a linked planted-regression incident, an unknown severity on a background latency incident, and
+    an exact duplicate of a planted-regression incident. Returns their indices and the corrupted
+    ``mitigated_at``."""
+    col = {c: i for i, c in enumerate(_HEADERS["incidents"])}
     every = list(range(len(incidents)))
     dq_planted = [
         k
@@ -65,13 +133,10 @@ def _plant_bad_rows(
         if incidents[k].cause == "planted_regression" and incidents[k].mitigated_at is not None
     ]
     mitigated = [k for k in every if incidents[k].mitigated_at is not None] or every
-    # mitigated_at before detected_at (a typo in the day), on a linked planted-regression incident.
     linked = [k for k in dq_planted if incidents[k].link is not None] or dq_planted or mitigated
     k_imp = linked[len(linked) // 3]
-    inc = incidents[k_imp]
-    wrong = _sec(inc.detected_at - _hours(rng, 2, 20))
+    wrong = _sec(incidents[k_imp].detected_at - _hours(rng, 2, 20))
     inc_rows[k_imp][col["mitigated_at"]] = _iso(wrong, (0, "Z"))
-    # An unknown severity on a background latency incident.
     latency = [
         k
         for k in every[len(every) // 2 :]
@@ -79,71 +144,8 @@ def _plant_bad_rows(
     ]
     k_enum = (latency or [k for k in every if k != k_imp])[0]
     inc_rows[k_enum][col["severity"]] = "critical"
-    # An exact duplicate of a planted-regression incident, exported twice.
     k_dup = next(
         k for k in [*dq_planted[len(dq_planted) // 2 :], *every] if k not in (k_imp, k_enum)
     )
     inc_rows.insert(k_dup + 1, list(inc_rows[k_dup]))
-
-    def line(table: str, pred: Any) -> int:
-        return next(n for n, r in enumerate(rows[table], start=2) if pred(r))
-
-    bad.append(
-        {
-            "table": "evidence",
-            "line": line("evidence", lambda r: r[0] == ghost),
-            "column": "release_id",
-            "kind": "unknown_release",
-            "value": ghost,
-            "record_id": ghost,
-            "note": f"typo of {real}",
-        }
-    )
-    bad.append(
-        {
-            "table": "operator_decisions",
-            "line": line("operator_decisions", lambda r: r[1] == stamp),
-            "column": "decided_at",
-            "kind": "invalid_timestamp",
-            "value": stamp,
-            "record_id": rid,
-            "note": "day-first spreadsheet format; the release has other decisions in time",
-        }
-    )
-    bad.append(
-        {
-            "table": "incidents",
-            "line": line("incidents", lambda r: r[0] == inc.iid),
-            "column": "mitigated_at",
-            "kind": "impossible_duration",
-            "value": _iso(wrong),
-            "record_id": inc.iid,
-            "note": "mitigated_at precedes detected_at",
-        }
-    )
-    bad.append(
-        {
-            "table": "incidents",
-            "line": line("incidents", lambda r: r[0] == incidents[k_enum].iid),
-            "column": "severity",
-            "kind": "unknown_enum",
-            "value": "critical",
-            "record_id": incidents[k_enum].iid,
-            "note": "severity outside sev1..sev4",
-        }
-    )
-    dup_id = incidents[k_dup].iid
-    first_line = line("incidents", lambda r: r[0] == dup_id)
-    bad.append(
-        {
-            "table": "incidents",
-            "line": first_line + 1,
-            "column": None,
-            "kind": "exact_duplicate",
-            "value": None,
-            "record_id": dup_id,
-            "duplicate_of_line": first_line,
-            "note": "the same incident exported twice",
-        }
-    )
-    return bad, {inc.iid: wrong}
+    return k_imp, k_enum, k_dup, wrong

@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from analytics.core.policy import COMPONENTS
-from analytics.sample.records import _Incident, _iso, _Rel, _Tables
+from analytics.sample.records import _Incident, _iso, _Rel, _Stage, _Tables
 
 TABLES: tuple[str, ...] = (
     "releases",
@@ -104,100 +105,110 @@ def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
 def _rows(
     rels: list[_Rel], incidents: list[_Incident], t: _Tables, w: _Writer
 ) -> dict[str, list[list[str]]]:
-    rows: dict[str, list[list[str]]] = {name: [] for name in TABLES}
-    for rel in rels:
-        off = w.offset()
-        rows["releases"].append(
-            [
-                rel.rid,
-                rel.system.name,
-                w.ts(rel.released_at, off),
-                rel.declared,
-                *(rel.versions[c] for c in COMPONENTS),
-                w.ts(rel.requested_at, off),
-                rel.owner,
-                rel.train,
-                rel.summary,
-            ]
-        )
-    for row in t.evidence:
-        rows["evidence"].append(
-            [
-                row["release_id"].rid,
-                row["item"],
-                row["status"],
-                row["approved_by"],
-                row["uri"].replace("{rid}", row["release_id"].rid),
-            ]
-        )
-    for row in sorted(t.gates, key=lambda r: (r["release_id"].gidx,)):
-        off = w.offset()
-        rows["gates"].append(
-            [
-                row["release_id"].rid,
-                row["gate"],
-                row["result"],
-                w.ts(row["evaluated_at"], off),
-                row["metric"],
-                _fmt_num(row["value"]),
-                _fmt_num(row["threshold"]),
-            ]
-        )
-    for rel in rels:
-        for k, st in enumerate(rel.stages, start=1):
-            off = w.offset()
-            rows["rollout_stages"].append(
-                [
-                    rel.rid,
-                    str(k),
-                    _fmt_num(st.pct),
-                    w.ts(st.start, off),
-                    w.ts(st.end, off),
-                    st.segment,
-                    st.decision,
-                    st.decided_by,
-                    "1" if st.stop_met else "0",
-                ]
-            )
-    for row in t.approvals:
-        off = w.offset()
-        rows["approvals"].append(
-            [
-                row["release_id"].rid,
-                row["role"],
-                row["approver"],
-                row["decision"],
-                w.ts(row["decided_at"], off),
-                "true" if row["final"] else "false",
-            ]
-        )
-    for inc in incidents:
-        off = w.offset()
-        rows["incidents"].append(
-            [
-                inc.iid,
-                inc.system,
-                inc.link.rid if inc.link else "",
-                w.ts(inc.started_at, off),
-                w.ts(inc.detected_at, off),
-                w.ts(inc.mitigated_at, off),
-                inc.severity,
-                inc.category,
-                inc.mitigation,
-                inc.detection_source,
-                inc.dq_impact,
-                inc.title,
-            ]
-        )
-    for row in sorted(t.decisions, key=lambda r: (r["decided_at"], r["release_id"].gidx)):
-        off = w.offset()
-        rows["operator_decisions"].append(
-            [
-                row["release_id"].rid,
-                w.ts(row["decided_at"], off),
-                row["operator"],
-                row["action"],
-                row["rationale"],
-            ]
-        )
-    return rows
+    """The string rows of every table as written (without the header), in table order; each row
+    with timestamps draws its offset from ``w`` in that order."""
+    return {
+        "releases": [_release_row(rel, w) for rel in rels],
+        "evidence": [_evidence_row(row) for row in t.evidence],
+        "gates": [
+            _gate_row(row, w) for row in sorted(t.gates, key=lambda r: (r["release_id"].gidx,))
+        ],
+        "rollout_stages": [
+            _stage_row(rel, k, st, w) for rel in rels for k, st in enumerate(rel.stages, start=1)
+        ],
+        "approvals": [_approval_row(row, w) for row in t.approvals],
+        "incidents": [_incident_row(inc, w) for inc in incidents],
+        "operator_decisions": [
+            _decision_row(row, w)
+            for row in sorted(t.decisions, key=lambda r: (r["decided_at"], r["release_id"].gidx))
+        ],
+    }
+
+
+def _release_row(rel: _Rel, w: _Writer) -> list[str]:
+    off = w.offset()
+    return [
+        rel.rid,
+        rel.system.name,
+        w.ts(rel.released_at, off),
+        rel.declared,
+        *(rel.versions[c] for c in COMPONENTS),
+        w.ts(rel.requested_at, off),
+        rel.owner,
+        rel.train,
+        rel.summary,
+    ]
+
+
+def _evidence_row(row: dict[str, Any]) -> list[str]:
+    rid = row["release_id"].rid
+    return [rid, row["item"], row["status"], row["approved_by"], row["uri"].replace("{rid}", rid)]
+
+
+def _gate_row(row: dict[str, Any], w: _Writer) -> list[str]:
+    off = w.offset()
+    return [
+        row["release_id"].rid,
+        row["gate"],
+        row["result"],
+        w.ts(row["evaluated_at"], off),
+        row["metric"],
+        _fmt_num(row["value"]),
+        _fmt_num(row["threshold"]),
+    ]
+
+
+def _stage_row(rel: _Rel, k: int, st: _Stage, w: _Writer) -> list[str]:
+    off = w.offset()
+    return [
+        rel.rid,
+        str(k),
+        _fmt_num(st.pct),
+        w.ts(st.start, off),
+        w.ts(st.end, off),
+        st.segment,
+        st.decision,
+        st.decided_by,
+        "1" if st.stop_met else "0",
+    ]
+
+
+def _approval_row(row: dict[str, Any], w: _Writer) -> list[str]:
+    off = w.offset()
+    return [
+        row["release_id"].rid,
+        row["role"],
+        row["approver"],
+        row["decision"],
+        w.ts(row["decided_at"], off),
+        "true" if row["final"] else "false",
+    ]
+
+
+def _incident_row(inc: _Incident, w: _Writer) -> list[str]:
+    off = w.offset()
+    return [
+        inc.iid,
+        inc.system,
+        inc.link.rid if inc.link else "",
+        w.ts(inc.started_at, off),
+        w.ts(inc.detected_at, off),
+        w.ts(inc.mitigated_at, off),
+        inc.severity,
+        inc.category,
+        inc.mitigation,
+        inc.detection_source,
+        inc.dq_impact,
+        inc.title,
+    ]
+
+
+def _decision_row(row: dict[str, Any], w: _Writer) -> list[str]:
+    off = w.offset()
+    return [
+        row["release_id"].rid,
+        w.ts(row["decided_at"], off),
+        row["operator"],
+        row["action"],
+        row["rationale"],
+    ]
