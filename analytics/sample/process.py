@@ -227,65 +227,12 @@ class _TableBuilder:
             )
 
     def _decisions(self, rel: _Rel) -> None:
+        """Operator decisions: the routine ones, those on the planted regression's incident or
+        canary stop, and a note on a cost incident; operators picked in time order."""
         rng, sys, reg = self.rng, rel.system, rel.regression
-        out: list[tuple[int, str, str]] = []
-        op = lambda: _pick(rng, sys.operators)  # noqa: E731
-        t0 = rel.released_at
-        quiet = (
-            reg is None and rel.withdrawn_at is None and rel.kind != "first" and rng.random() < 0.05
-        )
-        if quiet:
-            if rng.random() < 0.6:
-                out.append(
-                    (
-                        _sec(t0 + _hours(rng, 96, 216)),
-                        "note",
-                        "Weekly review: no issues reported, closing the watch",
-                    )
-                )
-        else:
-            out.append(
-                (
-                    _sec(t0 + _hours(rng, 0.5, 8)),
-                    "continue",
-                    "Canary metrics within limits, continue rollout",
-                )
-            )
-            if rng.random() < 0.4:
-                out.append(
-                    (
-                        _sec(t0 + _hours(rng, 12, 60)),
-                        "note",
-                        "Checked escalations, latency and cost per case: nominal",
-                    )
-                )
+        out = self._routine_decisions(rel)
         if reg is not None and reg.incident is not None:
-            inc = reg.incident
-            out.append(
-                (
-                    _sec(inc.detected_at + _hours(rng, 0.1, 0.5)),
-                    "escalate",
-                    f"Incident opened ({inc.category}), paging the {sys.name} owner",
-                )
-            )
-            if reg.path == "incident_rollback" and inc.mitigated_at is not None:
-                out.append(
-                    (
-                        inc.mitigated_at,
-                        "rollback",
-                        f"Rolling back: {reg.metric.replace('_', ' ')} regression confirmed",
-                    )
-                )
-            elif reg.path == "incident_roll_forward" and inc.mitigated_at is not None:
-                out.append(
-                    (
-                        _sec(inc.mitigated_at - _hours(rng, 0.2, 1)),
-                        "roll_forward",
-                        "Fix ready, rolling forward instead of back",
-                    )
-                )
-            elif reg.path == "incident_config_fix" and inc.mitigated_at is not None:
-                out.append((inc.mitigated_at, "continue", "Config fix applied, metrics recovering"))
+            out += self._incident_decisions(rel)
         if rel.withdrawn_at is not None and reg is not None and reg.path.startswith("canary"):
             action = "pause" if rel.withdraw_kind == "halt" else "rollback"
             out.append(
@@ -304,8 +251,78 @@ class _TableBuilder:
                 {
                     "release_id": rel,
                     "decided_at": t,
-                    "operator": op(),
+                    "operator": _pick(rng, sys.operators),
                     "action": action,
                     "rationale": why,
                 }
             )
+
+    def _routine_decisions(self, rel: _Rel) -> list[tuple[int, str, str]]:
+        """A ``continue`` soon after release and sometimes a check note; about one in twenty
+        uneventful releases is quiet (at most a late weekly-review note, maybe none in 72 h)."""
+        rng, t0 = self.rng, rel.released_at
+        quiet = (
+            rel.regression is None
+            and rel.withdrawn_at is None
+            and rel.kind != "first"
+            and rng.random() < 0.05
+        )
+        out: list[tuple[int, str, str]] = []
+        if quiet:
+            if rng.random() < 0.6:
+                out.append(
+                    (
+                        _sec(t0 + _hours(rng, 96, 216)),
+                        "note",
+                        "Weekly review: no issues reported, closing the watch",
+                    )
+                )
+            return out
+        out.append(
+            (
+                _sec(t0 + _hours(rng, 0.5, 8)),
+                "continue",
+                "Canary metrics within limits, continue rollout",
+            )
+        )
+        if rng.random() < 0.4:
+            out.append(
+                (
+                    _sec(t0 + _hours(rng, 12, 60)),
+                    "note",
+                    "Checked escalations, latency and cost per case: nominal",
+                )
+            )
+        return out
+
+    def _incident_decisions(self, rel: _Rel) -> list[tuple[int, str, str]]:
+        """The escalation of the planted regression's incident and the mitigation decision."""
+        rng, reg = self.rng, rel.regression
+        assert reg is not None and reg.incident is not None
+        inc = reg.incident
+        out = [
+            (
+                _sec(inc.detected_at + _hours(rng, 0.1, 0.5)),
+                "escalate",
+                f"Incident opened ({inc.category}), paging the {rel.system.name} owner",
+            )
+        ]
+        if reg.path == "incident_rollback" and inc.mitigated_at is not None:
+            out.append(
+                (
+                    inc.mitigated_at,
+                    "rollback",
+                    f"Rolling back: {reg.metric.replace('_', ' ')} regression confirmed",
+                )
+            )
+        elif reg.path == "incident_roll_forward" and inc.mitigated_at is not None:
+            out.append(
+                (
+                    _sec(inc.mitigated_at - _hours(rng, 0.2, 1)),
+                    "roll_forward",
+                    "Fix ready, rolling forward instead of back",
+                )
+            )
+        elif reg.path == "incident_config_fix" and inc.mitigated_at is not None:
+            out.append((inc.mitigated_at, "continue", "Config fix applied, metrics recovering"))
+        return out
