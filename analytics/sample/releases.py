@@ -167,45 +167,15 @@ class _Scheduler:
 
     # -- one release
     def _release(self, kind: str, t0: int, culprit: str | None = None) -> _Rel:
+        """A release of ``kind`` at ``t0`` (``culprit``: the component a fix release changes)
+        with its tiers, train, rollout stages, change lead time and versions, carrying the cost
+        level of the release it replaces; appended to the system's releases."""
         rng, policy = self.rng, self.policy
         prev = self.releases[-1] if self.releases else None
         base = None
         if prev is not None:
             base = prev if prev.withdrawn_at is None else prev.base
-        misclassified = False
-        if kind == "first":
-            declared, changed = "high", tuple(COMPONENTS)
-        elif kind in ("monthly", "offtrain"):
-            declared, changed = "high", self._components("high")
-        elif kind == "urgent":
-            declared = "high"
-            changed = tuple(
-                c
-                for c in COMPONENTS
-                if c in ("safety_policy", "prompt") and (c == "safety_policy" or rng.random() < 0.4)
-            )
-        elif kind == "fix":
-            assert culprit is not None
-            changed = (culprit,)
-            declared = self.policy.component_min_tier[culprit]
-        elif kind == "weekly":
-            r = rng.random()
-            declared = "medium"
-            if r < 0.1:
-                changed, misclassified = self._components("high", int(rng.integers(0, 2))), True
-            elif r < 0.14:
-                changed = self._components("low", 0)
-            else:
-                changed = self._components("medium")
-        else:  # daily
-            declared = "low"
-            r = rng.random()
-            if r < 0.065:
-                changed, misclassified = self._components("medium", int(rng.integers(0, 2))), True
-            elif r < 0.085:
-                changed, misclassified = self._components("high", 0), True
-            else:
-                changed = self._components("low", 0)
+        declared, changed = self._change(kind, culprit)
         implied = self._implied(changed)
         misclassified = TIER_RANK[declared] < TIER_RANK[implied]
         train = {
@@ -247,14 +217,63 @@ class _Scheduler:
         self.releases.append(rel)
         return rel
 
+    def _change(self, kind: str, culprit: str | None) -> tuple[str, tuple[str, ...]]:
+        """The declared tier and the changed components of a release of ``kind``. A few weekly
+        and daily releases change components above their declared tier (misclassified)."""
+        rng = self.rng
+        if kind == "first":
+            return "high", tuple(COMPONENTS)
+        if kind in ("monthly", "offtrain"):
+            return "high", self._components("high")
+        if kind == "urgent":
+            return "high", tuple(
+                c
+                for c in COMPONENTS
+                if c in ("safety_policy", "prompt") and (c == "safety_policy" or rng.random() < 0.4)
+            )
+        if kind == "fix":
+            assert culprit is not None
+            return self.policy.component_min_tier[culprit], (culprit,)
+        r = rng.random()
+        if kind == "weekly":
+            if r < 0.1:
+                return "medium", self._components("high", int(rng.integers(0, 2)))
+            if r < 0.14:
+                return "medium", self._components("low", 0)
+            return "medium", self._components("medium")
+        # daily
+        if r < 0.065:
+            return "low", self._components("medium", int(rng.integers(0, 2)))
+        if r < 0.085:
+            return "low", self._components("high", 0)
+        return "low", self._components("low", 0)
+
     # -- regressions and cost changes
     def _maybe_regress(self, rel: _Rel) -> int:
-        """Plant a regression on ``rel``; returns the earliest time of the next release."""
-        rng, prev = self.rng, rel.prev
+        """Plant a regression on ``rel`` (otherwise maybe a cost change) and play out its path;
+        returns the earliest time of the next release."""
+        rng = self.rng
         ready = max(rel.rollout_done + 2 * _H, rel.released_at + 20 * _H)
-        # Plant only where the previous release served all traffic for a few days, so the
-        # comparison has a baseline.
-        eligible = (
+        p = 0.32 + (0.2 if rel.misclassified else 0.0) + (0.05 if rel.implied == "high" else 0)
+        if not self._can_regress(rel) or rng.random() >= p:
+            return self._maybe_cost(rel, ready)
+        reg, canary = self._plant_regression(rel)
+        if reg.path.startswith("incident"):
+            ready = self._incident_path(rel, ready)
+        if reg.path in ("canary_halt", "canary_rollback"):
+            ready = self._canary_path(rel, canary, ready)
+        if reg.path == "undetected":
+            ready = max(ready, rel.released_at + int(8.5 * _D))
+            if canary and rng.random() < 0.35:
+                rel.stages[canary[0]].stop_met = True  # the canary saw it; nobody stopped
+        return ready
+
+    @staticmethod
+    def _can_regress(rel: _Rel) -> bool:
+        """Plant only where the previous release served all traffic for a few days, so the
+        comparison has a baseline (and neither is a first release or a fix)."""
+        prev = rel.prev
+        return (
             prev is not None
             and rel.kind not in ("first", "fix")
             and prev.regression is None
@@ -262,9 +281,11 @@ class _Scheduler:
             and prev.fix_for is None
             and rel.released_at - prev.stages[-1].start >= 3 * _D
         )
-        p = 0.32 + (0.2 if rel.misclassified else 0.0) + (0.05 if rel.implied == "high" else 0)
-        if not eligible or rng.random() >= p:
-            return self._maybe_cost(rel, ready)
+
+    def _plant_regression(self, rel: _Rel) -> tuple[_Regression, list[int]]:
+        """Choose the culprit component, the metric it regresses, the effect and the path; set
+        the release's state. Returns the regression and the indices of the canary stages."""
+        rng, prev = self.rng, rel.prev
         assert prev is not None
         culprit = _pick(rng, rel.changed)
         metric = _weighted(rng, _CULPRIT_METRICS[culprit])
@@ -284,55 +305,59 @@ class _Scheduler:
         ]
         if canary:
             paths += [("canary_halt", 0.07), ("canary_rollback", 0.1)]
-        path = _weighted(rng, paths)
-        reg = _Regression(metric, effect, culprit, path)
+        reg = _Regression(metric, effect, culprit, _weighted(rng, paths))
         rel.regression = reg
         m = DQ_METRICS.index(metric)
         active = list(prev.dq_active)
         active[m] *= 1 + effect
         rel.dq_active, rel.dq_after = _quad(active), prev.dq_active
-        t0 = rel.released_at
+        return reg, canary
 
-        if path.startswith("incident"):
-            reg.late = rng.random() < 0.3
-            delay = _hours(rng, 72, 192) if reg.late else _hours(rng, 2, 30)
-            if path == "incident_roll_forward":
-                delay += rel.rollout_done - t0
-            detected = _sec(t0 + delay)
-            if detected > self.tl.end - 2 * _D:
-                reg.path = path = "undetected"
-            else:
-                reg.incident = inc = self._dq_incident(rel, detected)
-                if path == "incident_rollback":
-                    back = _sec(detected + _hours(rng, 0.5, 8))
-                    inc.mitigated_at, inc.mitigation = (
-                        back,
-                        _ROLLBACK_MITIGATION.get(culprit, "model_rollback"),
-                    )
-                    self._withdraw(rel, back, "rollback")
-                    ready = max(ready, back + _hours(rng, 24, 48))
-                elif path == "incident_config_fix":
-                    fixed = _sec(detected + _hours(rng, 1, 12))
-                    inc.mitigated_at, inc.mitigation = fixed, "config_fix"
-                    rel.dq_switch = reg.effect_end = fixed
-                    ready = max(ready, fixed + _D, t0 + int(8.5 * _D))
-                else:
-                    fix_at = _sec(detected + _hours(rng, 2, 20))
-                    inc.mitigated_at, inc.mitigation = fix_at, "roll_forward"
-                    fix = self._release("fix", fix_at, culprit)
-                    fix.fix_for, reg.fix = rel, fix
-                    ready = max(fix.rollout_done + 2 * _H, fix_at + 20 * _H)
-        if path in ("canary_halt", "canary_rollback"):
-            k = canary[0] if len(canary) == 1 or rng.random() < 0.6 else canary[1]
-            stage = rel.stages[k]
-            stop = _sec(stage.start + rng.uniform(0.3, 0.9) * (stage.end - stage.start))
-            self._withdraw(rel, stop, "halt" if path == "canary_halt" else "rollback")
-            ready = max(ready, stop + _D)
-        if path == "undetected":
-            ready = max(ready, t0 + int(8.5 * _D))
-            if canary and rng.random() < 0.35:
-                rel.stages[canary[0]].stop_met = True  # the canary saw it; nobody stopped
-        return ready
+    def _incident_path(self, rel: _Rel, ready: int) -> int:
+        """An incident detects the regression (late in about three cases of ten), then a
+        rollback, a config fix or a roll-forward fix release mitigates it; detected too close to
+        the end of the period, the regression stays undetected. Returns the next ready time."""
+        rng, reg, t0 = self.rng, rel.regression, rel.released_at
+        assert reg is not None
+        path = reg.path
+        reg.late = rng.random() < 0.3
+        delay = _hours(rng, 72, 192) if reg.late else _hours(rng, 2, 30)
+        if path == "incident_roll_forward":
+            delay += rel.rollout_done - t0
+        detected = _sec(t0 + delay)
+        if detected > self.tl.end - 2 * _D:
+            reg.path = "undetected"
+            return ready
+        reg.incident = inc = self._dq_incident(rel, detected)
+        if path == "incident_rollback":
+            back = _sec(detected + _hours(rng, 0.5, 8))
+            inc.mitigated_at, inc.mitigation = (
+                back,
+                _ROLLBACK_MITIGATION.get(reg.culprit, "model_rollback"),
+            )
+            self._withdraw(rel, back, "rollback")
+            return max(ready, back + _hours(rng, 24, 48))
+        if path == "incident_config_fix":
+            fixed = _sec(detected + _hours(rng, 1, 12))
+            inc.mitigated_at, inc.mitigation = fixed, "config_fix"
+            rel.dq_switch = reg.effect_end = fixed
+            return max(ready, fixed + _D, t0 + int(8.5 * _D))
+        fix_at = _sec(detected + _hours(rng, 2, 20))
+        inc.mitigated_at, inc.mitigation = fix_at, "roll_forward"
+        fix = self._release("fix", fix_at, reg.culprit)
+        fix.fix_for, reg.fix = rel, fix
+        return max(fix.rollout_done + 2 * _H, fix_at + 20 * _H)
+
+    def _canary_path(self, rel: _Rel, canary: list[int], ready: int) -> int:
+        """The canary catches the regression: one of its first two stages ends early with a
+        halt or rollback. Returns the next ready time."""
+        rng, reg = self.rng, rel.regression
+        assert reg is not None
+        k = canary[0] if len(canary) == 1 or rng.random() < 0.6 else canary[1]
+        stage = rel.stages[k]
+        stop = _sec(stage.start + rng.uniform(0.3, 0.9) * (stage.end - stage.start))
+        self._withdraw(rel, stop, "halt" if reg.path == "canary_halt" else "rollback")
+        return max(ready, stop + _D)
 
     def _withdraw(self, rel: _Rel, at: int, how: str) -> None:
         """Stop serving ``rel`` at ``at``: the stage running then ends with ``how``."""
