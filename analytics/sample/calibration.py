@@ -172,73 +172,106 @@ def simulate(s: Scenario, world: World | None = None, keep_telemetry: bool = Fal
     affinity = np.exp(s.mix_shift * w.difficulty)
     affinity /= (w.mix * affinity).sum()
     for r in range(s.releases):
-        counts = rng.poisson(s.cases_per_day, days)
-        day = np.repeat(np.arange(days), counts)
-        n = len(day)
-        hour = rng.uniform(0, 24, n)
-        seg = rng.choice(len(w.mix), size=n, p=w.mix)
-        shock = rng.normal(0.0, s.day_shock_sd, days)[day] if s.day_shock_sd > 0 else 0.0
-        pnew = np.clip(_new_share(s, day, hour) * affinity[seg], 0.0, 1.0)
-        is_new = rng.uniform(size=n) < pnew
-        p_esc = _expit(w.esc[seg] + shock)
-        p_esc_new = np.clip(p_esc * (1 + s.escalation_rel) + s.escalation_pp, 0.0, 1.0)
-        escalated = rng.uniform(size=n) < np.where(is_new, p_esc_new, p_esc)
-        reworked = rng.uniform(size=n) < _expit(w.rework[seg] + shock)
-        violated = rng.uniform(size=n) < _expit(w.violation[seg] + shock)
-        refused = rng.uniform(size=n) < _expit(w.refusal[seg])
-        quality = np.clip(rng.normal(w.quality[seg] - 0.02 * shock, 0.12), 0.0, 1.0)
-        handling = np.exp(rng.normal(w.handling[seg] + 0.5 * shock, 0.6))
-        tokens = np.exp(rng.normal(w.tokens[seg] + 0.3 * shock, 0.4))
-        cost_factor = np.where(is_new, 1.0 + s.cost_rel, 1.0)
-        model_cost = tokens * TOKEN_PRICE * cost_factor
-        latency = np.exp(rng.normal(w.latency[seg], 0.5)) * np.where(is_new, 1 + s.latency_rel, 1)
-        rid_new, rid_old = f"r{r:04d}-new", f"r{r:04d}-old"
-        system = f"sys-{r:04d}"
-        ts = _timestamps(day, hour)
-        frames.append(
-            pl.DataFrame(
-                {
-                    "ts": ts,
-                    "release_id": np.where(is_new, rid_new, rid_old),
-                    "system": system,
-                    "task_type": np.array(TASKS)[w.task[seg]],
-                    "criticality": np.array(CRITICALITIES)[w.crit[seg]],
-                    "language": np.array(LANGUAGES)[w.lang[seg]],
-                    "customer_segment": np.array(CUSTOMERS)[w.cust[seg]],
-                    "escalated": escalated,
-                    "reworked": reworked,
-                    "policy_violation": violated,
-                    "refused": refused,
-                    "handling_time_s": handling,
-                    "latency_ms": latency,
-                    "tokens": tokens,
-                    "model_cost_usd": model_cost,
-                    "quality_score": quality,
-                }
-            )
-        )
-        # truth on the new version's own traffic (what the comparison estimates)
-        nw = is_new
-        expected_tokens = np.exp(w.tokens[seg] + 0.3 * shock + 0.4**2 / 2)
-        truth[rid_new] = {
-            "escalation_rate": float((p_esc_new[nw] - p_esc[nw]).mean()) if nw.any() else 0.0,
-            "unit_cost_usd": float(
-                (
-                    expected_tokens[nw] * TOKEN_PRICE * s.cost_rel + 20.0 * (p_esc_new - p_esc)[nw]
-                ).mean()
-            )
-            if nw.any()
-            else 0.0,
-        }
+        frame, truth[f"r{r:04d}-new"] = _simulate_release(s, w, r, days, affinity, rng)
+        frames.append(frame)
     telemetry = pl.concat(frames).with_columns(pl.col("ts").dt.cast_time_unit("us"))
     roll = rollup_telemetry(telemetry.lazy())
+    as_of = START + timedelta(days=days)
+    return Simulated(roll, _units(s), as_of, truth, telemetry if keep_telemetry else None)
+
+
+def _simulate_release(
+    s: Scenario,
+    w: World,
+    r: int,
+    days: int,
+    affinity: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[pl.DataFrame, dict[str, float]]:
+    """Replicate ``r``: its cases (Poisson per day, uniform hours, segments from the base mix,
+    routed to the new version by stage share and segment affinity) with their outcomes, and the
+    truth on the new version's own traffic (what the comparison estimates)."""
+    counts = rng.poisson(s.cases_per_day, days)
+    day = np.repeat(np.arange(days), counts)
+    n = len(day)
+    hour = rng.uniform(0, 24, n)
+    seg = rng.choice(len(w.mix), size=n, p=w.mix)
+    shock = rng.normal(0.0, s.day_shock_sd, days)[day] if s.day_shock_sd > 0 else 0.0
+    pnew = np.clip(_new_share(s, day, hour) * affinity[seg], 0.0, 1.0)
+    is_new = rng.uniform(size=n) < pnew
+    p_esc = _expit(w.esc[seg] + shock)
+    p_esc_new = np.clip(p_esc * (1 + s.escalation_rel) + s.escalation_pp, 0.0, 1.0)
+    outcomes = _outcomes(s, w, seg, shock, is_new, np.where(is_new, p_esc_new, p_esc), rng)
+    frame = pl.DataFrame(
+        {
+            "ts": _timestamps(day, hour),
+            "release_id": np.where(is_new, f"r{r:04d}-new", f"r{r:04d}-old"),
+            "system": f"sys-{r:04d}",
+            "task_type": np.array(TASKS)[w.task[seg]],
+            "criticality": np.array(CRITICALITIES)[w.crit[seg]],
+            "language": np.array(LANGUAGES)[w.lang[seg]],
+            "customer_segment": np.array(CUSTOMERS)[w.cust[seg]],
+            **outcomes,
+        }
+    )
+    nw = is_new
+    expected_tokens = np.exp(w.tokens[seg] + 0.3 * shock + 0.4**2 / 2)
+    truth = {
+        "escalation_rate": float((p_esc_new[nw] - p_esc[nw]).mean()) if nw.any() else 0.0,
+        "unit_cost_usd": float(
+            (expected_tokens[nw] * TOKEN_PRICE * s.cost_rel + 20.0 * (p_esc_new - p_esc)[nw]).mean()
+        )
+        if nw.any()
+        else 0.0,
+    }
+    return frame, truth
+
+
+def _outcomes(
+    s: Scenario,
+    w: World,
+    seg: np.ndarray,
+    shock: np.ndarray | float,
+    is_new: np.ndarray,
+    p_esc: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Each case's outcomes in telemetry column order, from its segment, its day's shock and its
+    version (``p_esc``: its escalation probability; the new version's cost and latency effects)."""
+    n = len(seg)
+    escalated = rng.uniform(size=n) < p_esc
+    reworked = rng.uniform(size=n) < _expit(w.rework[seg] + shock)
+    violated = rng.uniform(size=n) < _expit(w.violation[seg] + shock)
+    refused = rng.uniform(size=n) < _expit(w.refusal[seg])
+    quality = np.clip(rng.normal(w.quality[seg] - 0.02 * shock, 0.12), 0.0, 1.0)
+    handling = np.exp(rng.normal(w.handling[seg] + 0.5 * shock, 0.6))
+    tokens = np.exp(rng.normal(w.tokens[seg] + 0.3 * shock, 0.4))
+    cost_factor = np.where(is_new, 1.0 + s.cost_rel, 1.0)
+    model_cost = tokens * TOKEN_PRICE * cost_factor
+    latency = np.exp(rng.normal(w.latency[seg], 0.5)) * np.where(is_new, 1 + s.latency_rel, 1)
+    return {
+        "escalated": escalated,
+        "reworked": reworked,
+        "policy_violation": violated,
+        "refused": refused,
+        "handling_time_s": handling,
+        "latency_ms": latency,
+        "tokens": tokens,
+        "model_cost_usd": model_cost,
+        "quality_score": quality,
+    }
+
+
+def _units(s: Scenario) -> pl.DataFrame:
+    """The releases: per replicate an old version released a month before and the new one
+    released on the release day, replacing it."""
     released = START + timedelta(days=PRE_DAYS, hours=RELEASE_HOUR)
     rows: list[tuple[str, str, datetime, str | None]] = []
     for r in range(s.releases):
         system = f"sys-{r:04d}"
         rows.append((f"r{r:04d}-old", system, START - timedelta(days=30), None))
         rows.append((f"r{r:04d}-new", system, released, f"r{r:04d}-old"))
-    units = pl.DataFrame(
+    return pl.DataFrame(
         rows,
         schema={
             "release_id": pl.String,
@@ -248,8 +281,6 @@ def simulate(s: Scenario, world: World | None = None, keep_telemetry: bool = Fal
         },
         orient="row",
     )
-    as_of = START + timedelta(days=days)
-    return Simulated(roll, units, as_of, truth, telemetry if keep_telemetry else None)
 
 
 def _timestamps(day: np.ndarray, hour: np.ndarray) -> pl.Series:
