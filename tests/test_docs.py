@@ -159,3 +159,22 @@ def test_readme_layout_matches_the_folders() -> None:
         or (p.suffix in (".py", ".yaml") and p.name != "__init__.py")
     }
     assert package - listed == set()
+
+
+def test_readme_library_example_runs(sample_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """The README's library example runs as written against the sample dataset, and uses only
+    the public API."""
+    import analytics as ra
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("## Library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    used = set(re.findall(r"\bra\.(\w+)", code))
+    assert used <= set(ra.__all__)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sample").symlink_to(sample_dir)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["october"].month == "2026-10"
+    assert len(namespace["trend"]) == 12
+    assert namespace["records"] and all(r["month"] == "2026-10" for r in namespace["records"])

@@ -11,8 +11,8 @@ only as integers (not ``2.5``, not ``'200'``, not booleans; an integer is accept
 is expected), lists only as lists, numbers finite (no ``.nan``/``.inf``), and no key the schema
 does not know (reported with the closest known key).
 
-``policy_reference_markdown`` renders the key reference in ``docs/policy.md`` from the same
-schema, so the documentation cannot drift from what is enforced (a test compares them).
+``analytics.core.policy_reference`` renders the key reference in ``docs/policy.md`` from the
+same schema, so the documentation cannot drift from what is enforced (a test compares them).
 """
 
 from __future__ import annotations
@@ -619,105 +619,11 @@ def validate_policy(
         raise error(text) from None
 
 
-# ---------------------------------------------------------------- reference
-
-
-def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _default_text(value: Any) -> str:
-    if value is _MISSING:
-        return ""
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
-    text = text.removesuffix("...").strip()
-    return f"`{text}`"
-
-
-_MISSING = object()
-
-
-def _lookup(mapping: Any, path: Sequence[str]) -> Any:
-    for part in path:
-        if not isinstance(mapping, Mapping) or part not in mapping:
-            return _MISSING
-        mapping = mapping[part]
-    return mapping
-
-
-def _rows(
-    node: Mapping[str, Any], path: list[str], default: Mapping[str, Any]
-) -> list[tuple[str, str, str, str]]:
-    rows = []
-    node = _resolve(node)
-    for key, prop in node.get("properties", {}).items():
-        here = [*path, key]
-        target = _resolve(prop)
-        meaning = prop.get("description", target.get("description", ""))
-        if "properties" in target and "x-type" not in target:
-            rows.append((".".join(here), "a mapping", "", meaning))
-            rows += _rows(target, here, default)
-            continue
-        rows.append(
-            (".".join(here), describe(target), _default_text(_lookup(default, here)), meaning)
-        )
-        values = target.get("additionalProperties")
-        if target.get("type") == "object" and isinstance(values, Mapping):
-            inner = _resolve(values)
-            if "properties" in inner:
-                rows += _rows(inner, [*here, "<metric>"], default)
-    return rows
-
-
-def policy_reference_markdown(default: Mapping[str, Any] | None = None) -> str:
-    """The reference of every policy key (``docs/policy.md``), generated from the schema."""
-    if default is None:
-        from analytics.core.policy import default_policy_mapping
-
-        default = default_policy_mapping()
-    out = [
-        "# Policy reference",
-        "",
-        "<!-- Generated from analytics/core/policy_schema.py by "
-        "analytics.core.policy_schema.policy_reference_markdown(); do not edit by hand. "
-        "Regenerate: python -c 'from analytics.core.policy_schema import write_reference; "
-        "write_reference()' -->",
-        "",
-        "The release policy is `analytics/core/default_policy.yaml`, merged with a dataset's "
-        "`policy.yaml` or `--policy FILE` key by key through nested mappings (a list replaces the "
-        "default list). The merged policy is validated when it is loaded: every problem is "
-        "reported at once, each naming the file, the key path and the bad value, and the command "
-        "exits 2.",
-        "",
-        "Types are strict: booleans only as YAML `true`/`false`; integers only as integers (an "
-        "integer is accepted where a number is expected); lists only as lists; numbers finite "
-        "(no `.nan`, `.inf`); unknown keys are errors (with the closest known key suggested). "
-        "Note that YAML 1.1 reads `1e12` as text: write `1.0e+12`.",
-        "",
-        "| key | type and range | default | meaning |",
-        "|---|---|---|---|",
-    ]
-    for key, kind, value, meaning in _rows(json_schema(), [], default):
-        out.append(f"| `{key}` | {_cell(kind)} | {_cell(value)} | {_cell(meaning)} |")
-    return "\n".join(out) + "\n"
-
-
-REFERENCE_PATH = Path(__file__).resolve().parent.parent.parent / "docs" / "policy.md"
-
-
-def write_reference(path: Path = REFERENCE_PATH) -> Path:
-    """Write ``docs/policy.md`` (after a schema or default change)."""
-    path.write_text(policy_reference_markdown(), encoding="utf-8")
-    return path
-
-
 __all__ = [
     "PolicySchema",
     "describe",
     "dora_years",
     "error_message",
     "json_schema",
-    "policy_reference_markdown",
     "validate_policy",
-    "write_reference",
 ]
