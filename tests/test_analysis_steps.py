@@ -3,6 +3,7 @@ example (tests/data/tiny), against small tables worked out by hand from its CSV 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import polars as pl
@@ -41,6 +42,7 @@ def test_steps_are_listed_in_order_and_exist() -> None:
         "attribution",
         "comparison",
         "failures",
+        "rework",
         "evidence",
         "unit_cost",
         "detection",
@@ -165,3 +167,49 @@ def test_a_system_can_have_its_own_attribution_window(tmp_path) -> None:
     assert got["X1"][0] == "window"  # support keeps the 14-day default
     assert [(f.code, f.record_id) for f in findings] == [("unattributed_incident", "X3")]
     assert "within 0.5 days" in findings[0].message
+
+
+def test_rework(ds, units, attributed) -> None:
+    # No emergency train and no roll-forward in the tiny example.
+    r = steps.rework(ds, units, attributed[0], AS_OF)
+    assert r["rework"].to_list() == [False] * 6
+    # A3 follows A2; a roll-forward of A2 decided before A3's release makes A3 rework, one
+    # decided after it does not; an emergency train is rework by itself.
+    decisions = pl.DataFrame(
+        {
+            "release_id": ["A2"],
+            "decided_at": [ra.parse_as_of("2026-04-19T10:00:00Z")],
+            "action": ["roll_forward"],
+        }
+    )
+    before = steps.rework(
+        dataclasses.replace(ds, operator_decisions=decisions),
+        units,
+        attributed[0],
+        AS_OF,
+    )
+    assert _rows(before, "release_id", "rework", "rework_reason")["A3"] == (
+        True,
+        "roll-forward of A2",
+    )
+    late = decisions.with_columns(
+        pl.lit(ra.parse_as_of("2026-04-21T10:00:00Z")).alias("decided_at")
+    )
+    after = steps.rework(
+        dataclasses.replace(ds, operator_decisions=late), units, attributed[0], AS_OF
+    )
+    assert _rows(after, "release_id", "rework")["A3"] is False
+    emergency = units.with_columns(
+        pl.when(pl.col("release_id") == "A1")
+        .then(pl.lit("emergency"))
+        .otherwise(pl.col("train"))
+        .alias("train")
+    )
+    e = steps.rework(ds, emergency, attributed[0], AS_OF)
+    assert _rows(e, "release_id", "rework", "rework_reason")["A1"] == (True, "emergency train")
+
+
+def test_rework_rate_in_the_kpis() -> None:
+    k = ra.monthly_kpis(ra.analyze(ra.load_dataset(TINY), AS_OF), "2026-04").to_dict()["kpis"]
+    assert k["deployment_rework_rate"]["numerator"] == 0
+    assert k["deployment_rework_rate"]["denominator"] == 4

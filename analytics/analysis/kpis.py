@@ -69,6 +69,9 @@ class MonthlyKpis:
             "deployment_frequency_per_week": self.dora.deployment_frequency_per_week,
             "lead_time_hours": dict(self.dora.lead_time_hours),
             "failed_deployment_recovery_hours": dict(self.dora.recovery_time_hours),
+            "deployment_rework_rate": self.dora.rework_rate.to_dict()
+            if self.dora.rework_rate is not None
+            else None,
             "misclassification_rate": self.misclassification_rate.to_dict(),
             "dora_clusters": {str(y): c for y, c in self.dora.clusters.items()},
         }

@@ -8,6 +8,7 @@ runs each one on the tiny worked example), in the order ``analyze`` runs them:
 3. ``attribution``    incidents attributed to the release that caused them
 4. ``comparison``     version comparison against the previous release (telemetry)
 5. ``failures``       failure signals, failed / dora_failed, first detection
+   ``rework``         deployment rework: emergency-train releases and roll-forward fixes (DORA)
 6. ``evidence``       evaluation-evidence status per release
 7. ``unit_cost``      unit process cost per release and its impact against the previous version
 8. ``detection``      when each failed release's degradation was first visible in telemetry
@@ -35,6 +36,7 @@ from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup
 from analytics.governance.audit import CHECK_COLUMNS, audit_releases
 from analytics.metrics.detection import detection_from_comparison
+from analytics.metrics.dora import rework_deployments
 from analytics.metrics.evidence import evidence_status
 from analytics.metrics.incidents import attribute_incidents, release_failures
 from analytics.metrics.releases import release_units
@@ -46,6 +48,7 @@ STEPS: tuple[str, ...] = (
     "attribution",
     "comparison",
     "failures",
+    "rework",
     "evidence",
     "unit_cost",
     "detection",
@@ -128,6 +131,13 @@ def failures(
         as_of,
         telemetry_failures,
     )
+
+
+def rework(
+    ds: Dataset, release_units_: pl.DataFrame, attributed: pl.DataFrame, as_of: datetime
+) -> pl.DataFrame:
+    """Step 5b: per release, whether it was an unplanned fix (DORA deployment rework)."""
+    return rework_deployments(release_units_, attributed, ds.operator_decisions, as_of)
 
 
 def evidence(ds: Dataset, release_units_: pl.DataFrame) -> pl.DataFrame:
@@ -231,6 +241,7 @@ def analyze(
         release_units_,
         [
             fails,
+            rework(ds, release_units_, attributed, as_of),
             evidence(ds, release_units_),
             unit_cost(roll, release_units_, comparisons, as_of, policy),
         ],

@@ -1,4 +1,6 @@
-"""DORA context: deployment frequency, lead time, recovery time, mapped to published clusters."""
+"""DORA context: the five metrics of DORA's current model (deployment frequency, lead time, change
+failure rate, failed deployment recovery time, deployment rework rate), the first four mapped to
+the published clusters of the report years in the policy."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ import polars as pl
 import yaml
 
 from analytics.core.columns import MTTM_INVALID
-from analytics.core.results import clean
+from analytics.core.results import RateResult, clean
+from analytics.data.asof import known_rows
 from analytics.metrics.incidents import hours
-from analytics.stats.summaries import duration_summary
+from analytics.stats.summaries import duration_summary, rate
 
 BENCHMARKS_PATH = Path(__file__).with_name("dora_benchmarks.yaml")
 
@@ -36,6 +39,7 @@ class DoraContext:
     recovery_time_hours: Mapping[str, Any]
     change_failure_rate: float | None
     clusters: Mapping[int, Mapping[str, str | None]] = field(default_factory=dict)
+    rework_rate: RateResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return clean(
@@ -46,6 +50,9 @@ class DoraContext:
                 "recovery_time_hours": self.recovery_time_hours,
                 "change_failure_rate": self.change_failure_rate,
                 "clusters": {str(y): c for y, c in self.clusters.items()},
+                "deployment_rework_rate": None
+                if self.rework_rate is None
+                else self.rework_rate.to_dict(),
             }
         )
 
@@ -80,6 +87,51 @@ def classify(
     }
 
 
+def rework_deployments(
+    units: pl.DataFrame,
+    attributed: pl.DataFrame,
+    operator_decisions: pl.DataFrame,
+    as_of: datetime,
+) -> pl.DataFrame:
+    """Per release: ``rework`` (an unplanned fix of a user-facing problem, METRICS.md) and
+    ``rework_reason``.
+
+    A release is rework when it rode the ``emergency`` train, or when it is the next release of
+    its system after a roll-forward of the previous one (an operator decision ``roll_forward`` on
+    the previous release, or an incident attributed to it mitigated by ``roll_forward``) taken
+    at or before this release's ``released_at`` and known at ``as_of``."""
+    decided = (
+        known_rows(operator_decisions, "decided_at", as_of)
+        .filter(pl.col("action") == "roll_forward")
+        .select(pl.col("release_id").alias("previous_release_id"), pl.col("decided_at").alias("t"))
+    )
+    mitigated = attributed.filter(
+        (pl.col("mitigation") == "roll_forward") & pl.col("mitigated_by_as_of")
+    ).select(
+        pl.col("attributed_release_id").alias("previous_release_id"),
+        pl.col("mitigated_at").alias("t"),
+    )
+    first = (
+        pl.concat([decided, mitigated])
+        .group_by("previous_release_id")
+        .agg(pl.col("t").min().alias("_roll_forward_at"))
+    )
+    df = units.select("release_id", "previous_release_id", "released_at", "train").join(
+        first, on="previous_release_id", how="left"
+    )
+    roll_forward = (pl.col("_roll_forward_at") <= pl.col("released_at")).fill_null(False)
+    emergency = (pl.col("train") == "emergency").fill_null(False)
+    return df.select(
+        "release_id",
+        (emergency | roll_forward).alias("rework"),
+        pl.when(emergency)
+        .then(pl.lit("emergency train"))
+        .when(roll_forward)
+        .then(pl.format("roll-forward of {}", "previous_release_id"))
+        .alias("rework_reason"),
+    ).sort("release_id")
+
+
 def days_in_month(month: str) -> int:
     year, mon = (int(x) for x in month.split("-"))
     return calendar.monthrange(year, mon)[1]
@@ -100,6 +152,7 @@ def dora_context(
     ``released_at - change_requested_at`` in hours (releases with both, not negative).
     Failed deployment recovery time: ``mitigated_at - detected_at`` of incidents attributed to
     the cohort's DORA-failed releases, open ones censored at ``as_of`` (median and KM median).
+    Deployment rework rate: cohort releases with ``rework`` (``rework_deployments``) / cohort.
     """
     per_week = cohort.height / (days_in_month(month) / 7.0)
     lead = (
@@ -143,4 +196,7 @@ def dora_context(
         },
         change_failure_rate=dora_cfr,
         clusters=clusters,
+        rework_rate=rate(int(cohort["rework"].sum()), cohort.height, alpha)
+        if "rework" in cohort.columns
+        else None,
     )
