@@ -77,9 +77,15 @@ def _file_store_allowed(needed: bool):
 
 def _search(uri: str, sec: MlflowSource, given: str) -> list[tuple[str, Any]]:
     """(experiment name, run) for every active run of the mapping's experiments."""
-    from mlflow.entities import ViewType
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    try:
+        from mlflow.entities import ViewType
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+    except ImportError as exc:
+        raise DataError(
+            "importing MLflow runs needs MLflow: pip install 'ai-release-analytics[mlflow]' "
+            f"({exc})"
+        ) from exc
 
     try:
         client = MlflowClient(tracking_uri=uri)
