@@ -4,6 +4,7 @@ MLflow's own API) -> evidence and gates."""
 from __future__ import annotations
 
 import csv
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,3 +110,20 @@ def test_a_store_must_exist_and_be_an_mlflow_store(store: str, tmp_path: Path, c
     )
     code, _, err = run_import(capsys, "mlflow", store, into, mapping)
     assert code == 2 and "no experiment 'nightly'" in err and "mlflow.experiments" in err
+
+
+def test_a_file_store_folder_is_read_too(tmp_path: Path, capsys, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path / "mlruns"
+    with monkeypatch.context() as env:
+        env.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        client = MlflowClient(tracking_uri=folder.as_uri())
+        experiment = client.create_experiment("support-evals")
+        run = client.create_run(experiment, tags={"release_id": "r-1", "eval_kind": "offline"})
+        client.log_metric(run.info.run_id, "accuracy", 0.95)
+        client.set_terminated(run.info.run_id)
+    code, report, _ = run_import(capsys, "mlflow", folder, tmp_path / "ds")
+    assert code == 0 and counts(report) == (1, 1, 0, 0)
+    assert _table(tmp_path / "ds", "gates")[0]["result"] == "pass"
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # the import restores the environment
