@@ -34,10 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--from",
         dest="source_file",
+        metavar="FILE",
         required=True,
         help="the export file (MLflow: a tracking store: sqlite:///FILE, an .db file or mlruns/)",
     )
-    p.add_argument("--into", required=True, help="dataset folder to write or update")
-    p.add_argument("--mapping", help="mapping YAML (default: INTO/mapping.yaml)")
+    p.add_argument(
+        "--into", metavar="DATASET", required=True, help="dataset folder to write or update"
+    )
+    p.add_argument("--mapping", metavar="FILE", help="mapping YAML (default: DATASET/mapping.yaml)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_import)
