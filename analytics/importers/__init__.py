@@ -1,0 +1,3 @@
+"""Getting records in and out of a dataset folder: vendor exports (GitHub and GitLab deployments,
+PagerDuty, Opsgenie and Jira incidents, MLflow runs) mapped by a ``mapping.yaml`` into the tables
+of docs/data-contract.md (docs/mapping.md)."""
