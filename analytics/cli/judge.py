@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from analytics.cli.core import as_of_arg
+from analytics.cli.core import as_of_arg, load_data
 from analytics.comparison import (
     JudgeDecision,
     MetricComparison,
@@ -26,7 +26,6 @@ from analytics.comparison import (
     judge_policy,
 )
 from analytics.core.errors import DataError
-from analytics.data.io import load_dataset
 from analytics.data.rollup import Rollup, dataset_rollup
 from analytics.metrics.releases import release_units
 
@@ -135,7 +134,7 @@ def to_text(decision: JudgeDecision) -> str:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
+    ds = load_data(args.data, args.policy)
     policy = judge_policy(ds.policy)
     units = release_units(ds.releases, policy)
     match = units.filter(pl.col("release_id") == args.release)

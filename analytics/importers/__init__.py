@@ -1,0 +1,1 @@
+"""Data from outside the dataset folder: vendor and database importers, KPI export."""
