@@ -54,14 +54,16 @@ def is_database_uri(text: str | Path) -> bool:
 
 
 def mask_uri(uri: str) -> str:
-    """``uri`` with its password (user info or a ``password=`` parameter) replaced by ***."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc
+    """``uri`` with its password (user info or a ``password=`` parameter) replaced by ***; the
+    rest of the text unchanged."""
+    scheme, sep, rest = uri.partition("://")
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
     userinfo, at, host = netloc.rpartition("@")
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:{MASK}@{host}"
-    query = re.sub(r"(?i)(^|&)(password=)[^&]*", rf"\1\2{MASK}", parts.query)
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    tail = re.sub(r"(?i)([?&]password=)[^&#]*", rf"\1{MASK}", tail)
+    return f"{scheme}{sep}{netloc}{tail}"
 
 
 @dataclass(frozen=True)
