@@ -13,19 +13,12 @@ import pytest
 from pg_server import PASSWORD
 
 from analytics.cli.main import main
+from analytics.core.schemas import SMALL_TABLES
 from analytics.importers.database import is_database_uri, mask_uri, parse_uri
 from analytics.sample.generate import generate_sample
 
 AS_OF = "2026-11-15T00:00:00Z"
-SMALL = (
-    "releases",
-    "evidence",
-    "gates",
-    "rollout_stages",
-    "approvals",
-    "incidents",
-    "operator_decisions",
-)
+SMALL = [t.name for t in SMALL_TABLES]
 
 
 def sample_tables(folder: Path) -> dict[str, pl.DataFrame]:

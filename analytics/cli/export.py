@@ -167,8 +167,8 @@ def release_row(record: Mapping[str, Any]) -> dict[str, Any]:
         row[f"{key}_ci_low"] = est.get("ci_low")
         row[f"{key}_ci_high"] = est.get("ci_high")
     row["unit_cost_usd_n"] = (record.get("unit_cost_usd") or {}).get("n")
-    if row.get("released_at") is not None:
-        row["released_at"] = datetime.fromisoformat(row["released_at"])
+    released = record.get("released_at")
+    row["released_at"] = datetime.fromisoformat(released) if released else None
     return row
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import polars as pl
 
@@ -98,9 +98,8 @@ def parse_uri(uri: str) -> DatabaseUri:
     params = parse_qsl(parts.query, keep_blank_values=True)
     schema = next((v for k, v in params if k == "schema"), None) or None
     kept = urlencode([(k, v) for k, v in params if k != "schema"])
-    secrets = tuple(
-        s for s in (parts.password, *(v for k, v in params if k.lower() == "password")) if s
-    )
+    given = (parts.password, *(v for k, v in params if k.lower() == "password"))
+    secrets = tuple({t for s in given if s for t in (s, unquote(s))})
     masked = mask_uri(uri)
     if kind == "duckdb":
         target = rest.partition("?")[0]
