@@ -132,7 +132,11 @@ class _Database:
     def __init__(self, db: DatabaseUri, conn: Any) -> None:
         self.db = db
         self.conn = conn
-        self.schema = db.schema or str(self._scalar("SELECT current_schema()"))
+        try:
+            self.schema = db.schema or str(self._scalar("SELECT current_schema()"))
+        except self.errors as exc:
+            self.close()
+            raise DataError(f"database {db.masked}: {db.scrub(exc)}") from None
 
     # -- backend hooks
     def _arrow(self, sql: str) -> Any:  # a pyarrow RecordBatchReader
