@@ -9,7 +9,7 @@ DATA := data/sample
 AS_OF ?= 2026-11-15T00:00:00Z
 STAMP := $(VENV)/.installed
 
-.PHONY: help env lock sample-data report test lint format bench calibrate browser clean
+.PHONY: help env lock sample-data report test lint format bench calibrate browser postgres clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ browser: ## Install Debian's chromium, poppler-utils and Java 17 (browser, PDF a
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    chromium poppler-utils openjdk-17-jre-headless > /dev/null)
 
+postgres: ## Install Debian's PostgreSQL server binaries (the database tests start their own server)
+	@ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    postgresql > /dev/null)
+
 $(DATA)/releases.csv: $(STAMP)
 	$(BIN)/analytics sample-data --out $(DATA)
 
@@ -44,8 +49,8 @@ sample-data: $(DATA)/releases.csv ## Generate the sample dataset into data/sampl
 report: $(STAMP) $(DATA)/releases.csv ## Set up, make the sample data and render the reports into reports/
 	$(BIN)/analytics report showcase --data $(DATA) --as-of $(AS_OF) --out reports
 
-test: $(STAMP) browser ## Run the whole test suite (unit, property, notebooks, browser)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) browser postgres ## Run the whole test suite (unit, property, notebooks, browser, PostgreSQL)
+	ANALYTICS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff lint and format check, mypy
 	$(BIN)/ruff check analytics tests benchmarks

@@ -74,3 +74,21 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     generate_sample(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A running throw-away PostgreSQL server (tests/pg_server.py), stopped after the session.
+    Skips when Debian's binaries are missing, unless ANALYTICS_REQUIRE_POSTGRES is set."""
+    import os
+
+    from pg_server import REQUIRE_ENV, start_server
+
+    server = start_server()
+    if server is None:
+        message = "no PostgreSQL binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)"
+        if os.environ.get(REQUIRE_ENV):
+            pytest.fail(f"{message}, and {REQUIRE_ENV} is set")
+        pytest.skip(message)
+    yield server
+    server.stop()

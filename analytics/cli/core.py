@@ -16,13 +16,15 @@ from analytics.analysis.records import release_records
 from analytics.core.errors import DataError
 from analytics.core.periods import parse_as_of, parse_month
 from analytics.core.schemas import TS_MAX, TS_MIN
-from analytics.data.io import load_dataset
+from analytics.data.io import Dataset, load_dataset
+from analytics.importers.database import is_database_uri, load_database
 
 # The --as-of values the commands accept: the plausible timestamps of the data contract (later
 # cuts and windows subtract and add days and months, which would overflow Python's datetime
 # near years 1 and 9999).
 AS_OF_MIN = TS_MIN
 AS_OF_MAX = TS_MAX  # exclusive
+DATA_HELP = "dataset folder, or a database: postgresql://USER:PW@HOST:PORT/DB, duckdb:///FILE"
 
 
 def as_of_arg(text: str) -> datetime:
@@ -52,6 +54,14 @@ def as_of_arg(text: str) -> datetime:
 _as_of = as_of_arg
 
 
+def load_data(data: str, policy: str | None) -> Dataset:
+    """The dataset ``--data`` names: a dataset folder, or a database URI (``postgresql://...``,
+    ``duckdb:///...``; docs/database.md)."""
+    if is_database_uri(data):
+        return load_database(data, policy)
+    return load_dataset(data, policy)
+
+
 def month_arg(text: str) -> str:
     """Parse a ``--month`` argument (``analytics.core.periods.parse_month``)."""
     try:
@@ -61,7 +71,7 @@ def month_arg(text: str) -> str:
 
 
 def _common(p: argparse.ArgumentParser, month_required: bool | None) -> None:
-    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
     p.add_argument(
         "--as-of",
@@ -88,7 +98,7 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 
 def _kpis(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
+    ds = load_data(args.data, args.policy)
     result = monthly_kpis(analyze(ds, args.as_of, months=[args.month]), args.month)
     out = result.to_dict()
     if args.format == "json":
@@ -152,7 +162,7 @@ def _kpis(args: argparse.Namespace) -> int:
 
 
 def _releases(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
+    ds = load_data(args.data, args.policy)
     months = [args.month] if args.month else None
     records = release_records(analyze(ds, args.as_of, months=months), args.month)
     if args.format == "json":
@@ -190,13 +200,13 @@ def _releases(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
+    ds = load_data(args.data, args.policy)
     q = ds.quality
     if args.format == "json":
         _dump({"tables": sorted(ds.present), "fingerprint": ds.fingerprint, **q.to_dict()})
         return 0
     tables = ", ".join(sorted(ds.present))
-    print(f"dataset {args.data} (fingerprint {ds.fingerprint}); tables: {tables}")
+    print(f"dataset {ds.source} (fingerprint {ds.fingerprint}); tables: {tables}")
     for t, n in q.rows_read.items():
         excl = q.rows_excluded.get(t, {})
         extra = (
@@ -232,7 +242,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p, False)
     p.set_defaults(handler=_releases)
     p = sub.add_parser("validate", help="the data-quality report; exit 2 on structural errors")
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--policy")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_validate)

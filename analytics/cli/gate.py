@@ -8,9 +8,10 @@ import sys
 
 import polars as pl
 
+from analytics.cli.core import load_data
 from analytics.core.columns import LINE, ROW
 from analytics.core.errors import DataError
-from analytics.data.io import Dataset, load_dataset
+from analytics.data.io import Dataset
 from analytics.governance.audit import gate_decision
 
 
@@ -38,7 +39,7 @@ def release_time_error(ds: Dataset, release_id: str) -> str | None:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
+    ds = load_data(args.data, args.policy)
     problem = release_time_error(ds, args.release)
     if problem is not None:
         raise DataError(problem)

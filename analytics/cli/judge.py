@@ -10,9 +10,8 @@ import json
 import sys
 from datetime import datetime, timedelta
 
-from analytics.cli.core import as_of_arg
+from analytics.cli.core import as_of_arg, load_data
 from analytics.comparison import JudgeDecision, MetricComparison
-from analytics.data.io import load_dataset
 from analytics.decisions.judge import judge_release
 
 
@@ -91,7 +90,7 @@ def to_text(decision: JudgeDecision) -> str:
 
 
 def _judge(args: argparse.Namespace) -> int:
-    decision = judge_release(load_dataset(args.data, args.policy), args.release, args.as_of)
+    decision = judge_release(load_data(args.data, args.policy), args.release, args.as_of)
     if args.format == "json":
         sys.stdout.write(json.dumps(decision.to_dict(), indent=2, allow_nan=False) + "\n")
     else:

@@ -21,6 +21,7 @@ from analytics.cli.core import as_of_arg, month_arg
 from analytics.core.errors import DataError
 from analytics.core.periods import parse_as_of
 from analytics.core.progress import progress_iter
+from analytics.importers.database import dataset_folder, is_database_uri
 
 if TYPE_CHECKING:
     from analytics.report.render import Rendered
@@ -233,6 +234,8 @@ def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
 
     def run(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
+        if is_database_uri(args.data):  # the notebooks read a folder: the tables as Parquet
+            args.data = str(dataset_folder(args.data))
         from analytics.report.render import ReportError
 
         try:

@@ -13,16 +13,17 @@ import argparse
 import shutil
 from pathlib import Path
 
+from analytics.cli.core import load_data
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy
 from analytics.core.progress import progress_iter
-from analytics.data.io import load_dataset
 from analytics.data.rollup import (
     ROLLUP_DIRNAME,
     ROLLUP_STEPS,
     save_telemetry_quality,
     write_rollup_steps,
 )
+from analytics.importers.database import is_database_uri
 
 ENGINES = ("polars", "spark")
 
@@ -39,9 +40,11 @@ def policy_engine(policy: Policy) -> str:
 
 
 def _rollup(args: argparse.Namespace) -> int:
-    ds = load_dataset(args.data, args.policy)
+    if is_database_uri(args.data) and not args.out:
+        raise DataError("rollup: --out is needed when --data is a database")
+    ds = load_data(args.data, args.policy)
     if ds.telemetry is None:
-        raise DataError(f"dataset {args.data} has no telemetry to roll up")
+        raise DataError(f"dataset {ds.source} has no telemetry to roll up")
     engine = args.engine or policy_engine(ds.policy)
     out = Path(args.out or args.data) / ROLLUP_DIRNAME
     if out.exists():
