@@ -118,3 +118,32 @@ def test_console_script_runs() -> None:
     exe = Path(sys.executable).with_name("analytics")
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "kpis" in proc.stdout
+
+
+def test_as_of_with_a_non_utc_offset_is_the_same_instant(tiny_dir: Path) -> None:
+    """--as-of 01:00+01:00 is midnight UTC: the same KPIs, reported in UTC (it used to crash)."""
+    outputs = []
+    for as_of in ("2026-06-01T01:00:00+01:00", "2026-06-01T00:00:00Z"):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "analytics.cli.main",
+                "kpis",
+                "--data",
+                str(tiny_dir),
+                "--month",
+                "2026-04",
+                "--as-of",
+                as_of,
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(json.loads(proc.stdout))
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["as_of"] == "2026-06-01T00:00:00+00:00"

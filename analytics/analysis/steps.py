@@ -29,6 +29,7 @@ import polars as pl
 
 from analytics.comparison import ReleaseComparison, compare_releases
 from analytics.comparison import telemetry_failures as telemetry_failures_of
+from analytics.core.periods import utc_as_of
 from analytics.core.policy import Policy
 from analytics.core.quality import DataQuality, Finding
 from analytics.data.asof import known_at
@@ -228,6 +229,7 @@ def analyze(
     None), its only costly step; ``telemetry_failures`` (release_id -> degraded metrics)
     replaces its failure signal when given.
     """
+    as_of = utc_as_of(as_of)
     ds = cut(ds, as_of)
     policy = ds.policy
     release_units_ = units(ds)

@@ -15,7 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from analytics.analysis.kpis import Analysis, analyze, monthly_kpis, release_records
+from analytics.analysis.kpis import Analysis, analyze, monthly_kpis
+from analytics.analysis.records import release_records
 from analytics.cli.core import DATA_HELP, as_of_arg, load_data
 from analytics.importers.export import export_tables
 

@@ -4,17 +4,23 @@ the reports alike."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 MONTH_RE = re.compile(r"(\d{4})-(\d{2})")
 
 
 def parse_as_of(text: str) -> datetime:
-    """An ``as_of`` timestamp: ISO 8601 with an offset (``Z`` accepted)."""
+    """An ``as_of`` timestamp: ISO 8601 with an offset (``Z`` accepted), returned in UTC."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return utc_as_of(value, text)
+
+
+def utc_as_of(value: datetime, text: str | None = None) -> datetime:
+    """``value`` in UTC (the timezone of every table); a naive datetime is an error, since
+    what was known when depends on the offset."""
     if value.tzinfo is None:
-        raise ValueError(f"as_of {text!r} needs an offset, e.g. 2026-11-01T00:00:00Z")
-    return value
+        raise ValueError(f"as_of {text or value!r} needs an offset, e.g. 2026-11-01T00:00:00Z")
+    return value.astimezone(UTC)
 
 
 def parse_month(text: str) -> str:

@@ -21,6 +21,7 @@ from analytics.comparison import (
     judge_policy,
 )
 from analytics.core.errors import DataError
+from analytics.core.periods import utc_as_of
 from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup
 from analytics.metrics.releases import release_units
@@ -64,6 +65,8 @@ def judge_release(ds: Dataset, release_id: str, as_of: datetime | None = None) -
     match = units.filter(pl.col("release_id") == release_id)
     if match.height == 0:
         raise DataError(f"release {release_id!r} is not in the releases table")
+    if as_of is not None:
+        as_of = utc_as_of(as_of)
     as_of = as_of or default_as_of(ds.telemetry_rollup, ds.telemetry, match["released_at"][0])
     if as_of is None:
         raise DataError(f"release {release_id!r} has no valid released_at: pass --as-of")
