@@ -147,3 +147,54 @@ def test_as_of_with_a_non_utc_offset_is_the_same_instant(tiny_dir: Path) -> None
         outputs.append(json.loads(proc.stdout))
     assert outputs[0] == outputs[1]
     assert outputs[0]["as_of"] == "2026-06-01T00:00:00+00:00"
+
+
+def test_incidents_command_explains_each_link(tiny_dir: Path) -> None:
+    base = [
+        sys.executable,
+        "-m",
+        "analytics.cli.main",
+        "incidents",
+        "--data",
+        str(tiny_dir),
+        "--as-of",
+        "2026-06-01T00:00:00Z",
+    ]
+    proc = subprocess.run([*base, "--format", "json"], capture_output=True, text=True, check=True)
+    got = {r["incident_id"]: r for r in json.loads(proc.stdout)}
+    assert sorted(got) == ["X1", "X2", "X3"]
+    assert (got["X1"]["attributed_release_id"], got["X1"]["attribution"]) == ("A2", "window")
+    assert got["X1"]["attribution_gap_hours"] == 24.0
+    assert got["X2"]["attribution_evidence"] == "release_id A3 named on the incident"
+    csv_out = subprocess.run(
+        [*base, "--format", "csv", "--month", "2026-04"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert csv_out[0].startswith("incident_id,system,severity,category,")
+    assert len(csv_out) == 4 and csv_out[2].startswith("X2,support,sev3,compliance,")
+    assert ",explicit,," in csv_out[2] and csv_out[2].endswith(",true,true,false")
+    # The release records carry the same links.
+    rel = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analytics.cli.main",
+            "releases",
+            "--data",
+            str(tiny_dir),
+            "--as-of",
+            "2026-06-01T00:00:00Z",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    a2 = next(r for r in json.loads(rel.stdout) if r["release_id"] == "A2")
+    assert a2["incidents"] == [
+        {
+            "incident_id": "X1",
+            "attribution": "window",
+            "evidence": got["X1"]["attribution_evidence"],
+        }
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
 from analytics.analysis.steps import Analysis
 from analytics.core.results import clean
 from analytics.metrics.releases import deployed_in_month
@@ -16,6 +18,7 @@ def release_records(analysis: Analysis, month: str | None = None) -> list[dict[s
     if month is not None:
         df = deployed_in_month(df, month, analysis.as_of)
     comparisons = analysis.comparisons
+    links = release_incidents(analysis)
     out = []
     for r in df.iter_rows(named=True):
         findings = ["misclassified"] if r["misclassified"] else []
@@ -38,6 +41,7 @@ def release_records(analysis: Analysis, month: str | None = None) -> list[dict[s
                     "failure_signals": r["failure_signals"] or [],
                     "dora_failed": bool(r["dora_failed"]),
                     "incident_count": r["incident_count"],
+                    "incidents": links.get(r["release_id"], []),
                     "detection_hours": r["detection_hours"],
                     "evidence_complete": r["evidence_complete"],
                     "missing_evidence": r["missing_evidence"] or [],
@@ -58,5 +62,52 @@ def release_records(analysis: Analysis, month: str | None = None) -> list[dict[s
                     "findings": sorted(set(findings)),
                 }
             )
+        )
+    return out
+
+
+INCIDENT_COLUMNS = (
+    "incident_id",
+    "system",
+    "severity",
+    "category",
+    "started_at",
+    "detected_at",
+    "mitigated_at",
+    "mitigation",
+    "release_id",
+    "attributed_release_id",
+    "attribution",
+    "attribution_gap_hours",
+    "attribution_evidence",
+    "dq_impact",
+    "detection_valid",
+    "mitigated_by_as_of",
+)
+
+
+def incident_links(analysis: Analysis, month: str | None = None) -> list[dict[str, Any]]:
+    """One record per incident known at ``as_of`` with its release link and why
+    (``analytics incidents``; METRICS.md "Incident attribution"); ``month``: incidents detected
+    in that month of the policy timezone."""
+    df = analysis.incidents
+    if month is not None:
+        tz = analysis.dataset.policy.timezone
+        df = df.filter(pl.col("detected_at").dt.convert_time_zone(tz).dt.strftime("%Y-%m") == month)
+    cols = [c for c in INCIDENT_COLUMNS if c in df.columns]
+    return [clean(r) for r in df.select(cols).sort("incident_id").iter_rows(named=True)]
+
+
+def release_incidents(analysis: Analysis) -> dict[str, list[dict[str, Any]]]:
+    """release_id -> its attributed incidents as ``{incident_id, attribution, evidence}``."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    linked = analysis.incidents.filter(pl.col("attributed_release_id").is_not_null())
+    for r in linked.sort("incident_id").iter_rows(named=True):
+        out.setdefault(r["attributed_release_id"], []).append(
+            {
+                "incident_id": r["incident_id"],
+                "attribution": r["attribution"],
+                "evidence": r["attribution_evidence"],
+            }
         )
     return out

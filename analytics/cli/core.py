@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from datetime import datetime
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from analytics.analysis.kpis import analyze, monthly_kpis
-from analytics.analysis.records import release_records
+from analytics.analysis.records import INCIDENT_COLUMNS, incident_links, release_records
 from analytics.core.errors import DataError
 from analytics.core.periods import parse_as_of, parse_month
 from analytics.core.schemas import TS_MAX, TS_MIN
@@ -70,7 +71,11 @@ def month_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _common(p: argparse.ArgumentParser, month_required: bool | None) -> None:
+def _common(
+    p: argparse.ArgumentParser,
+    month_required: bool | None,
+    formats: tuple[str, ...] = ("table", "json"),
+) -> None:
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
     p.add_argument(
@@ -82,7 +87,7 @@ def _common(p: argparse.ArgumentParser, month_required: bool | None) -> None:
     )
     if month_required is not None:
         p.add_argument("--month", type=month_arg, required=month_required, help="YYYY-MM")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=list(formats), default="table")
 
 
 def _dump(obj: Any) -> None:
@@ -199,6 +204,35 @@ def _releases(args: argparse.Namespace) -> int:
     return 0
 
 
+def _incidents(args: argparse.Namespace) -> int:
+    ds = load_data(args.data, args.policy)
+    records = incident_links(analyze(ds, args.as_of, months=[]), args.month)
+    if args.format == "json":
+        _dump(records)
+    elif args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(INCIDENT_COLUMNS), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(
+            {k: str(v).lower() if isinstance(v, bool) else v for k, v in r.items()} for r in records
+        )
+    else:
+        table = Table(title=f"Incidents{' detected in ' + args.month if args.month else ''}")
+        for col in ("incident", "system", "detected_at", "category", "release", "rule", "why"):
+            table.add_column(col)
+        for r in records:
+            table.add_row(
+                r["incident_id"],
+                r["system"],
+                (r["detected_at"] or "-")[:16],
+                r["category"] or "-",
+                r["attributed_release_id"] or "-",
+                r["attribution"],
+                r["attribution_evidence"] or "",
+            )
+        Console().print(table)
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     ds = load_data(args.data, args.policy)
     q = ds.quality
@@ -241,6 +275,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("releases", help="one record per release (JSON keys: docs/data-contract.md)")
     _common(p, False)
     p.set_defaults(handler=_releases)
+    p = sub.add_parser(
+        "incidents",
+        help="one record per incident with its release link and why (JSON keys: "
+        "docs/data-contract.md)",
+    )
+    _common(p, month_required=False, formats=("table", "json", "csv"))
+    p.set_defaults(handler=_incidents)
     p = sub.add_parser("validate", help="the data-quality report; exit 2 on structural errors")
     p.add_argument("--data", required=True, help=DATA_HELP)
     p.add_argument("--policy")
