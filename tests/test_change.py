@@ -94,3 +94,20 @@ def test_simulation_fisher_against_the_interval_overlap_rule() -> None:
     power_fisher, power_apart = rates(0.10, 0.35)
     assert power_fisher > power_apart + 0.05
     assert null_apart <= null_fisher  # the overlap rule is even more conservative
+
+
+def test_periods() -> None:
+    from analytics.core.periods import period_months, previous_period
+
+    assert period_months("2026-10") == ["2026-10"]
+    assert period_months("2026-Q3") == ["2026-07", "2026-08", "2026-09"]
+    assert period_months("2026") == [f"2026-{m:02d}" for m in range(1, 13)]
+    for bad in ("2026-13", "2026-Q5", "26", "2026-q1", "2026-10-01"):
+        with pytest.raises(ValueError):
+            period_months(bad)
+    assert [previous_period(p) for p in ("2026-01", "2026-Q1", "2026-Q3", "2026")] == [
+        "2025-12",
+        "2025-Q4",
+        "2026-Q2",
+        "2025",
+    ]

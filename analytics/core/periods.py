@@ -41,3 +41,31 @@ def month_range(end_month: str, count: int) -> list[str]:
         if mon == 0:
             year, mon = year - 1, 12
     return months[::-1]
+
+
+QUARTER_RE = re.compile(r"(\d{4})-Q([1-4])")
+YEAR_RE = re.compile(r"\d{4}")
+
+
+def period_months(period: str) -> list[str]:
+    """The months of a reporting period: ``2026-10`` (a month), ``2026-Q3`` (a quarter: July to
+    September) or ``2026`` (a year), oldest first; ``ValueError`` otherwise."""
+    if MONTH_RE.fullmatch(period):
+        return [parse_month(period)]
+    if m := QUARTER_RE.fullmatch(period):
+        year, quarter = int(m.group(1)), int(m.group(2))
+        return [f"{year:04d}-{3 * (quarter - 1) + k:02d}" for k in (1, 2, 3)]
+    if YEAR_RE.fullmatch(period):
+        return [f"{period}-{k:02d}" for k in range(1, 13)]
+    raise ValueError(f"period {period!r} must be YYYY-MM, YYYY-Qn or YYYY")
+
+
+def previous_period(period: str) -> str:
+    """The period before ``period``, of the same kind (``2026-Q1`` -> ``2025-Q4``)."""
+    months = period_months(period)
+    if len(months) == 1:
+        return month_range(period, 2)[0]
+    if len(months) == 3:
+        year, quarter = int(period[:4]), int(period[-1])
+        return f"{year - 1}-Q4" if quarter == 1 else f"{year}-Q{quarter - 1}"
+    return str(int(period) - 1)
