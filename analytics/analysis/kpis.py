@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import polars as pl
 from scipy import stats as sps
 
@@ -30,7 +29,7 @@ from analytics.data.asof import known_at
 from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup, unit_cost_columns
 from analytics.governance.audit import CHECK_COLUMNS, ProcessHealth, audit_releases, process_health
-from analytics.metrics.detection import detection_from_comparison
+from analytics.metrics.detection import detection_from_comparison, detection_summary
 from analytics.metrics.dora import DoraContext, dora_context
 from analytics.metrics.evidence import evidence_completeness, evidence_status
 from analytics.metrics.incidents import attribute_incidents, mttd, mttm, release_failures
@@ -338,19 +337,9 @@ def _cost_impact(cohort: pl.DataFrame, alpha: float, has_telemetry: bool) -> Est
 
 def _detection_summary(cohort: pl.DataFrame) -> dict[str, Any]:
     """How much faster monitoring could have caught the month's failed releases: per release
-    "detectable after X h" (telemetry) beside "detected after Y h" (first detection)."""
-    df = cohort.filter(pl.col("failed") & pl.col("detectable_after_hours").is_not_null())
-    both = df.filter(pl.col("detection_hours").is_not_null())
-    gap = (both["detection_hours"] - both["detectable_after_hours"]).to_list()
-    return {
-        "n": df.height,
-        "median_detectable_after_hours": df["detectable_after_hours"].median(),
-        "median_detected_after_hours": both["detection_hours"].median(),
-        "median_hours_earlier": float(np.median(gap)) if gap else None,
-        "releases": df.select(
-            "release_id", "detectable_after_hours", "detectable_metric", "detection_hours"
-        ).to_dicts(),
-    }
+    "detectable after X h" (telemetry) beside "detected after Y h" (first detection)
+    (``analytics.metrics.detection.detection_summary``)."""
+    return detection_summary(cohort).to_dict()
 
 
 def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
