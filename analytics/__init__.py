@@ -60,6 +60,9 @@ from analytics.metrics.detection import (
 from analytics.metrics.evidence import evidence_completeness, evidence_status
 from analytics.metrics.incidents import attribute_incidents, mttd, mttm, release_failures
 from analytics.metrics.releases import deployed_in_month, release_units
+from analytics.report.api import executive_report, release_review
+from analytics.report.html import setup_notebook
+from analytics.report.render import render_report
 
 __all__ = [
     "DetectionPotential",
@@ -104,6 +107,7 @@ __all__ = [
     "dataset_rollup",
     "deployed_in_month",
     "evidence_completeness",
+    "executive_report",
     "evidence_status",
     "load_dataset",
     "load_policy",
@@ -114,6 +118,9 @@ __all__ = [
     "parse_as_of",
     "release_failures",
     "release_records",
+    "release_review",
+    "render_report",
     "release_units",
     "rollup_telemetry",
+    "setup_notebook",
 ]

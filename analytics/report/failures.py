@@ -196,7 +196,7 @@ def risk(ctx: ExecutiveContext) -> Section:
     releases that changed each component, of each effective tier, with each process gap and
     each audit finding, against the rest (risk ratio with interval), and the logistic
     regression's adjusted ratios, with their caveats (``analytics.governance.risk``)."""
-    ra_ = ctx.risk
+    ra_ = ctx.risk_attribution
     months = month_range(ctx.month, trend_months(ctx.analysis.dataset.policy))
     span = f"{months[0]} to {months[-1]}"
     if ra_.n == 0:
@@ -215,7 +215,7 @@ def risk(ctx: ExecutiveContext) -> Section:
             "No component, tier, process gap or finding goes with a failure rate "
             "whose interval lies clearly above the rest."
         )
-    reg = ctx.risk.regression
+    reg = ra_.regression
     if reg.status == "ok" and reg.sentences:
         takeaway += list(reg.sentences)
     elif reg.message:

@@ -21,8 +21,8 @@ CONFIG: Mapping[str, Any] = {
 RENDERER = "analytics_offline"
 
 
-def figure_html(fig: go.Figure) -> str:
-    """An HTML fragment drawing ``fig`` with the page's plotly.js (see ``plotlyjs_script``)."""
+def _fragment(fig: go.Figure | dict, **options: Any) -> str:
+    """``fig`` as an HTML fragment that needs the page's plotly.js and nothing else."""
     return pio.to_html(
         fig,
         full_html=False,
@@ -30,8 +30,13 @@ def figure_html(fig: go.Figure) -> str:
         include_mathjax=False,
         config=dict(CONFIG),
         default_width="100%",
-        default_height=f"{fig.layout.height or HEIGHT}px",
+        **options,
     )
+
+
+def figure_html(fig: go.Figure) -> str:
+    """An HTML fragment drawing ``fig`` with the page's plotly.js (see ``plotlyjs_script``)."""
+    return _fragment(fig, default_height=f"{fig.layout.height or HEIGHT}px")
 
 
 def plotlyjs_script() -> str:
@@ -47,17 +52,7 @@ class OfflineRenderer(MimetypeRenderer):
     own notebook renderer adds a MathJax CDN script to every figure)."""
 
     def to_mimebundle(self, fig_dict: dict) -> dict[str, str]:
-        return {
-            "text/html": pio.to_html(
-                fig_dict,
-                full_html=False,
-                include_plotlyjs=False,
-                include_mathjax=False,
-                config=dict(CONFIG),
-                default_width="100%",
-                validate=False,
-            )
-        }
+        return {"text/html": _fragment(fig_dict, validate=False)}
 
 
 def use_offline_renderer() -> str:
