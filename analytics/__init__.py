@@ -10,6 +10,8 @@ The public API: notebooks, pipelines and users import from here only (README "Li
     ra.release_records(analysis, "2026-10")
     ra.gate_decision(ds, "rel-0353").decision          # "go" / "no_go" / "invalid"
     ra.judge_release(ds, "rel-0353").recommendation    # "go" / "hold" / "rollback"
+    report = ra.executive_report(analysis, "2026-10")  # report.headline(), report.trends(), ...
+    ra.render_report("executive", "data/sample", "2026-11-15T00:00:00Z", "reports", month="2026-10")
 
 Every function takes its subject first (dataset or analysis), then what it is about (a month, a
 release), then ``as_of``; options are keywords. Everything else lives in the layers below
@@ -31,6 +33,26 @@ from analytics.data.io import Dataset, load_dataset
 from analytics.decisions.judge import judge_release
 from analytics.governance.audit import GateDecision, gate_decision
 
+# The report layer imports plotly and the notebook machinery: loaded on first use, so that the
+# command line and pipelines that never render start fast.
+_REPORT_NAMES = {
+    "executive_report": "analytics.report.api",
+    "release_review": "analytics.report.api",
+    "setup_notebook": "analytics.report.html",
+    "render_report": "analytics.report.render",
+}
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    if name in _REPORT_NAMES:
+        import importlib
+
+        value = getattr(importlib.import_module(_REPORT_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'analytics' has no attribute {name!r}")
+
+
 __all__ = [
     # load
     "load_dataset",
@@ -45,6 +67,11 @@ __all__ = [
     # decide
     "gate_decision",
     "judge_release",
+    # report
+    "executive_report",
+    "release_review",
+    "render_report",
+    "setup_notebook",
     # types
     "Dataset",
     "Policy",

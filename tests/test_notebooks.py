@@ -68,8 +68,10 @@ def _parameters_cell(name: str) -> nbformat.NotebookNode:
 @pytest.mark.parametrize("name", REPORT_NOTEBOOKS)
 def test_report_notebook_is_thin(name: str) -> None:
     """No def, class, lambda, loop, comprehension, try or with; imports only from analytics;
-    at most two statements per cell; every call outside the parameters goes to the library."""
-    imported: set[str] = set()
+    at most two statements per cell; every call outside the parameters goes to the library or
+    to an object the library returned (``report = ra.executive_report(...)``, then
+    ``report.headline()``)."""
+    library: set[str] = set()
     for cell in _code_cells(name):
         tree = ast.parse(cell.source)
         for node in ast.walk(tree):
@@ -78,21 +80,52 @@ def test_report_notebook_is_thin(name: str) -> None:
             )
             if isinstance(node, ast.Import):
                 assert all(a.name.split(".")[0] == "analytics" for a in node.names), name
-                imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+                library |= {(a.asname or a.name).split(".")[0] for a in node.names}
             if isinstance(node, ast.ImportFrom):
                 assert (node.module or "").split(".")[0] == "analytics", name
-                imported |= {a.asname or a.name for a in node.names}
+                library |= {a.asname or a.name for a in node.names}
+            if isinstance(node, ast.Assign) and _library_call(node.value, library):
+                library |= {t.id for t in node.targets if isinstance(t, ast.Name)}
         if "parameters" not in cell.metadata.get("tags", []):
             assert len(tree.body) <= 2, f"{name}: cell {cell.get('id')} does more than one thing"
     for cell in _code_cells(name):
         for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Call):
-                func = node.func
-                assert (
-                    isinstance(func, ast.Attribute)
-                    and isinstance(func.value, ast.Name)
-                    and func.value.id in imported
-                ), f"{name}: call outside the library: {ast.unparse(node)}"
+                assert _library_call(node, library), (
+                    f"{name}: call outside the library: {ast.unparse(node)}"
+                )
+
+
+def _library_call(node: ast.AST, library: set[str]) -> bool:
+    """``node`` is ``name.method(...)`` with ``name`` imported from or returned by the library."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id in library
+    )
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_notebooks_import_only_the_public_api(name: str) -> None:
+    """Notebooks use ``import analytics as ra`` (``analytics/__init__.py``), never a module
+    inside the package."""
+    for cell in _code_cells(name):
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] != "analytics", (
+                    f"{name}: {ast.unparse(node)}"
+                )
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    assert not a.name.startswith("analytics."), f"{name}: {ast.unparse(node)}"
+
+
+def test_public_api_names_used_by_the_notebooks_exist() -> None:
+    import analytics as ra
+
+    for attr in ("executive_report", "release_review", "setup_notebook", "render_report"):
+        assert attr in ra.__all__ and callable(getattr(ra, attr))
 
 
 @pytest.mark.parametrize("name", REPORT_NOTEBOOKS)
@@ -150,6 +183,29 @@ def test_command_injects_those_parameters(tmp_path: Path, monkeypatch: pytest.Mo
         tree = ast.parse(_parameters_cell(name).source)
         names = {t.id for node in tree.body for t in node.targets}
         assert set(seen[kind]) == names
+
+
+def test_render_report_runs_the_command_of_its_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``render_report`` (the public API) renders what ``analytics report executive`` and
+    ``post-release`` render; a kind without its parameter is a ``DataError``."""
+    seen: list[tuple[str, dict]] = []
+
+    def fake_render(kind, parameters, out_dir, name, **kw):  # noqa: ANN001, ANN003, ANN202
+        seen.append((kind, dict(parameters)))
+        return None
+
+    monkeypatch.setattr(reporting, "render", fake_render)
+    reporting.render_report("executive", tmp_path, AS_OF, tmp_path, month="2026-03")
+    reporting.render_report("post_release", tmp_path, AS_OF, tmp_path, release_id="r1")
+    assert [(k, p.get("month"), p.get("release_id")) for k, p in seen] == [
+        ("executive", "2026-03", None),
+        ("post_release", None, "r1"),
+    ]
+    for kind, kw in (("executive", {}), ("post_release", {"month": "2026-03"}), ("x", {})):
+        with pytest.raises(reporting.DataError):
+            reporting.render_report(kind, tmp_path, AS_OF, tmp_path, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -258,7 +258,7 @@ def test_offline_single_plotlyjs_and_no_code(rendered: dict, kind: str) -> None:
     assert page.count("* plotly.js v") == 1
     assert not re.search(r"<script[^>]+src=", page), "no external script"
     assert not re.search(r"<link[^>]+href=[\"']?https?:", page), "no external stylesheet"
-    assert "jp-InputArea-editor" not in _visible(page) and "rs.setup_notebook" not in page
+    assert "jp-InputArea-editor" not in _visible(page) and "ra.setup_notebook" not in page
     assert len(page) < 6_000_000
 
 
@@ -580,6 +580,78 @@ def test_review_verdict_and_follow_ups_of_a2() -> None:
 def test_unknown_release_is_a_data_error() -> None:
     with pytest.raises(ra.DataError, match="not in the releases table"):
         rs.release_context(TINY, "nope", TINY_AS_OF)
+
+
+def _blank(page: str) -> str:
+    """``page`` with plotly's random div ids blanked."""
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "", page)
+
+
+def _pages(report: object, names: tuple[str, ...]) -> list[str]:
+    """The HTML of the sections ``names`` (methods of ``report``)."""
+    return [_blank(getattr(report, n)()._repr_html_()) for n in names]
+
+
+EXECUTIVE_SECTIONS = (
+    "headline",
+    "executive_takeaway",
+    "trends",
+    "breakdowns",
+    "failed_releases",
+    "process_audit",
+    "risk",
+    "dora",
+    "data_quality",
+    "reproducibility",
+)
+REVIEW_SECTIONS = (
+    "verdict",
+    "release_diff",
+    "release_path",
+    "rollout_chart",
+    "version_comparison",
+    "incident_review",
+    "operator_log",
+    "reproducibility",
+)
+
+
+def test_a_report_from_an_analysis_is_the_report_from_the_folder() -> None:
+    """``executive_report`` / ``release_review`` on an ``Analysis`` (not analysed again) give the
+    sections of the folder form, and ``report.headline()`` is ``headline(report)``."""
+    analysis = ra.analyze(ra.load_dataset(TINY), ra.parse_as_of(TINY_AS_OF))
+    from_dir = ra.executive_report(TINY, "2026-04", TINY_AS_OF)
+    from_analysis = ra.executive_report(analysis, "2026-04", TINY_AS_OF)
+    assert from_analysis.analysis is analysis
+    assert _pages(from_dir, EXECUTIVE_SECTIONS) == _pages(from_analysis, EXECUTIVE_SECTIONS)
+    assert _pages(from_dir, ("trends",)) == [_blank(rs.trends(from_dir)._repr_html_())]
+    assert from_analysis.most_instructive_release() == "A2"
+    review_dir = ra.release_review(TINY, "A2", TINY_AS_OF)
+    review_analysis = ra.release_review(analysis, "A2", TINY_AS_OF)
+    assert _pages(review_dir, REVIEW_SECTIONS) == _pages(review_analysis, REVIEW_SECTIONS)
+
+
+def test_an_analysis_that_does_not_fit_the_report_is_a_data_error() -> None:
+    import dataclasses
+
+    analysis = ra.analyze(ra.load_dataset(TINY), ra.parse_as_of(TINY_AS_OF))
+    for kw, message in (
+        ({"as_of": "2026-06-02T00:00:00Z"}, "differs from the analysis"),
+        ({"policy": TINY / "policy.yaml"}, "carries its policy"),
+        ({"systems": ["a"]}, "covers every system"),
+    ):
+        as_of = kw.pop("as_of", TINY_AS_OF)
+        with pytest.raises(ra.DataError, match=message):
+            ra.executive_report(analysis, "2026-04", as_of, **kw)
+    with pytest.raises(ra.DataError, match="not in the releases table"):
+        ra.release_review(analysis, "nope", TINY_AS_OF)
+    # With telemetry, an analysis that left the month's comparisons out would lack their
+    # failure signals: refused rather than reported.
+    uncompared = dataclasses.replace(analysis, rollup=object(), comparisons={})
+    with pytest.raises(ra.DataError, match="did not compare"):
+        ra.executive_report(uncompared, "2026-04", TINY_AS_OF)
+    with pytest.raises(ra.DataError, match="did not compare"):
+        ra.release_review(uncompared, "A2", TINY_AS_OF)
 
 
 def test_sections_escape_data_in_process(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from analytics.analysis.steps import Analysis, analyze
@@ -16,6 +15,7 @@ from analytics.core.periods import month_range, parse_as_of
 from analytics.core.quality import DataQuality
 from analytics.core.results import DurationResult, EstimateResult, RateResult, Status, clean
 from analytics.governance.audit import ProcessHealth, process_health
+from analytics.metrics.detection import detection_summary
 from analytics.metrics.dora import DoraContext, dora_context
 from analytics.metrics.evidence import evidence_completeness
 from analytics.metrics.incidents import mttd, mttm
@@ -101,19 +101,9 @@ def _cohort_status(cohort: pl.DataFrame) -> tuple[Status, str]:
 
 def _detection_summary(cohort: pl.DataFrame) -> dict[str, Any]:
     """How much faster monitoring could have caught the month's failed releases: per release
-    "detectable after X h" (telemetry) beside "detected after Y h" (first detection)."""
-    df = cohort.filter(pl.col("failed") & pl.col("detectable_after_hours").is_not_null())
-    both = df.filter(pl.col("detection_hours").is_not_null())
-    gap = (both["detection_hours"] - both["detectable_after_hours"]).to_list()
-    return {
-        "n": df.height,
-        "median_detectable_after_hours": df["detectable_after_hours"].median(),
-        "median_detected_after_hours": both["detection_hours"].median(),
-        "median_hours_earlier": float(np.median(gap)) if gap else None,
-        "releases": df.select(
-            "release_id", "detectable_after_hours", "detectable_metric", "detection_hours"
-        ).to_dicts(),
-    }
+    "detectable after X h" (telemetry) beside "detected after Y h" (first detection)
+    (``analytics.metrics.detection.detection_summary``)."""
+    return detection_summary(cohort).to_dict()
 
 
 def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:

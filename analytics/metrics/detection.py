@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+import numpy as np
 import polars as pl
 
 from analytics.comparison import ReleaseComparison, compare_releases
@@ -157,10 +158,61 @@ def sequence_frame(comparison: ReleaseComparison) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class DetectionSummary:
+    """How much earlier monitoring could have caught a cohort's failed releases (the
+    ``detection_potential`` KPI of a month, and the failed-releases section of the report).
+
+    ``n``: failed releases whose degradation was statistically visible in the telemetry
+    (``detectable_after_hours`` known); their median "visible after" hours; the median hours to
+    their first detection (of those detected); ``median_hours_earlier``: the median of detected
+    minus visible hours (positive: visible earlier than detected); ``releases``: one dict per
+    release (``release_id, detectable_after_hours, detectable_metric, detection_hours``)."""
+
+    n: int
+    median_detectable_after_hours: float | None
+    median_detected_after_hours: float | None
+    median_hours_earlier: float | None
+    releases: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``kpis.detection_potential`` (docs/data-contract.md)."""
+        return {
+            "n": self.n,
+            "median_detectable_after_hours": self.median_detectable_after_hours,
+            "median_detected_after_hours": self.median_detected_after_hours,
+            "median_hours_earlier": self.median_hours_earlier,
+            "releases": list(self.releases),
+        }
+
+
+def detection_summary(releases: pl.DataFrame) -> DetectionSummary:
+    """Summarise the detection potential of the failed releases among ``releases`` (rows of
+    ``Analysis.releases``: ``failed``, ``detectable_after_hours``, ``detectable_metric``,
+    ``detection_hours``): per release "detectable after X h" (telemetry) beside "detected after
+    Y h" (first detection), and their medians."""
+    df = releases.filter(pl.col("failed") & pl.col("detectable_after_hours").is_not_null())
+    both = df.filter(pl.col("detection_hours").is_not_null())
+    gap = (both["detection_hours"] - both["detectable_after_hours"]).to_list()
+    return DetectionSummary(
+        n=df.height,
+        median_detectable_after_hours=cast(float | None, df["detectable_after_hours"].median()),
+        median_detected_after_hours=cast(float | None, both["detection_hours"].median()),
+        median_hours_earlier=float(np.median(gap)) if gap else None,
+        releases=tuple(
+            df.select(
+                "release_id", "detectable_after_hours", "detectable_metric", "detection_hours"
+            ).to_dicts()
+        ),
+    )
+
+
 __all__ = [
     "DetectionPotential",
+    "DetectionSummary",
     "detection_from_comparison",
     "detection_potential",
     "detection_potentials",
+    "detection_summary",
     "sequence_frame",
 ]

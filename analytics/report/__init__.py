@@ -1,27 +1,30 @@
 """Report sections: one function per section of the executive and post-release reports.
 
-A report notebook loads one context (``executive_context`` or ``release_context``) and then calls
-one function per section. Each returns a ``Section``, which renders itself in JupyterLab and in
-nbconvert HTML (``_repr_html_``). Every string that comes from data goes through
-``html.escape``; the text of a section (its takeaway) is generated from the numbers shown, so a
-sentence appears only when the data supports it.
+A report is built once, from a dataset folder or an ``Analysis`` (``executive_report`` /
+``release_review``, or the plain contexts ``executive_context`` / ``release_context``), and then
+each section is one call: ``report.headline()`` or ``headline(report)``. Each returns a
+``Section``, which renders itself in JupyterLab and in nbconvert HTML (``_repr_html_``). Every
+string that comes from data goes through ``html.escape``; the text of a section (its takeaway) is
+generated from the numbers shown, so a sentence appears only when the data supports it.
 
 Charts come from ``analytics.report.charts``; call ``setup_notebook()`` once at the top of a
-notebook:
-it embeds plotly.js and the report styles once and sets the offline plotly renderer.
+notebook: it embeds plotly.js and the report styles once and sets the offline plotly renderer.
 
 The package, from the bottom up (imports point only upwards in this list):
 
-- ``html``: escaping, tags, tables, badges, ``Section``, the styles, ``setup_notebook``;
-  ``format``: numbers, intervals, times, months, shared labels;
+- ``charts`` (the figures), ``html``: escaping, tags, tables, badges, ``Section``, the styles,
+  ``setup_notebook``; ``format``: numbers, intervals, times, months, shared labels;
 - ``context``: ``ExecutiveContext`` / ``executive_context``, ``ReleaseContext`` /
-  ``release_context``, ``reproducibility``;
+  ``release_context`` (from a folder or an ``Analysis``), ``reproducibility``;
 - executive sections: ``executive`` (headline, trends, breakdowns, DORA), ``failures`` (failed
   releases, detection paths, risk attribution), ``audit`` (process audit, data quality, also in
   the review), ``takeaway``;
 - post-release review sections: ``review`` (release diff, path, rollout chart, incident review,
   operator log), ``versions`` (version comparison and its diagnostics), ``verdict``;
-- ``showcase``: the most instructive release and the latest complete month (``analytics report``).
+- ``showcase``: the most instructive release and the latest complete month (``analytics report``);
+- ``api``: ``executive_report`` / ``release_review`` and their ``ExecutiveReport`` /
+  ``ReleaseReview``, the contexts with one method per section (the public API's reports);
+- ``render``: papermill, nbconvert, PDF (``render_report``).
 
 ``analytics.sections`` re-exports these names, so ``from analytics import sections as rs`` keeps
 working.
@@ -29,6 +32,12 @@ working.
 
 from __future__ import annotations
 
+from analytics.report.api import (
+    ExecutiveReport,
+    ReleaseReview,
+    executive_report,
+    release_review,
+)
 from analytics.report.audit import (
     data_quality,
     process_audit,
@@ -77,6 +86,7 @@ from analytics.report.html import (
     Section,
     setup_notebook,
 )
+from analytics.report.render import render_report
 from analytics.report.review import (
     hours_between,
     incident_review,
@@ -115,6 +125,7 @@ __all__ = [
     "DETECTION_LABELS",
     "DORA_METRICS",
     "ExecutiveContext",
+    "ExecutiveReport",
     "FOREST_SCHEMA",
     "LATE_DETECTION_SOURCES",
     "MAX_FINDINGS_LISTED",
@@ -125,6 +136,7 @@ __all__ = [
     "RATE_METRICS",
     "RESIZE_SCRIPT",
     "ReleaseContext",
+    "ReleaseReview",
     "STYLE",
     "Safe",
     "Section",
@@ -136,6 +148,7 @@ __all__ = [
     "detection_path",
     "dora",
     "executive_context",
+    "executive_report",
     "executive_takeaway",
     "failed_releases",
     "fmt_hours",
@@ -155,7 +168,9 @@ __all__ = [
     "release_context",
     "release_diff",
     "release_path",
+    "release_review",
     "release_verdict",
+    "render_report",
     "reproducibility",
     "restrict_systems",
     "risk",

@@ -1,6 +1,7 @@
-"""The report contexts: ``ExecutiveContext`` / ``executive_context`` (the dataset loaded from a
-path, ``analyze`` run once, the month and its trend window) and ``ReleaseContext`` /
-``release_context`` (one release and its comparison); the reproducibility footer.
+"""The report contexts: ``ExecutiveContext`` / ``executive_context`` (one month and its trend
+window) and ``ReleaseContext`` / ``release_context`` (one release and its comparison), built
+from a dataset folder (loaded, then ``analyze`` run once) or from an ``Analysis`` already
+computed; the reproducibility footer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import polars as pl
 from analytics.analysis.kpis import (
     Analysis,
     MonthlyKpis,
+    _compared_ids,
     analyze,
     month_range,
     monthly_kpis,
@@ -64,6 +66,60 @@ def _systems(systems: str | Sequence[str] | None) -> tuple[str, ...]:
     if isinstance(systems, str):
         return tuple(s.strip() for s in systems.split(",") if s.strip())
     return tuple(str(s) for s in systems)
+
+
+Source = str | Path | Analysis  # a dataset folder, or an Analysis already computed
+
+
+def _given_analysis(
+    analysis: Analysis, as_of: datetime, policy: str | Path | None, systems: Sequence[str]
+) -> Analysis:
+    """Check that an ``Analysis`` passed as a report's source fits the request: its own
+    ``as_of``, its own policy and every system (it is not analysed again)."""
+    if as_of != analysis.as_of:
+        raise DataError(
+            f"as_of {as_of.isoformat()} differs from the analysis' as_of "
+            f"{analysis.as_of.isoformat()}"
+        )
+    if policy is not None:
+        raise DataError(
+            "policy: an Analysis carries its policy; pass the dataset folder to use another one"
+        )
+    if systems:
+        raise DataError(
+            "systems: an Analysis covers every system; pass the dataset folder, or analyse "
+            "restrict_systems(dataset, systems), to report on some of them"
+        )
+    return analysis
+
+
+def _check_compared(analysis: Analysis, months: Sequence[str]) -> None:
+    """An ``Analysis`` computed with ``months`` that leave out some of ``months`` lacks their
+    version comparisons (telemetry failure signal, unit-cost impact): a ``DataError``, never a
+    report with those numbers missing."""
+    if analysis.rollup is None:
+        return
+    missing = [
+        r
+        for r in _compared_ids(analysis.releases, analysis.as_of, months)
+        if r not in analysis.comparisons
+    ]
+    if missing:
+        raise DataError(
+            f"the analysis did not compare {len(missing)} release(s) of {', '.join(months)} "
+            f"(e.g. {missing[0]}); analyse with months=None or including these months"
+        )
+
+
+def _dataset_policy(ds: Dataset) -> str | None:
+    """The ``--policy`` that reproduces ``ds.policy``: None for the shipped default or the
+    dataset's own ``policy.yaml``, else the policy file (a policy built in memory has none)."""
+    src = ds.policy.source
+    if src == "default" or not Path(src).is_file():
+        return None
+    if ds.source and Path(src) == Path(ds.source) / "policy.yaml":
+        return None
+    return src
 
 
 def restrict_systems(ds: Dataset, systems: Sequence[str]) -> Dataset:
@@ -172,7 +228,7 @@ class ExecutiveContext:
     history: tuple[MonthlyKpis, ...]
     audit: pl.DataFrame
     health: ProcessHealth
-    risk: RiskAttribution
+    risk_attribution: RiskAttribution
     detection: Mapping[str, DetectionPotential]
     detection_note: str
     systems: tuple[str, ...]
@@ -208,37 +264,72 @@ class ExecutiveContext:
 
 
 def executive_context(
-    data_dir: str | Path,
+    source: Source,
     month: str,
     as_of: str | datetime,
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
 ) -> ExecutiveContext:
-    """Load ``data_dir`` once and compute the month's KPIs, the 12-month history and the process
-    audit as of ``as_of`` (ISO 8601 with offset). ``systems``: restrict to these systems (a list
-    or a comma-separated string; None = all)."""
+    """The month's KPIs, the 12-month history and the process audit as of ``as_of`` (ISO 8601
+    with offset). ``source``: a dataset folder (loaded once and analysed once) or an
+    ``Analysis`` already computed at ``as_of`` (not analysed again; it must cover the trend
+    months and every system). ``systems``: restrict to these systems (a list or a
+    comma-separated string; None = all)."""
     when = _as_datetime(as_of)
     chosen = _systems(systems)
-    ds = restrict_systems(load_dataset(data_dir, policy), chosen)
-    months = month_range(month, trend_months(ds.policy))
-    analysis = analyze(ds, when, months=months)
-    history = tuple(monthly_kpis(analysis, m) for m in months)
-    audit = analysis.audit
-    health = process_health(audit, analysis.releases, month, when, ds.policy, analysis.incidents)
-    window = trend_release_ids(analysis, month)
-    risk = risk_attribution(audit, _failed_ids(analysis), ds.policy, release_ids=window)
-    cohort_failed = (
-        deployed_in_month(analysis.releases, month, when)
-        .filter(pl.col("failed").fill_null(False))["release_id"]
-        .to_list()
-    )
-    detection, note = _detection(analysis, cohort_failed)
+    if isinstance(source, Analysis):
+        analysis = _given_analysis(source, when, policy, chosen)
+        months = month_range(month, trend_months(analysis.dataset.policy))
+        _check_compared(analysis, months)
+        data_dir: str | Path = analysis.dataset.source
+        policy = _dataset_policy(analysis.dataset)
+    else:
+        data_dir = source
+        ds = restrict_systems(load_dataset(source, policy), chosen)
+        months = month_range(month, trend_months(ds.policy))
+        analysis = analyze(ds, when, months=months)
     params = {
         "month": month,
         "as_of": when.isoformat(),
         "policy": policy,
         "systems": list(chosen) or None,
     }
+    command = [
+        "executive",
+        "--month",
+        month,
+        *(["--policy", str(policy)] if policy is not None else []),
+        *(["--systems", ",".join(chosen)] if chosen else []),
+    ]
+    return _executive(
+        analysis,
+        month,
+        months,
+        chosen,
+        _provenance(analysis.dataset, data_dir, when, params, command),
+    )
+
+
+def _executive(
+    analysis: Analysis,
+    month: str,
+    months: Sequence[str],
+    systems: tuple[str, ...],
+    provenance: Provenance,
+) -> ExecutiveContext:
+    """The executive context of ``month`` read off ``analysis`` (``months``: the trend window)."""
+    when, policy = analysis.as_of, analysis.dataset.policy
+    history = tuple(monthly_kpis(analysis, m) for m in months)
+    audit = analysis.audit
+    health = process_health(audit, analysis.releases, month, when, policy, analysis.incidents)
+    window = trend_release_ids(analysis, month)
+    risk = risk_attribution(audit, _failed_ids(analysis), policy, release_ids=window)
+    cohort_failed = (
+        deployed_in_month(analysis.releases, month, when)
+        .filter(pl.col("failed").fill_null(False))["release_id"]
+        .to_list()
+    )
+    detection, note = _detection(analysis, cohort_failed)
     return ExecutiveContext(
         month=month,
         as_of=when,
@@ -247,23 +338,11 @@ def executive_context(
         history=history,
         audit=audit,
         health=health,
-        risk=risk,
+        risk_attribution=risk,
         detection=detection,
         detection_note=note,
-        systems=chosen,
-        provenance=_provenance(
-            ds,
-            data_dir,
-            when,
-            params,
-            [
-                "executive",
-                "--month",
-                month,
-                *(["--policy", str(policy)] if policy is not None else []),
-                *(["--systems", ",".join(chosen)] if chosen else []),
-            ],
-        ),
+        systems=systems,
+        provenance=provenance,
     )
 
 
@@ -377,21 +456,50 @@ class ReleaseContext:
 
 
 def release_context(
-    data_dir: str | Path,
+    source: Source,
     release_id: str,
     as_of: str | datetime,
     policy: str | Path | None = None,
 ) -> ReleaseContext:
-    """Load ``data_dir`` and gather what the review of ``release_id`` needs, as of ``as_of``.
-    An unknown release id is a ``DataError``."""
+    """What the review of ``release_id`` needs, as of ``as_of``. ``source``: a dataset folder
+    (loaded, then analysed for the release's month only) or an ``Analysis`` already computed at
+    ``as_of`` (not analysed again; it must cover the release's month). An unknown release id is
+    a ``DataError``."""
     when = _as_datetime(as_of)
-    ds = load_dataset(data_dir, policy)
-    mine_raw = ds.releases.filter(pl.col("release_id") == release_id)
-    if mine_raw.height == 0:
+    if isinstance(source, Analysis):
+        analysis = _given_analysis(source, when, policy, ())
+        data_dir: str | Path = analysis.dataset.source
+        policy = _dataset_policy(analysis.dataset)
+        _check_compared(analysis, _release_months(analysis.dataset, release_id, data_dir))
+    else:
+        data_dir = source
+        ds = load_dataset(source, policy)
+        # The version comparison, the costly step, runs for the release's own month only.
+        analysis = analyze(ds, when, months=_release_months(ds, release_id, source))
+    params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
+    command = [
+        "post-release",
+        "--release",
+        release_id,
+        *(["--policy", str(policy)] if policy is not None else []),
+    ]
+    return _release(
+        analysis, release_id, _provenance(analysis.dataset, data_dir, when, params, command)
+    )
+
+
+def _release_months(ds: Dataset, release_id: str, data_dir: str | Path) -> list[str]:
+    """The month of ``release_id`` (none when its ``released_at`` is missing); a ``DataError``
+    when the releases table does not have it."""
+    mine = ds.releases.filter(pl.col("release_id") == release_id)
+    if mine.height == 0:
         raise DataError(f"release '{release_id}' is not in the releases table of {data_dir}")
-    # The version comparison, the costly step, runs for the release's own month only.
-    months = mine_raw.select(month_expr("released_at", ds.policy.timezone)).drop_nulls()
-    analysis = analyze(ds, when, months=months.to_series().to_list())
+    months = mine.select(month_expr("released_at", ds.policy.timezone)).drop_nulls()
+    return months.to_series().to_list()
+
+
+def _release(analysis: Analysis, release_id: str, provenance: Provenance) -> ReleaseContext:
+    """The review context of ``release_id`` read off ``analysis``."""
     row = analysis.releases.filter(pl.col("release_id") == release_id).row(0, named=True)
     prev = None
     if row["previous_release_id"] is not None:
@@ -404,17 +512,15 @@ def release_context(
         return df.filter(pl.col("release_id") == release_id)
 
     known = analysis.dataset  # the event tables as known at as_of (analytics.data.asof)
-
-    params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
     detection, note = _detection(analysis, [release_id] if row["deployed"] else [])
     return ReleaseContext(
         release_id=release_id,
-        as_of=when,
+        as_of=analysis.as_of,
         analysis=analysis,
         release=row,
         previous=prev,
         audit=audit,
-        evidence=mine(ds.evidence).sort("item", ROW),
+        evidence=mine(known.evidence).sort("item", ROW),
         gates=mine(known.gates).sort("gate", "evaluated_at", nulls_last=True),
         stages=mine(known.rollout_stages).sort("stage", "started_at", nulls_last=True),
         approvals=mine(known.approvals).sort("decided_at", ROW, nulls_last=True),
@@ -423,16 +529,5 @@ def release_context(
         comparison=analysis.comparisons.get(release_id),
         detection=detection.get(release_id),
         detection_note=note,
-        provenance=_provenance(
-            ds,
-            data_dir,
-            when,
-            params,
-            [
-                "post-release",
-                "--release",
-                release_id,
-                *(["--policy", str(policy)] if policy is not None else []),
-            ],
-        ),
+        provenance=provenance,
     )

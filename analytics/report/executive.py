@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import plotly.graph_objects as go
 import polars as pl
 
+from analytics.analysis.kpis import MonthlyKpis
 from analytics.core.policy import TIER_RANK
 from analytics.core.results import DurationResult, EstimateResult, RateResult
 from analytics.metrics.dora import dora_benchmarks
@@ -123,25 +125,44 @@ def headline(ctx: ExecutiveContext) -> Section:
     k, p = ctx.kpis, ctx.previous
     pm = p.month if p else "previous month"
     level = f"{1 - ctx.analysis.dataset.policy.alpha:.0%}"
+    tiles = [
+        _cfr_tile(k, p, pm, level),
+        *_duration_tiles(k, p, pm),
+        _evidence_tile(k, p, pm, level),
+        _unit_cost_tile(k, p, pm, level),
+    ]
+    takeaway = [_headline_sentence(ctx)]
+    if k.immature_releases:
+        takeaway.append(
+            f"{len(k.immature_releases)} of the {k.releases_deployed} releases are still inside "
+            "their observation or attribution window: these figures can still rise."
+        )
+    return _section("headline", takeaway, _tag("div", _join(tiles), "ra-tiles"))
+
+
+def _cfr_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) -> Safe:
+    """CFR-DQ: the share, its interval, failures by signal and the classic DORA rate beside it."""
     cfr = k.change_failure_rate
     sig = cfr.extra.get("by_signal", {})
     sig_text = " · ".join(f"{s} {n}" for s, n in sig.items()) if sig else ""
-    dora = k.dora_change_failure_rate
-    tiles = [
-        _tile(
-            "Change failure rate (decision quality)",
-            fmt_pct(cfr.value),
-            [
-                f"{cfr.numerator} of {cfr.denominator} releases failed"
-                f" · {level} CI {fmt_interval(cfr.ci_low, cfr.ci_high, fmt_pct)}",
-                f"failures by signal: {sig_text}" if sig_text else "",
-                f"classic DORA CFR {_rate_text(dora)}",
-            ],
-            _rate_delta(cfr, p.change_failure_rate if p else None, pm, "up"),
-            cfr.status,
-            cfr.message,
-        ),
-    ]
+    return _tile(
+        "Change failure rate (decision quality)",
+        fmt_pct(cfr.value),
+        [
+            f"{cfr.numerator} of {cfr.denominator} releases failed"
+            f" · {level} CI {fmt_interval(cfr.ci_low, cfr.ci_high, fmt_pct)}",
+            f"failures by signal: {sig_text}" if sig_text else "",
+            f"classic DORA CFR {_rate_text(k.dora_change_failure_rate)}",
+        ],
+        _rate_delta(cfr, p.change_failure_rate if p else None, pm, "up"),
+        cfr.status,
+        cfr.message,
+    )
+
+
+def _duration_tiles(k: MonthlyKpis, p: MonthlyKpis | None, pm: str) -> list[Safe]:
+    """MTTD and MTTM: the median of the observed durations, with the open ones beside it."""
+    tiles = []
     for label, d, prev in (
         ("Time to detect (MTTD)", k.mttd_hours, p.mttd_hours if p else None),
         ("Time to mitigate (MTTM)", k.mttm_hours, p.mttm_hours if p else None),
@@ -157,20 +178,27 @@ def headline(ctx: ExecutiveContext) -> Section:
                 d.message if d.median is not None else "",
             )
         )
+    return tiles
+
+
+def _evidence_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) -> Safe:
+    """Evidence completeness: the share of releases with every required item."""
     ev = k.evidence_completeness
-    tiles.append(
-        _tile(
-            "Evidence completeness",
-            fmt_pct(ev.value),
-            [
-                f"{ev.numerator} of {ev.denominator} releases had every required item"
-                f" · {level} CI {fmt_interval(ev.ci_low, ev.ci_high, fmt_pct)}"
-            ],
-            _rate_delta(ev, p.evidence_completeness if p else None, pm, "down"),
-            ev.status,
-            ev.message,
-        )
+    return _tile(
+        "Evidence completeness",
+        fmt_pct(ev.value),
+        [
+            f"{ev.numerator} of {ev.denominator} releases had every required item"
+            f" · {level} CI {fmt_interval(ev.ci_low, ev.ci_high, fmt_pct)}"
+        ],
+        _rate_delta(ev, p.evidence_completeness if p else None, pm, "down"),
+        ev.status,
+        ev.message,
     )
+
+
+def _unit_cost_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) -> Safe:
+    """Unit process cost: the month's mean per case and the releases' impact on it."""
     uc, imp = k.unit_cost_usd, k.unit_cost_impact_usd
     detail = [
         f"mean per case over {uc.n:,} cases · {level} CI "
@@ -186,23 +214,14 @@ def headline(ctx: ExecutiveContext) -> Section:
         )
     else:
         detail.append(f"release impact: {imp.message or 'not available'}")
-    tiles.append(
-        _tile(
-            "Unit process cost (USD per case)",
-            fmt_usd(uc.mean),
-            detail,
-            _estimate_delta(uc, p.unit_cost_usd if p else None, pm),
-            uc.status,
-            uc.message if uc.mean is not None else "",
-        )
+    return _tile(
+        "Unit process cost (USD per case)",
+        fmt_usd(uc.mean),
+        detail,
+        _estimate_delta(uc, p.unit_cost_usd if p else None, pm),
+        uc.status,
+        uc.message if uc.mean is not None else "",
     )
-    takeaway = [_headline_sentence(ctx)]
-    if k.immature_releases:
-        takeaway.append(
-            f"{len(k.immature_releases)} of the {k.releases_deployed} releases are still inside "
-            "their observation or attribution window: these figures can still rise."
-        )
-    return _section("headline", takeaway, _tag("div", _join(tiles), "ra-tiles"))
 
 
 def _headline_sentence(ctx: ExecutiveContext) -> str:
@@ -227,11 +246,23 @@ def _pooled(results: Sequence[RateResult], alpha: float) -> RateResult:
 def trends(ctx: ExecutiveContext) -> Section:
     """12-month trends: CFR-DQ with its interval band (DORA CFR beside it), MTTD and MTTM
     (median of observed and Kaplan-Meier median), evidence completeness and unit cost."""
+    figs = _trend_figures(ctx)
+    takeaway = _trend_sentences(ctx)
+    grid = _tag(
+        "div",
+        Safe("".join(f'<div class="ra-chart">{charts.figure_html(f)}</div>' for f in figs[1:3])),
+        "ra-grid2",
+    )
+    return Section("trends", (figs[0], grid, figs[3], figs[4]), tuple(takeaway))
+
+
+def _trend_figures(ctx: ExecutiveContext) -> list[go.Figure]:
+    """The five trend charts: CFR-DQ (with classic DORA CFR), MTTD, MTTM, evidence completeness,
+    unit cost."""
     h = ctx.history
     months = [m.month for m in h]
-    alpha = ctx.analysis.dataset.policy.alpha
-    level = 1 - alpha
-    figs = [
+    level = 1 - ctx.analysis.dataset.policy.alpha
+    return [
         charts.rate_trend(
             months,
             [m.change_failure_rate for m in h],
@@ -276,7 +307,14 @@ def trends(ctx: ExecutiveContext) -> Section:
             level=level,
         ),
     ]
-    takeaway = []
+
+
+def _trend_sentences(ctx: ExecutiveContext) -> list[str]:
+    """The month against the earlier months of the window: pooled rates, the range of the
+    monthly medians and means."""
+    h = ctx.history
+    alpha = ctx.analysis.dataset.policy.alpha
+    takeaway: list[str] = []
     earlier = h[:-1]
     cur = h[-1]
     if earlier:
@@ -308,12 +346,7 @@ def trends(ctx: ExecutiveContext) -> Section:
             )
     if not takeaway:
         takeaway.append("There is not enough history before this month for a trend statement.")
-    grid = _tag(
-        "div",
-        Safe("".join(f'<div class="ra-chart">{charts.figure_html(f)}</div>' for f in figs[1:3])),
-        "ra-grid2",
-    )
-    return Section("trends", (figs[0], grid, figs[3], figs[4]), tuple(takeaway))
+    return takeaway
 
 
 # ---------------------------------------------------------------- executive: breakdowns

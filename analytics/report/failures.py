@@ -4,7 +4,7 @@ attribution.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +13,7 @@ import polars as pl
 from analytics.analysis.kpis import Analysis, month_range
 from analytics.core.columns import MTTM_INVALID
 from analytics.governance.risk import GroupRisk
-from analytics.metrics.detection import DetectionPotential
+from analytics.metrics.detection import DetectionPotential, detection_summary
 from analytics.report.context import ExecutiveContext, _release_incidents, trend_months
 from analytics.report.format import DETECTION_LABELS, fmt_hours, fmt_pct, fmt_time
 from analytics.report.html import Safe, Section, _h, _p, _section, _table, _ul
@@ -140,7 +140,7 @@ def failed_releases(ctx: ExecutiveContext) -> Section:
             f"{late.height} failure(s) have no operational detection yet: "
             f"{', '.join(late['release_id'].to_list())}."
         )
-    takeaway += _detection_summary(ctx, failed)
+    takeaway += _detection_sentences(failed)
     note = _p(ctx.detection_note, cls="ra-muted") if ctx.detection_note else None
     return _section("failed_releases", takeaway, table, note)
 
@@ -155,23 +155,19 @@ def _detectable_text(dp: DetectionPotential | None) -> str:
     return "not visible beyond the margin"
 
 
-def _detection_summary(ctx: ExecutiveContext, failed: pl.DataFrame) -> list[str]:
+def _detection_sentences(failed: pl.DataFrame) -> list[str]:
     """How much earlier an always-valid test on the telemetry could have seen the month's
-    telemetry-visible failures than they were actually detected."""
-    pairs = []
-    for r in failed.iter_rows(named=True):
-        dp = ctx.detection.get(r["release_id"])
-        if dp is not None and dp.detectable_after_hours is not None:
-            pairs.append((r["release_id"], dp.detectable_after_hours, r["detection_hours"]))
-    if not pairs:
+    telemetry-visible failures than they were actually detected
+    (``analytics.metrics.detection.detection_summary``)."""
+    s = detection_summary(failed)
+    if s.n == 0:
         return []
-    both = [(v, d) for _, v, d in pairs if d is not None]
-    visible = [v for _, v, _ in pairs]
-    if len(pairs) == 1:
-        rid, v, d = pairs[0]
+    if s.n == 1:
+        r = s.releases[0]
+        v, d = r["detectable_after_hours"], r["detection_hours"]
         text = (
-            f"{rid}'s degradation was statistically visible in the telemetry (always-valid "
-            f"confidence sequence) {fmt_hours(v)} after release"
+            f"{r['release_id']}'s degradation was statistically visible in the telemetry "
+            f"(always-valid confidence sequence) {fmt_hours(v)} after release"
         )
         if d is not None:
             gap = d - v
@@ -180,22 +176,16 @@ def _detection_summary(ctx: ExecutiveContext, failed: pl.DataFrame) -> list[str]
             )
         return [text + "."]
     text = (
-        f"{len(pairs)} of the {failed.height} failures were statistically visible in the "
+        f"{s.n} of the {failed.height} failures were statistically visible in the "
         f"telemetry (always-valid confidence sequence) after a median of "
-        f"{fmt_hours(_median(visible))}"
+        f"{fmt_hours(s.median_detectable_after_hours)}"
     )
-    if both:
-        lag = _median([d - v for v, d in both])
+    if s.median_hours_earlier is not None:
+        lag = s.median_hours_earlier
         text += f"; detection came a median {fmt_hours(abs(lag))} " + (
             "later" if lag >= 0 else "earlier"
         )
     return [text + "."]
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 # ---------------------------------------------------------------- executive: risk attribution
@@ -206,7 +196,7 @@ def risk(ctx: ExecutiveContext) -> Section:
     releases that changed each component, of each effective tier, with each process gap and
     each audit finding, against the rest (risk ratio with interval), and the logistic
     regression's adjusted ratios, with their caveats (``analytics.governance.risk``)."""
-    ra_ = ctx.risk
+    ra_ = ctx.risk_attribution
     months = month_range(ctx.month, trend_months(ctx.analysis.dataset.policy))
     span = f"{months[0]} to {months[-1]}"
     if ra_.n == 0:
@@ -225,7 +215,7 @@ def risk(ctx: ExecutiveContext) -> Section:
             "No component, tier, process gap or finding goes with a failure rate "
             "whose interval lies clearly above the rest."
         )
-    reg = ctx.risk.regression
+    reg = ra_.regression
     if reg.status == "ok" and reg.sentences:
         takeaway += list(reg.sentences)
     elif reg.message:

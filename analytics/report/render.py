@@ -4,7 +4,7 @@ into one self-contained HTML file, and (optionally) headless chromium prints it 
 A report is "one notebook + parameters" (``analytics/notebooks/executive_monthly.ipynb``,
 ``analytics/notebooks/post_release_review.ipynb``: package data read with ``importlib.resources``,
 so an installed wheel renders the same reports as a checkout). The HTML hides all code, holds
-plotly.js once (embedded by ``analytics.sections.setup_notebook``) and loads nothing from the
+plotly.js once (embedded by ``analytics.setup_notebook``) and loads nothing from the
 network. Its file name is built from the parameters, sanitised so that no id can leave the output
 folder, and it is written atomically: a temporary file in the output folder renamed into place
 with ``os.replace`` only when everything (HTML and, if asked, PDF) succeeded, so a failed run
@@ -30,13 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import nbformat
-from jinja2 import DictLoader
+from typing import TYPE_CHECKING, Any
 
 from analytics.analysis.kpis import parse_as_of
 from analytics.core.errors import DataError
+
+if TYPE_CHECKING:  # nbformat, jinja2 and nbconvert are imported when a report is rendered
+    import nbformat
 
 # The report notebooks are package data (``analytics/notebooks/``), found through
 # importlib.resources so that they are there wherever the package is installed.
@@ -251,6 +251,7 @@ def strip_noise(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, tuple
 def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     """One self-contained HTML page: code, prompts and anchor links hidden, no CDN scripts
     (require.js, MathJax, mermaid blocks of the lab template are emptied)."""
+    from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(
@@ -266,7 +267,7 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     if FOOTER_MARKER not in body:
         raise ReportError(
             "the report has no reproducibility footer "
-            "(call analytics.sections.reproducibility in the last cell)"
+            "(call report.reproducibility() in the last cell)"
         )
     return body
 
@@ -396,6 +397,32 @@ def render_post_release(
     return render("post_release", params, out_dir, name, pdf=pdf, notebook_dir=notebook_dir)
 
 
+def render_report(
+    kind: str,
+    data_dir: str | Path,
+    as_of: str,
+    out_dir: str | Path,
+    *,
+    month: str | None = None,
+    release_id: str | None = None,
+    policy: str | Path | None = None,
+    systems: Sequence[str] = (),
+    pdf: bool = False,
+) -> Rendered:
+    """Render one report into ``out_dir``, as ``analytics report`` does: ``kind``
+    ``"executive"`` (the report of ``month``; ``systems`` optional) or ``"post_release"`` (the
+    review of ``release_id``). Returns the paths written (see ``Rendered``)."""
+    if kind == "executive" and month is not None and release_id is None:
+        return render_executive(
+            data_dir, month, as_of, out_dir, policy=policy, systems=systems, pdf=pdf
+        )
+    if kind == "post_release" and release_id is not None and month is None and not systems:
+        return render_post_release(data_dir, release_id, as_of, out_dir, policy=policy, pdf=pdf)
+    raise DataError(
+        f"report {kind!r}: 'executive' takes month (and systems), 'post_release' takes release_id"
+    )
+
+
 def _check_inputs(data_dir: str | Path, as_of: str) -> None:
     """Fail before starting a kernel when the inputs cannot work."""
     parse_as_of(as_of)
@@ -426,6 +453,7 @@ __all__ = [
     "render",
     "render_executive",
     "render_post_release",
+    "render_report",
     "report_filename",
     "safe_name",
     "strip_noise",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from analytics.analysis.kpis import MonthlyKpis
 from analytics.core.results import RateResult
 from analytics.report.context import ExecutiveContext, min_trend_n
 from analytics.report.executive import _overlap
@@ -51,129 +52,187 @@ def _change_sentence(
 def takeaway_points(ctx: ExecutiveContext) -> Takeaway:
     """Generate the executive takeaway from the month's numbers. Every sentence is conditional
     on the data behind it: nothing is said about a KPI without a value."""
-    k, p = ctx.kpis, ctx.previous
-    pm = p.month if p else ""
     cohort = ctx.cohort
-    failed = cohort.filter(pl.col("failed").fill_null(False))
-    changed: list[str] = []
-    if p is not None:
-        changed.append(
-            f"{k.releases_deployed} releases were deployed in {ctx.month} "
-            f"against {p.releases_deployed} in {pm}."
-        )
-        for name, cur, prev in (
-            (
-                "The change failure rate by decision quality",
-                k.change_failure_rate,
-                p.change_failure_rate,
-            ),
-            ("Evidence completeness", k.evidence_completeness, p.evidence_completeness),
-        ):
-            s = _change_sentence(name, cur, prev, pm)
-            if s:
-                changed.append(s)
-        for name, cur_d, prev_d in (
-            ("Median time to detect", k.mttd_hours, p.mttd_hours),
-            ("Median time to mitigate", k.mttm_hours, p.mttm_hours),
-        ):
-            if cur_d.median is not None and prev_d.median is not None:
-                verb = (
-                    "rose"
-                    if cur_d.median > prev_d.median
-                    else "fell"
-                    if cur_d.median < prev_d.median
-                    else "held"
-                )
-                thin = (
-                    " Too few to read as a trend."
-                    if min(cur_d.n, prev_d.n) < min_trend_n(ctx.analysis.dataset.policy)
-                    else ""
-                )
-                changed.append(
-                    f"{name} {verb}: {fmt_hours(prev_d.median)} (n {prev_d.n}) → "
-                    f"{fmt_hours(cur_d.median)} (n {cur_d.n}).{thin}"
-                )
-        uc, puc = k.unit_cost_usd, p.unit_cost_usd
-        if uc.mean is not None and puc.mean is not None and puc.mean:
-            rel = (uc.mean - puc.mean) / puc.mean
-            if _overlap(uc.ci_low, uc.ci_high, puc.ci_low, puc.ci_high) is False:
-                verb = "rose" if rel > 0 else "fell"
-                changed.append(
-                    f"Unit process cost {verb} {abs(rel):.1%}: {fmt_usd(puc.mean)} → "
-                    f"{fmt_usd(uc.mean)} per case; the intervals do not overlap."
-                )
-            else:
-                changed.append(
-                    f"Unit process cost held within noise: {fmt_usd(puc.mean)} → "
-                    f"{fmt_usd(uc.mean)} per case ({rel:+.1%}, intervals overlap)."
-                )
-    elif k.releases_deployed:
-        changed.append(
-            f"{k.releases_deployed} releases were deployed in {ctx.month}; there is "
-            "no earlier month in the data to compare with."
-        )
-    matters: list[str] = []
-    decide: list[str] = []
-    ids = lambda df: ", ".join(df["release_id"].to_list())  # noqa: E731
-    if failed.height:
-        matters.append(f"{failed.height} release(s) degraded decision quality: {ids(failed)}.")
-        miscl = failed.filter(pl.col("misclassified").fill_null(False))
-        if miscl.height:
-            matters.append(
-                f"{miscl.height} of them {'was' if miscl.height == 1 else 'were'} declared "
-                "at a lower risk tier than "
-                f"their changed components imply ({ids(miscl)}), so they skipped "
-                "part of the path their risk required."
-            )
-        incomplete = failed.filter(~pl.col("evidence_complete").fill_null(True))
-        if incomplete.height:
-            matters.append(
-                f"{incomplete.height} of them shipped without the evidence their "
-                f"tier requires ({ids(incomplete)})."
-            )
-        undetected = failed.filter(pl.col("detected_at").is_null())
-        if undetected.height:
-            matters.append(
-                f"{undetected.height} failure(s) were found only by telemetry "
-                f"analysis and have not been detected in operation ({ids(undetected)})."
-            )
-    elif cohort.height:
-        matters.append(
-            f"No release of {ctx.month} degraded decision quality as of {fmt_time(ctx.as_of)}."
-        )
     inc = ctx.analysis.incidents.filter(
         pl.col("attributed_release_id").is_in(cohort["release_id"].implode())
     )
-    late = inc.filter(pl.col("detection_source").is_in(LATE_DETECTION_SOURCES))
+    return Takeaway(
+        tuple(_what_changed(ctx)),
+        tuple(_why_it_matters(ctx, cohort, inc)),
+        tuple(_what_to_decide(ctx, cohort, inc)),
+    )
+
+
+def _ids(df: pl.DataFrame) -> str:
+    return ", ".join(df["release_id"].to_list())
+
+
+def _what_changed(ctx: ExecutiveContext) -> list[str]:
+    """The month against the previous one: releases deployed, CFR-DQ and evidence completeness,
+    median times to detect and mitigate, unit cost."""
+    k, p = ctx.kpis, ctx.previous
+    if p is None:
+        if not k.releases_deployed:
+            return []
+        return [
+            f"{k.releases_deployed} releases were deployed in {ctx.month}; there is "
+            "no earlier month in the data to compare with."
+        ]
+    changed = [
+        f"{k.releases_deployed} releases were deployed in {ctx.month} "
+        f"against {p.releases_deployed} in {p.month}."
+    ]
+    for name, cur, prev in (
+        (
+            "The change failure rate by decision quality",
+            k.change_failure_rate,
+            p.change_failure_rate,
+        ),
+        ("Evidence completeness", k.evidence_completeness, p.evidence_completeness),
+    ):
+        s = _change_sentence(name, cur, prev, p.month)
+        if s:
+            changed.append(s)
+    changed += _duration_changes(ctx, p)
+    cost = _unit_cost_change(k, p)
+    return changed + ([cost] if cost else [])
+
+
+def _duration_changes(ctx: ExecutiveContext, p: MonthlyKpis) -> list[str]:
+    """Median time to detect and to mitigate, previous month ``p`` to this one, flagged as too
+    thin for a trend below ``reports.min_trend_n`` observations."""
+    k = ctx.kpis
+    out = []
+    for name, cur_d, prev_d in (
+        ("Median time to detect", k.mttd_hours, p.mttd_hours),
+        ("Median time to mitigate", k.mttm_hours, p.mttm_hours),
+    ):
+        if cur_d.median is not None and prev_d.median is not None:
+            verb = (
+                "rose"
+                if cur_d.median > prev_d.median
+                else "fell"
+                if cur_d.median < prev_d.median
+                else "held"
+            )
+            thin = (
+                " Too few to read as a trend."
+                if min(cur_d.n, prev_d.n) < min_trend_n(ctx.analysis.dataset.policy)
+                else ""
+            )
+            out.append(
+                f"{name} {verb}: {fmt_hours(prev_d.median)} (n {prev_d.n}) → "
+                f"{fmt_hours(cur_d.median)} (n {cur_d.n}).{thin}"
+            )
+    return out
+
+
+def _unit_cost_change(k: MonthlyKpis, p: MonthlyKpis) -> str | None:
+    """Unit process cost against the previous month ``p``: a change only when the intervals are
+    apart, otherwise 'held within noise'."""
+    uc, puc = k.unit_cost_usd, p.unit_cost_usd
+    if uc.mean is None or puc.mean is None or not puc.mean:
+        return None
+    rel = (uc.mean - puc.mean) / puc.mean
+    if _overlap(uc.ci_low, uc.ci_high, puc.ci_low, puc.ci_high) is False:
+        verb = "rose" if rel > 0 else "fell"
+        return (
+            f"Unit process cost {verb} {abs(rel):.1%}: {fmt_usd(puc.mean)} → "
+            f"{fmt_usd(uc.mean)} per case; the intervals do not overlap."
+        )
+    return (
+        f"Unit process cost held within noise: {fmt_usd(puc.mean)} → "
+        f"{fmt_usd(uc.mean)} per case ({rel:+.1%}, intervals overlap)."
+    )
+
+
+def _why_it_matters(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFrame) -> list[str]:
+    """The month's failures and how they slipped through, incidents found late or still open,
+    releases still inside their observation window."""
+    matters = _failure_sentences(ctx, cohort)
+    late, src = _late_incidents(inc)
     if late.height:
-        src = ", ".join(sorted(set(late["detection_source"].to_list())))
         matters.append(
             f"{late.height} of the month's {inc.height} attributed incidents were "
             f"found by {src} rather than by the release's own monitoring."
         )
-        decide.append(
-            f"Invest in detection: {late.height} incident(s) surfaced through {src}; "
-            "decide which canary metric or alert should have caught them."
-        )
-    open_inc = inc.filter(~pl.col("mitigated_by_as_of") & pl.col("dq_impact"))
+    open_inc = _open_dq_incidents(inc)
     if open_inc.height:
         matters.append(
             f"{open_inc.height} decision-quality incident(s) are still open at "
             f"{fmt_time(ctx.as_of)}: "
             f"{', '.join(open_inc['incident_id'].to_list())}."
         )
-        decide.append(f"Assign an owner and a deadline to the {open_inc.height} open incident(s).")
-    if k.immature_releases:
+    if ctx.kpis.immature_releases:
         matters.append(
-            f"{len(k.immature_releases)} release(s) are still inside their observation "
+            f"{len(ctx.kpis.immature_releases)} release(s) are still inside their observation "
             "window, so this month's failure rate can still rise."
         )
+    return matters
+
+
+def _failure_sentences(ctx: ExecutiveContext, cohort: pl.DataFrame) -> list[str]:
+    """The failed releases, and among them the misclassified, those short of evidence and those
+    found only by telemetry; or that none failed."""
+    failed = cohort.filter(pl.col("failed").fill_null(False))
+    if not failed.height:
+        if not cohort.height:
+            return []
+        return [f"No release of {ctx.month} degraded decision quality as of {fmt_time(ctx.as_of)}."]
+    out = [f"{failed.height} release(s) degraded decision quality: {_ids(failed)}."]
+    miscl = failed.filter(pl.col("misclassified").fill_null(False))
+    if miscl.height:
+        out.append(
+            f"{miscl.height} of them {'was' if miscl.height == 1 else 'were'} declared "
+            "at a lower risk tier than "
+            f"their changed components imply ({_ids(miscl)}), so they skipped "
+            "part of the path their risk required."
+        )
+    incomplete = failed.filter(~pl.col("evidence_complete").fill_null(True))
+    if incomplete.height:
+        out.append(
+            f"{incomplete.height} of them shipped without the evidence their "
+            f"tier requires ({_ids(incomplete)})."
+        )
+    undetected = failed.filter(pl.col("detected_at").is_null())
+    if undetected.height:
+        out.append(
+            f"{undetected.height} failure(s) were found only by telemetry "
+            f"analysis and have not been detected in operation ({_ids(undetected)})."
+        )
+    return out
+
+
+def _late_incidents(inc: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """The incidents found by a late source (not the release's own monitoring), and those
+    sources in words."""
+    late = inc.filter(pl.col("detection_source").is_in(LATE_DETECTION_SOURCES))
+    return late, ", ".join(sorted(set(late["detection_source"].to_list())))
+
+
+def _open_dq_incidents(inc: pl.DataFrame) -> pl.DataFrame:
+    return inc.filter(~pl.col("mitigated_by_as_of") & pl.col("dq_impact"))
+
+
+def _what_to_decide(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFrame) -> list[str]:
+    """One decision per problem the month shows (late detection, open incidents, misclassified
+    releases, missing evidence, ignored stop conditions, gate escapes), or that none is due."""
+    decide: list[str] = []
+    late, src = _late_incidents(inc)
+    if late.height:
+        decide.append(
+            f"Invest in detection: {late.height} incident(s) surfaced through {src}; "
+            "decide which canary metric or alert should have caught them."
+        )
+    open_inc = _open_dq_incidents(inc)
+    if open_inc.height:
+        decide.append(f"Assign an owner and a deadline to the {open_inc.height} open incident(s).")
     miscl_all = cohort.filter(pl.col("misclassified").fill_null(False))
     if miscl_all.height:
         failed_share = miscl_all.filter(pl.col("failed").fill_null(False)).height
         decide.append(
             f"Enforce the implied risk tier at release time: {miscl_all.height} "
-            f"release(s) were declared below it ({ids(miscl_all)}), {failed_share} of "
+            f"release(s) were declared below it ({_ids(miscl_all)}), {failed_share} of "
             "which failed."
         )
     incomplete_all = cohort.filter(~pl.col("evidence_complete").fill_null(True))
@@ -198,7 +257,7 @@ def takeaway_points(ctx: ExecutiveContext) -> Takeaway:
             "Nothing in this month's numbers calls for a decision: no failed release "
             "was misclassified or short of evidence, and no incident is open."
         )
-    return Takeaway(tuple(changed), tuple(matters), tuple(decide))
+    return decide
 
 
 def executive_takeaway(ctx: ExecutiveContext) -> Section:

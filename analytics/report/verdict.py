@@ -27,7 +27,13 @@ def release_verdict(ctx: ReleaseContext) -> Verdict:
     """Verdict: failed (with the signals that fired), immature (observation window not over,
     nothing fired yet) or no failure; follow-ups come from the audit findings, open incidents
     and the failure signals, each naming what to do."""
-    r, a = ctx.release, ctx.audit
+    status, sentence = _status(ctx)
+    return Verdict(status, sentence, tuple(_path_follow_ups(ctx) + _outcome_follow_ups(ctx)))
+
+
+def _status(ctx: ReleaseContext) -> tuple[str, str]:
+    """The verdict status and its sentence."""
+    r = ctx.release
     signals = list(r.get("failure_signals") or [])
     if r.get("failed"):
         status = "failed"
@@ -44,8 +50,15 @@ def release_verdict(ctx: ReleaseContext) -> Verdict:
             f"No failure signal fired for {ctx.release_id} within its observation and "
             "attribution windows."
         )
-    follow: list[str] = []
+    return status, sentence
+
+
+def _path_follow_ups(ctx: ReleaseContext) -> list[str]:
+    """Follow-ups on the path the release took: its tier, evidence, waivers, gates, rollout
+    steps, approvals and owner (from the audit)."""
+    r, a = ctx.release, ctx.audit
     codes = set(a.get("findings") or [])
+    follow: list[str] = []
     if r.get("misclassified"):
         follow.append(
             f"Declare releases that change {', '.join(_implied_by(ctx))} at tier "
@@ -87,6 +100,15 @@ def release_verdict(ctx: ReleaseContext) -> Verdict:
         or "multiple_final_approvals" in codes
     ):
         follow.append("Name one accountable owner with one final go / no-go vote.")
+    return follow
+
+
+def _outcome_follow_ups(ctx: ReleaseContext) -> list[str]:
+    """Follow-ups on what happened after release: open incidents, a failure seen only in
+    telemetry, a gate escape, missing operator decisions or version marker."""
+    r = ctx.release
+    codes = set(ctx.audit.get("findings") or [])
+    follow: list[str] = []
     open_inc = ctx.incidents.filter(~pl.col("mitigated_by_as_of"))
     if open_inc.height:
         follow.append(
@@ -115,7 +137,7 @@ def release_verdict(ctx: ReleaseContext) -> Verdict:
             "Make sure the new version's marker reaches telemetry within "
             f"{float(obs['marker_within_hours']):g} hours of release."
         )
-    return Verdict(status, sentence, tuple(follow))
+    return follow
 
 
 def verdict(ctx: ReleaseContext) -> Section:

@@ -69,17 +69,7 @@ def version_comparison(ctx: ReleaseContext) -> Section:
     policy margin and the verdict; a per-segment forest plot of the decision-quality metrics
     against their margins; daily values per version with the rollout stages marked."""
     c = ctx.comparison
-    if ctx.previous is None:
-        reason = (
-            f"{ctx.release_id} is the first release of its system: there is no previous "
-            "version to compare with."
-        )
-    elif not ctx.release.get("deployed"):
-        reason = f"{ctx.release_id} was not deployed by {fmt_time(ctx.as_of)}."
-    elif ctx.analysis.rollup is None:
-        reason = "The dataset has no telemetry, so the versions cannot be compared."
-    else:
-        reason = ""
+    reason = _not_compared_reason(ctx)
     if c is None or reason:
         return _section("version_comparison", [reason or "No comparison is available."])
     window = (
@@ -93,34 +83,8 @@ def version_comparison(ctx: ReleaseContext) -> Section:
     )
     if c.status == "insufficient_data":
         return _section("version_comparison", [head, f"No comparison: {c.message}."])
-    takeaway = [head, _control_text(c)]
-    if c.status == "immature":
-        takeaway.append(
-            f"The observation window is not over at {fmt_time(ctx.as_of)}: "
-            f"{c.message or 'results may still change'}."
-        )
-    worse = c.worse("decision_quality")
-    for name in worse:
-        m = c.metrics[name]
-        takeaway.append(
-            f"{name.replace('_', ' ').capitalize()} is worse beyond its {m.margin:.0%} margin: "
-            f"{_metric_value(name, m.ref_value)} → {_metric_value(name, m.new_value)} "
-            f"(difference {_metric_diff(name, m.estimate)}, interval "
-            f"{_metric_diff(name, m.ci_low)} to {_metric_diff(name, m.ci_high)})."
-        )
     dq = [n for n, m in c.metrics.items() if m.role == "decision_quality"]
-    rest = [n for n in dq if n not in worse]
-    if rest:
-        groups: dict[str, list[str]] = {}
-        for n in rest:
-            groups.setdefault(c.metrics[n].verdict, []).append(n.replace("_", " "))
-        takeaway.append(
-            "Other decision-quality metrics: "
-            + "; ".join(f"{v.replace('_', ' ')}: {', '.join(ns)}" for v, ns in groups.items())
-            + "."
-        )
-    if not worse and dq:
-        takeaway.append("No decision-quality metric is worse beyond its margin.")
+    takeaway = [head, _control_text(c), *_verdict_sentences(ctx, c, dq)]
     tables = [
         _metric_table(
             c,
@@ -134,7 +98,70 @@ def version_comparison(ctx: ReleaseContext) -> Section:
             "Operational metrics: reported against no change, never a failure signal",
         ),
     ]
-    note = _p(
+    figs = _forest_figures(c, dq) + _daily_figures(ctx)
+    grid = (
+        _tag(
+            "div",
+            Safe("".join(f'<div class="ra-chart">{charts.figure_html(f)}</div>' for f in figs)),
+            "ra-grid2",
+        )
+        if figs
+        else None
+    )
+    return _section("version_comparison", takeaway, *tables, _method_note(c), grid)
+
+
+def _not_compared_reason(ctx: ReleaseContext) -> str:
+    """Why the release has no comparison (first of its system, not deployed, no telemetry), or
+    an empty string."""
+    if ctx.previous is None:
+        return (
+            f"{ctx.release_id} is the first release of its system: there is no previous "
+            "version to compare with."
+        )
+    if not ctx.release.get("deployed"):
+        return f"{ctx.release_id} was not deployed by {fmt_time(ctx.as_of)}."
+    if ctx.analysis.rollup is None:
+        return "The dataset has no telemetry, so the versions cannot be compared."
+    return ""
+
+
+def _verdict_sentences(ctx: ReleaseContext, c: ReleaseComparison, dq: Sequence[str]) -> list[str]:
+    """The window still open, each decision-quality metric worse beyond its margin (with its
+    values and interval), the verdicts of the others."""
+    out = []
+    if c.status == "immature":
+        out.append(
+            f"The observation window is not over at {fmt_time(ctx.as_of)}: "
+            f"{c.message or 'results may still change'}."
+        )
+    worse = c.worse("decision_quality")
+    for name in worse:
+        m = c.metrics[name]
+        out.append(
+            f"{name.replace('_', ' ').capitalize()} is worse beyond its {m.margin:.0%} margin: "
+            f"{_metric_value(name, m.ref_value)} → {_metric_value(name, m.new_value)} "
+            f"(difference {_metric_diff(name, m.estimate)}, interval "
+            f"{_metric_diff(name, m.ci_low)} to {_metric_diff(name, m.ci_high)})."
+        )
+    rest = [n for n in dq if n not in worse]
+    if rest:
+        groups: dict[str, list[str]] = {}
+        for n in rest:
+            groups.setdefault(c.metrics[n].verdict, []).append(n.replace("_", " "))
+        out.append(
+            "Other decision-quality metrics: "
+            + "; ".join(f"{v.replace('_', ' ')}: {', '.join(ns)}" for v, ns in groups.items())
+            + "."
+        )
+    if not worse and dq:
+        out.append("No decision-quality metric is worse beyond its margin.")
+    return out
+
+
+def _method_note(c: ReleaseComparison) -> Safe:
+    """How to read the tables and charts: the difference, the intervals, the verdicts."""
+    return _p(
         f"Difference = new minus reference, standardised to the new version's segment mix "
         f"(naive: without standardisation); {1 - c.alpha:.0%} intervals at the last complete "
         f"day; verdicts from sequential p-values over the daily looks, adjusted with "
@@ -145,7 +172,12 @@ def version_comparison(ctx: ReleaseContext) -> Section:
         "the margin on the worse side.",
         cls="ra-muted",
     )
-    seg = c.segments.filter(pl.col("metric").is_in(dq))
+
+
+def _forest_figures(c: ReleaseComparison, dq: Sequence[str]) -> list[go.Figure]:
+    """One forest plot per decision-quality metric: the overall difference on top, then each
+    segment, against the margin."""
+    seg = c.segments.filter(pl.col("metric").is_in(list(dq)))
     figs: list[go.Figure] = []
     for name in dq:
         m = c.metrics[name]
@@ -175,9 +207,15 @@ def version_comparison(ctx: ReleaseContext) -> Section:
                 scale=scale,
             )
         )
+    return figs
+
+
+def _daily_figures(ctx: ReleaseContext) -> list[go.Figure]:
+    """Daily values of ``DAILY_METRICS`` per version, the rollout stage starts marked."""
     daily = daily_series(
         ctx.analysis.rollup, ctx.analysis.releases, ctx.release_id, ctx.policy, ctx.as_of
     )
+    figs: list[go.Figure] = []
     for name in DAILY_METRICS:
         part = daily.filter(pl.col("metric") == name)
         if part.height:
@@ -194,16 +232,7 @@ def version_comparison(ctx: ReleaseContext) -> Section:
                     title=f"{name.replace('_', ' ').capitalize()} per day and version",
                 )
             )
-    grid = (
-        _tag(
-            "div",
-            Safe("".join(f'<div class="ra-chart">{charts.figure_html(f)}</div>' for f in figs)),
-            "ra-grid2",
-        )
-        if figs
-        else None
-    )
-    return _section("version_comparison", takeaway, *tables, note, grid)
+    return figs
 
 
 FOREST_SCHEMA = pl.Schema(
