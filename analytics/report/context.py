@@ -15,18 +15,12 @@ from typing import Any
 
 import polars as pl
 
-from analytics.analysis.kpis import (
-    Analysis,
-    MonthlyKpis,
-    _compared_ids,
-    analyze,
-    month_range,
-    monthly_kpis,
-    parse_as_of,
-)
+from analytics.analysis.kpis import MonthlyKpis, monthly_kpis
+from analytics.analysis.steps import Analysis, analyze, compared_ids
 from analytics.comparison import ReleaseComparison
 from analytics.core.columns import ROW
 from analytics.core.errors import DataError
+from analytics.core.periods import month_range, parse_as_of
 from analytics.core.policy import Policy
 from analytics.data.io import Dataset, load_dataset
 from analytics.data.rollup import Rollup
@@ -101,7 +95,7 @@ def _check_compared(analysis: Analysis, months: Sequence[str]) -> None:
         return
     missing = [
         r
-        for r in _compared_ids(analysis.releases, analysis.as_of, months)
+        for r in compared_ids(analysis.releases, analysis.as_of, months)
         if r not in analysis.comparisons
     ]
     if missing:
