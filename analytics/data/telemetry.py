@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from analytics.core.columns import LINE, ROW
+from analytics.core.columns import LINE, ROW, UNKNOWN_RELEASE
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy
 from analytics.core.quality import Finding
@@ -101,10 +101,8 @@ def _telemetry_flags(
         flag_exprs.append(empty.alias(f"_null_{name}"))
         flags.append(_Flag(f"_null_{name}", "missing", name))
     rid = pl.col("release_id").cast(pl.String)
-    flag_exprs.append(
-        (rid.is_not_null() & ~rid.is_in(sorted(release_ids))).alias("_unknown_release")
-    )
-    flags.append(_Flag("_unknown_release", "unknown_release", "release_id"))
+    flag_exprs.append((rid.is_not_null() & ~rid.is_in(sorted(release_ids))).alias(UNKNOWN_RELEASE))
+    flags.append(_Flag(UNKNOWN_RELEASE, "unknown_release", "release_id"))
     return raw.with_columns(flag_exprs), flags, typed
 
 
@@ -246,7 +244,7 @@ def _duplicate_findings(source: TelemetrySource, flags: pl.LazyFrame, scan: _Sca
     groups = scan.groups
     lines = (
         flags.with_columns(_telemetry_line(source))
-        .filter(pl.col(GID).is_in(pl.concat(groups[GID].to_list()).implode()))
+        .filter(pl.col(GID).is_in(groups[GID].explode().implode()))
         .select(GID, LINE)
         .collect()
         if source.csv
@@ -343,7 +341,7 @@ def load_telemetry(source: TelemetrySource, policy: Policy, release_ids: set[str
     key_bad = (
         pl.col("_bad_ts") | pl.col("_null_ts") | pl.col("_null_release_id") | pl.col("_null_system")
     )
-    unknown = pl.col("_unknown_release")
+    unknown = pl.col(UNKNOWN_RELEASE)
     aggs = [
         *[pl.col(f.name).sum().cast(pl.Int64) for f in problems],
         (key_bad & ~unknown).sum().cast(pl.Int64).alias("missing_key"),
