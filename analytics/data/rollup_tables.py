@@ -34,7 +34,6 @@ its geometric midpoint, so quantiles taken from the histogram are within half a 
 2.9 % relative) of the exact value. Histograms add up: any roll-up over days or segments of a
 release sums ``n`` per bin.
 
-
 The rollup folder: ``cases.parquet`` and ``latency.parquet`` (each one file, or a folder of part
 files when Spark wrote it), ``rollup.json`` (schema version, histogram definition, the engine that
 wrote it; a folder whose definition differs from this version's is refused) and, when written by
