@@ -214,6 +214,21 @@ def test_csv_telemetry_values_and_physical_lines(tmp_path: Path) -> None:
     assert (t["n"], t["model_cost_usd_n"], t["model_cost_usd_sum"]) == (6, 4, 13.0)
 
 
+def test_csv_telemetry_duplicates_name_their_physical_lines(tmp_path: Path) -> None:
+    write_table(tmp_path, "releases", [release("rel-1", "support", "2026-09-30T00:00:00Z")])
+    frame = _cases(3).with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    frame = _set(frame.cast({c: pl.String for c in frame.columns}), "task_type", {1: "a\nb"})
+    pl.concat([frame, frame.slice(0, 1)]).write_csv(tmp_path / "telemetry.csv")
+    ds = load_dataset(tmp_path)  # case 1 spans lines 2 and 3; its copy starts on line 6
+    (dup,) = [f for f in ds.quality.findings if f.code == "exact_duplicate"]
+    assert (
+        dup.message
+        == "2 identical cases (telemetry.csv line 2, telemetry.csv line 6); counted once"
+    )
+    assert (dup.file, dup.row, dup.line) == ("telemetry.csv", 4, 6)
+    assert ds.quality.rows_excluded["telemetry"] == {"exact_duplicate": 1}
+
+
 # ---------------------------------------------------------------- telemetry structure
 
 

@@ -4,14 +4,13 @@ Each column has a kind that says how it is parsed and checked at the boundary:
 ``str`` (free text), ``id`` (non-empty text), ``ts`` (ISO 8601 with offset, normalised to UTC),
 ``bool`` (true/false/1/0), ``float``/``int`` with optional bounds, or ``enum`` with the allowed
 lower-case values. Numbers must be finite (NaN, inf and -inf are invalid values) and within
-their bounds. Code behind ``analytics.data.io.load_dataset`` trusts these types.
+their bounds. Code behind ``analytics.data.dataset.load_dataset`` trusts these types.
 
 A Parquet telemetry file must give each column a type that can represent its kind (numbers: an
 integer, float or decimal type; ``bool``: Boolean; ``ts``: a timestamp or ISO 8601 text; text
 kinds: String, Categorical, Enum or an integer type), else it is a structural error naming the
-file and the column; ``analytics.data.io`` casts every file to ``polars_schema`` before the files
-are
-concatenated (see its module docstring).
+file and the column; ``analytics.data.telemetry`` casts every file to ``polars_schema`` before the
+files are concatenated (see its module docstring).
 
 Every timestamp must also be plausible: from ``TS_MIN`` (1970-01-01T00:00:00Z) up to, not
 including, ``TS_MAX`` (3000-01-01T00:00:00Z). A value outside that range (year 0001 from a
@@ -77,6 +76,9 @@ POLARS_TYPES: dict[str, pl.DataType] = {
 }
 
 TIER_VALUES = ("low", "medium", "high")
+# The spellings of a boolean in text, compared in lower case (docs/data-contract.md).
+TRUE_VALUES = ("true", "1", "t", "yes")
+FALSE_VALUES = ("false", "0", "f", "no")
 VERSION_COLUMNS: tuple[str, ...] = tuple(f"{c}_version" for c in COMPONENTS)
 
 RELEASES = TableSchema(

@@ -40,7 +40,7 @@ from datetime import datetime
 
 import polars as pl
 
-from analytics.data.io import Dataset
+from analytics.data.dataset import Dataset
 
 # table -> the column that dates its records (rollout stages and incidents have their own rules)
 EVENT_TIME: dict[str, str] = {
@@ -57,6 +57,13 @@ def _not_after(col: str, as_of: datetime) -> pl.Expr:
     return pl.col(col).is_null() | (pl.col(col) <= as_of)
 
 
+def _erased(df: pl.DataFrame, when: pl.Expr, columns: tuple[str, ...]) -> list[pl.Expr]:
+    """The ``columns`` of ``df`` set to null where ``when`` holds (not yet known at as_of)."""
+    return [
+        pl.when(when).then(None).otherwise(pl.col(c)).alias(c) for c in columns if c in df.columns
+    ]
+
+
 def known_rows(df: pl.DataFrame, col: str, as_of: datetime | None) -> pl.DataFrame:
     """Rows of ``df`` dated by ``col`` at or before ``as_of`` (undated rows kept)."""
     if as_of is None:
@@ -69,11 +76,7 @@ def known_incidents(incidents: pl.DataFrame, as_of: datetime | None) -> pl.DataF
     if as_of is None:
         return incidents
     later = (pl.col("mitigated_at") > as_of).fill_null(False)
-    erase = [
-        pl.when(later).then(None).otherwise(pl.col(c)).alias(c)
-        for c in ("mitigated_at", "mitigation")
-        if c in incidents.columns
-    ]
+    erase = _erased(incidents, later, ("mitigated_at", "mitigation"))
     return incidents.filter(_not_after("detected_at", as_of)).with_columns(erase)
 
 
@@ -82,11 +85,7 @@ def known_stages(stages: pl.DataFrame, as_of: datetime | None) -> pl.DataFrame:
     if as_of is None:
         return stages
     running = (pl.col("ended_at") > as_of).fill_null(False)
-    erase = [
-        pl.when(running).then(None).otherwise(pl.col(c)).alias(c)
-        for c in STAGE_OUTCOME
-        if c in stages.columns
-    ]
+    erase = _erased(stages, running, STAGE_OUTCOME)
     return stages.filter(_not_after("started_at", as_of)).with_columns(erase)
 
 

@@ -1,40 +1,11 @@
-"""Telemetry rollup: per-case telemetry reduced to sufficient statistics.
+"""Telemetry rollup: per-case telemetry reduced to sufficient statistics, computed here.
 
 Every KPI, comparison and report that needs telemetry reads a ``Rollup`` instead of raw cases,
 so an organisation can roll up once (here, with ``analytics rollup``, or on Spark with
-``analytics.data.rollup_spark``) and render from the small tables. docs/rollup.md describes the
-tables,
-the commands and the benchmark.
-
-``Rollup.cases``: one row per (release_id, system, day, task_type, criticality, language,
-customer_segment), ``day`` being the UTC date of ``ts``, rows sorted by these keys (nulls first),
-with
-
-- ``n`` (Int64): cases; ``first_ts`` / ``last_ts``: earliest and latest case timestamp (UTC);
-- ``escalated``, ``reworked``, ``policy_violation``, ``refused`` (Int64): counts of true values;
-- ``<x>_sum`` and ``<x>_sumsq`` (Float64, sums over the cases whose value is valid) for x in
-  handling_time_s (s), latency_ms (ms), tokens, model_cost_usd (USD);
-- ``quality_n`` (non-null quality scores), ``quality_score_sum``, ``quality_score_sumsq``;
-- cross-product sums for the variance of unit cost, which is a linear combination of
-  model_cost_usd, handling_time_s, reworked and escalated with policy-given rates:
-  ``cost_x_handling``, ``cost_x_reworked``, ``cost_x_escalated``, ``handling_x_reworked``,
-  ``handling_x_escalated``, ``reworked_x_escalated``;
-- ``<m>_n`` (Int64) for the four booleans and the four numbers above: cases whose value is valid
-  (``load_dataset`` nulls an invalid value and records a finding). Equal to ``n`` on clean
-  data; a rate or mean that must leave invalid values out divides by it instead of ``n``.
-
-``Rollup.latency``: one row per group key above plus ``latency_bin`` (UInt16) with its count
-``n`` (Int64) of cases with a valid latency, sorted by keys then bin. Bins are log-spaced,
-``LATENCY_BINS_PER_DECADE`` per decade from 1 ms: bin b >= 1 holds latencies in
-``[LATENCY_EDGES[b-1], LATENCY_EDGES[b])`` with ``LATENCY_EDGES[k] = 10 ** ((k + 1) / 40)`` ms as
-numpy computes it in float64 (bin 0 holds everything below the first edge, the last bin
-everything from 10^7 ms). The edges are explicit numbers rather than ``floor(log10(x) * 40)``
-because log10 differs in the last bit between engines (polars gives 2.9999999999999996 for
-log10(1000)), and the Spark rollup must give the identical histogram: both guess the bin from
-log10 and correct the guess against the edges. A bin's representative value is
-its geometric midpoint, so quantiles taken from the histogram are within half a bin (about
-2.9 % relative) of the exact value. Histograms add up: any roll-up over days or segments of a
-release sums ``n`` per bin.
+``analytics.data.rollup_spark``) and render from the small tables. The tables, their columns,
+the latency histogram and the rollup folder are defined in ``analytics.data.rollup_tables``
+(whose names are re-exported here); docs/rollup.md describes the tables, the commands and the
+benchmark.
 
 How it is computed (no Python loop over rows or groups), in streaming polars passes over the
 lazy telemetry, so memory is bounded by the output, not the input:
@@ -64,7 +35,6 @@ reproducible bit for bit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,76 +42,46 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analytics.core.errors import DataError
 from analytics.core.policy import Costs
-from analytics.core.quality import DataQuality, Finding
-
-GROUP_KEYS: tuple[str, ...] = (
-    "release_id",
-    "system",
-    "day",
-    "task_type",
-    "criticality",
-    "language",
-    "customer_segment",
+from analytics.core.schemas import UTC_TS
+from analytics.data.rollup_tables import (
+    BOOL_METRICS,
+    CASES_SCHEMA,
+    CROSS_PRODUCTS,
+    GROUP_KEYS,
+    KEY_SCHEMA,
+    LATENCY_BINS_PER_DECADE,
+    LATENCY_EDGES,
+    LATENCY_MAX_DECADES,
+    LATENCY_N_BINS,
+    LATENCY_SCHEMA,
+    META_FILE,
+    NUMERIC_METRICS,
+    PARQUET_OPTIONS,
+    QUALITY_FILE,
+    ROLLUP_DIRNAME,
+    ROLLUP_SCHEMA_VERSION,
+    STRING_KEYS,
+    VALIDATED_METRICS,
+    Rollup,
+    load_telemetry_quality,
+    save_telemetry_quality,
+    write_meta,
 )
-STRING_KEYS: tuple[str, ...] = tuple(k for k in GROUP_KEYS if k != "day")
-BOOL_METRICS: tuple[str, ...] = ("escalated", "reworked", "policy_violation", "refused")
-NUMERIC_METRICS: tuple[str, ...] = ("handling_time_s", "latency_ms", "tokens", "model_cost_usd")
-_VALIDATED = (*BOOL_METRICS, *NUMERIC_METRICS)  # the metrics with a valid-value count <m>_n
-LATENCY_BINS_PER_DECADE = 40
-LATENCY_MAX_DECADES = 7
-LATENCY_N_BINS = LATENCY_BINS_PER_DECADE * LATENCY_MAX_DECADES + 1
-# Lower edge (ms) of bins 1 .. LATENCY_N_BINS - 1; the definition of the histogram.
-LATENCY_EDGES: np.ndarray = 10.0 ** (np.arange(1, LATENCY_N_BINS) / LATENCY_BINS_PER_DECADE)
+
 # Bin b holds [_LOWER_EDGES[b], _UPPER_EDGES[b]).
 _LOWER_EDGES = np.concatenate([[-np.inf], LATENCY_EDGES])
 _UPPER_EDGES = np.concatenate([LATENCY_EDGES, [np.inf]])
-ROLLUP_DIRNAME = "telemetry_rollup"
-ROLLUP_SCHEMA_VERSION = 1
-META_FILE = "rollup.json"
-QUALITY_FILE = "quality.json"
-CROSS_PRODUCTS: tuple[tuple[str, str, str], ...] = (
-    ("cost_x_handling", "model_cost_usd", "handling_time_s"),
-    ("cost_x_reworked", "model_cost_usd", "reworked"),
-    ("cost_x_escalated", "model_cost_usd", "escalated"),
-    ("handling_x_reworked", "handling_time_s", "reworked"),
-    ("handling_x_escalated", "handling_time_s", "escalated"),
-    ("reworked_x_escalated", "reworked", "escalated"),
-)
-_UTC_TS = pl.Datetime("us", "UTC")
-KEY_SCHEMA: dict[str, pl.DataType] = {
-    k: (pl.Date() if k == "day" else pl.String()) for k in GROUP_KEYS
-}
-CASES_SCHEMA: dict[str, pl.DataType] = {
-    **KEY_SCHEMA,
-    "n": pl.Int64(),
-    "first_ts": _UTC_TS,
-    "last_ts": _UTC_TS,
-    **{b: pl.Int64() for b in BOOL_METRICS},
-    **{f"{m}_{s}": pl.Float64() for m in NUMERIC_METRICS for s in ("sum", "sumsq")},
-    "quality_n": pl.Int64(),
-    "quality_score_sum": pl.Float64(),
-    "quality_score_sumsq": pl.Float64(),
-    **{name: pl.Float64() for name, _, _ in CROSS_PRODUCTS},
-    **{f"{m}_n": pl.Int64() for m in _VALIDATED},
-}
-LATENCY_SCHEMA: dict[str, pl.DataType] = {
-    **KEY_SCHEMA,
-    "latency_bin": pl.UInt16(),
-    "n": pl.Int64(),
-}
+
 _BIN_BITS = int(LATENCY_N_BINS - 1).bit_length()
-# zstd at level 1: the sums are high-entropy floats, where higher levels cost time for little.
-_ZSTD_LEVEL = 1
 # Cases per batch (whole UTC days; see ``_KeyCodes.batches``): bounds the group-by state and the
 # histogram sort to one batch's share of the groups.
 ROLLUP_BATCH_ROWS = 20_000_000
 
 
 def latency_bin_expr(col: str = "latency_ms") -> pl.Expr:
-    """The histogram bin (UInt16) of a latency in ms (see module docstring); null and NaN give
-    null. The expression keeps the name of ``col``.
+    """The histogram bin (UInt16) of a latency in ms (``analytics.data.rollup_tables``); null
+    and NaN give null. The expression keeps the name of ``col``.
 
     A first guess from log10, then one comparison with each neighbouring edge corrects a
     last-bit miss of log10, so the bin is exactly the one the edges define (the Spark rollup
@@ -185,146 +125,8 @@ def case_aggregations() -> list[pl.Expr]:
         (q**2).sum().alias("quality_score_sumsq"),
     ]
     aggs += [(_f(a) * _f(b)).sum().alias(name) for name, a, b in CROSS_PRODUCTS]
-    aggs += [pl.col(m).count().cast(pl.Int64).alias(f"{m}_n") for m in _VALIDATED]
+    aggs += [pl.col(m).count().cast(pl.Int64).alias(f"{m}_n") for m in VALIDATED_METRICS]
     return aggs
-
-
-# ---------------------------------------------------------------- the Rollup tables
-
-
-def _parquet_files(path: Path) -> list[Path]:
-    """A table written as one file (polars) or as a folder of part files (Spark)."""
-    if path.is_dir():
-        files = sorted(p for p in path.glob("*.parquet") if not p.name.startswith((".", "_")))
-        if not files:
-            raise DataError(f"rollup: folder {path} holds no .parquet files")
-        return files
-    if not path.is_file():
-        raise DataError(f"rollup: {path} does not exist")
-    return [path]
-
-
-def _read_table(path: Path, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    lf = pl.scan_parquet(_parquet_files(path))
-    missing = [c for c in schema if c not in lf.collect_schema()]
-    if missing:
-        raise DataError(
-            f"rollup: {path} lacks column(s) {', '.join(missing)}; it was written by another "
-            "version: run `analytics rollup` again"
-        )
-    return lf.select([pl.col(c).cast(t) for c, t in schema.items()]).collect()
-
-
-def write_meta(folder: Path, engine: str, **extra: object) -> None:
-    """``rollup.json``: schema version, histogram definition and the engine that wrote it."""
-    meta = {
-        "schema_version": ROLLUP_SCHEMA_VERSION,
-        "latency_bins_per_decade": LATENCY_BINS_PER_DECADE,
-        "latency_max_decades": LATENCY_MAX_DECADES,
-        "engine": engine,
-        **extra,
-    }
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-
-
-def _check_meta(folder: Path) -> None:
-    path = folder / META_FILE
-    if not path.is_file():
-        return
-    meta = json.loads(path.read_text())
-    expected = (ROLLUP_SCHEMA_VERSION, LATENCY_BINS_PER_DECADE, LATENCY_MAX_DECADES)
-    found = (
-        meta.get("schema_version"),
-        meta.get("latency_bins_per_decade"),
-        meta.get("latency_max_decades"),
-    )
-    if found != expected:
-        raise DataError(
-            f"rollup: {path} describes schema/bins {found}, this version reads {expected}: "
-            "run `analytics rollup` again"
-        )
-
-
-@dataclass(frozen=True)
-class Rollup:
-    """Sufficient statistics of telemetry (see module docstring for the columns)."""
-
-    cases: pl.DataFrame
-    latency: pl.DataFrame
-
-    def save(self, folder: str | Path) -> Path:
-        """Write ``cases.parquet``, ``latency.parquet`` and ``rollup.json`` into ``folder``."""
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        self.cases.write_parquet(
-            out / "cases.parquet", compression="zstd", compression_level=_ZSTD_LEVEL
-        )
-        self.latency.write_parquet(
-            out / "latency.parquet", compression="zstd", compression_level=_ZSTD_LEVEL
-        )
-        write_meta(out, "polars")
-        return out
-
-    @staticmethod
-    def load(folder: str | Path) -> Rollup:
-        """Read a rollup folder written by ``save``, ``analytics rollup`` or the Spark job; the
-        columns are cast to the documented types (``CASES_SCHEMA``, ``LATENCY_SCHEMA``)."""
-        folder = Path(folder)
-        _check_meta(folder)
-        return Rollup(
-            cases=_read_table(folder / "cases.parquet", CASES_SCHEMA),
-            latency=_read_table(folder / "latency.parquet", LATENCY_SCHEMA),
-        )
-
-
-def save_telemetry_quality(folder: str | Path, quality: DataQuality) -> Path:
-    """Write the telemetry part of a dataset's data-quality record (findings, rows read, loaded
-    and excluded, values excluded) to ``quality.json``, so that a dataset that ships only its
-    rollup reports the same data quality as the raw telemetry did."""
-    part = {
-        "findings": [f.to_dict() for f in quality.findings if f.table == "telemetry"],
-        "rows_read": quality.rows_read.get("telemetry"),
-        "rows_loaded": quality.rows_loaded.get("telemetry"),
-        "rows_excluded": dict(quality.rows_excluded.get("telemetry", {})),
-        "values_excluded": {
-            k: v for k, v in quality.values_excluded.items() if k.startswith("telemetry.")
-        },
-    }
-    path = Path(folder) / QUALITY_FILE
-    path.write_text(json.dumps(part, indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def load_telemetry_quality(folder: str | Path) -> DataQuality | None:
-    """The telemetry data-quality record saved with a rollup (None when there is none), as a
-    ``DataQuality`` holding only the telemetry entries, to merge into the dataset's record."""
-    path = Path(folder) / QUALITY_FILE
-    if not path.is_file():
-        return None
-    part = json.loads(path.read_text())
-    findings = tuple(
-        Finding(
-            table=f["table"],
-            code=f["code"],
-            message=f["message"],
-            row=f["row"],
-            line=f["line"],
-            record_id=f["id"],
-            column=f["column"],
-            severity=f["severity"],
-            file=f.get("file"),
-        )
-        for f in part["findings"]
-    )
-    read = {} if part["rows_read"] is None else {"telemetry": part["rows_read"]}
-    loaded = {} if part["rows_loaded"] is None else {"telemetry": part["rows_loaded"]}
-    return DataQuality(
-        findings=findings,
-        rows_read=read,
-        rows_loaded=loaded,
-        rows_excluded={"telemetry": part["rows_excluded"]} if read else {},
-        values_excluded=part["values_excluded"],
-    )
 
 
 # ---------------------------------------------------------------- computing it
@@ -400,7 +202,7 @@ class _KeyCodes:
         # Bounds at UTC midnight; the first batch is open below and the last open above, so every
         # case with a timestamp is in exactly one.
         ts = pl.col("ts")
-        bounds = [pl.lit(d).cast(_UTC_TS) for d in starts[1:]]
+        bounds = [pl.lit(d).cast(UTC_TS) for d in starts[1:]]
         lowers = [ts.is_not_null(), *[ts >= b for b in bounds]]
         uppers = [*[ts < b for b in bounds], None]
         out += [lo if up is None else lo & up for lo, up in zip(lowers, uppers, strict=True)]
@@ -498,25 +300,31 @@ def _aggregate_batch(keyed: pl.LazyFrame, codes: _KeyCodes) -> pl.DataFrame:
     packed = codes.fits(with_bin=False)
     by = [codes.packed(with_bin=False).alias("_k")] if packed else list(GROUP_KEYS)
     names = ["_k"] if packed else list(GROUP_KEYS)
-    any_null = pl.any_horizontal([pl.col(m).is_null() for m in _VALIDATED])
-    base = case_aggregations()[: -len(_VALIDATED)]
+    any_null = pl.any_horizontal([pl.col(m).is_null() for m in VALIDATED_METRICS])
+    base = case_aggregations()[: -len(VALIDATED_METRICS)]
     cases = (
         keyed.group_by(by)
         .agg(*base, any_null.sum().alias("_incomplete"))
         .collect(engine="streaming")
     )
     if cases["_incomplete"].sum() == 0:
-        counts = [pl.col("n").alias(f"{m}_n") for m in _VALIDATED]
+        counts = [pl.col("n").alias(f"{m}_n") for m in VALIDATED_METRICS]
     else:
         nulls = (
             keyed.filter(any_null)
             .group_by(by)
-            .agg([pl.col(m).null_count().cast(pl.Int64).alias(f"_null_{m}") for m in _VALIDATED])
+            .agg(
+                [
+                    pl.col(m).null_count().cast(pl.Int64).alias(f"_null_{m}")
+                    for m in VALIDATED_METRICS
+                ]
+            )
             .collect(engine="streaming")
         )
         cases = cases.join(nulls, on=names, how="left", nulls_equal=True)
         counts = [
-            (pl.col("n") - pl.col(f"_null_{m}").fill_null(0)).alias(f"{m}_n") for m in _VALIDATED
+            (pl.col("n") - pl.col(f"_null_{m}").fill_null(0)).alias(f"{m}_n")
+            for m in VALIDATED_METRICS
         ]
     return cases.with_columns(counts).drop("_incomplete")
 
@@ -623,14 +431,14 @@ def write_rollup_steps(telemetry: pl.LazyFrame, folder: str | Path) -> Iterator[
     cases = _aggregate_cases(keyed, codes)
     n_groups = cases.height
     cases.with_columns(codes.dictionary_columns()).write_parquet(
-        out / "cases.parquet", compression="zstd", compression_level=_ZSTD_LEVEL
+        out / "cases.parquet", **PARQUET_OPTIONS
     )
     del cases
     yield f"cases.parquet written: {n_groups:,} groups"
     counts, packed, n_rows = _histogram_codes(keyed, codes)
     yield f"latency histogram: {n_rows:,} rows"
     _latency_frame(counts, codes, packed, dictionary=True).sink_parquet(
-        out / "latency.parquet", compression="zstd", compression_level=_ZSTD_LEVEL
+        out / "latency.parquet", **PARQUET_OPTIONS
     )
     write_meta(out, "polars", groups=n_groups, latency_rows=n_rows)
     yield "latency.parquet written"
@@ -698,3 +506,38 @@ def dataset_rollup(telemetry: pl.LazyFrame | None, precomputed: Rollup | None) -
     if telemetry is None:
         return None
     return rollup_telemetry(telemetry)
+
+
+__all__ = [
+    "BOOL_METRICS",
+    "CASES_SCHEMA",
+    "CROSS_PRODUCTS",
+    "GROUP_KEYS",
+    "KEY_SCHEMA",
+    "LATENCY_BINS_PER_DECADE",
+    "LATENCY_EDGES",
+    "LATENCY_MAX_DECADES",
+    "LATENCY_N_BINS",
+    "LATENCY_SCHEMA",
+    "META_FILE",
+    "NUMERIC_METRICS",
+    "QUALITY_FILE",
+    "ROLLUP_BATCH_ROWS",
+    "ROLLUP_DIRNAME",
+    "ROLLUP_SCHEMA_VERSION",
+    "ROLLUP_STEPS",
+    "STRING_KEYS",
+    "Rollup",
+    "case_aggregations",
+    "dataset_rollup",
+    "histogram_quantile",
+    "latency_bin_expr",
+    "latency_bin_values",
+    "load_telemetry_quality",
+    "rollup_telemetry",
+    "save_telemetry_quality",
+    "unit_cost_columns",
+    "write_meta",
+    "write_rollup",
+    "write_rollup_steps",
+]

@@ -27,7 +27,6 @@ rollup's exactly; float sums agree to about 1e-15 relative (summation order diff
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,25 +34,23 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from analytics.data.rollup import (
+from analytics.core.schemas import FALSE_VALUES, TELEMETRY, TRUE_VALUES
+from analytics.data.rollup_tables import (
     BOOL_METRICS,
     CASES_SCHEMA,
     CROSS_PRODUCTS,
     GROUP_KEYS,
     LATENCY_BINS_PER_DECADE,
     LATENCY_EDGES,
-    LATENCY_MAX_DECADES,
     LATENCY_N_BINS,
     LATENCY_SCHEMA,
     META_FILE,
     NUMERIC_METRICS,
-    ROLLUP_SCHEMA_VERSION,
     STRING_KEYS,
+    meta_json,
 )
 
-CRITICALITY = ("low", "medium", "high")
-TRUE_VALUES = ("true", "1", "t", "yes")
-FALSE_VALUES = ("false", "0", "f", "no")
+CRITICALITY = TELEMETRY.column("criticality").values
 # Spark settings the rollup relies on: the UTC day of ts, and timestamps Parquet readers agree on.
 REQUIRED_CONF = {
     "spark.sql.session.timeZone": "UTC",
@@ -127,8 +124,8 @@ def typed_telemetry(raw: DataFrame, release_ids: Sequence[str] | None = None) ->
 
 
 def latency_bin_column(col: str = "latency_ms") -> Column:
-    """The histogram bin of ``analytics.data.rollup`` (explicit edges), exactly: a first guess from
-    log10, then one comparison with each neighbouring edge fixes a last-bit miss."""
+    """The histogram bin of ``analytics.data.rollup_tables`` (explicit edges), exactly: a first
+    guess from log10, then one comparison with each neighbouring edge fixes a last-bit miss."""
     x = F.col(col)
     top = LATENCY_N_BINS - 1
     guess = F.least(
@@ -222,13 +219,7 @@ def write_spark_rollup(
     _sorted(latency, [*GROUP_KEYS, "latency_bin"]).write.mode("overwrite").options(
         **writer_opts
     ).parquet(f"{base}/latency.parquet")
-    meta = {
-        "schema_version": ROLLUP_SCHEMA_VERSION,
-        "latency_bins_per_decade": LATENCY_BINS_PER_DECADE,
-        "latency_max_decades": LATENCY_MAX_DECADES,
-        "engine": "spark",
-    }
-    _write_text(spark, f"{base}/{META_FILE}", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    _write_text(spark, f"{base}/{META_FILE}", meta_json("spark"))
 
 
 def read_release_ids(spark: SparkSession, path: str) -> list[str]:

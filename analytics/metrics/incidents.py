@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from analytics.core.columns import LINE, MTTM_INVALID, ROW
+from analytics.core.columns import LINE, MTTM_INVALID, ROW, UNKNOWN_RELEASE
 from analytics.core.policy import Policy
 from analytics.core.quality import Finding
 from analytics.core.results import DurationResult
@@ -88,11 +88,11 @@ def _attribution_columns(df: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     )
     days = (pl.col("_window_us").cast(pl.Float64) / US_PER_DAY).round(2).cast(pl.String)
     return df.with_columns(
-        pl.when(pl.col("_unknown_release"))
+        pl.when(pl.col(UNKNOWN_RELEASE))
         .then(None)
         .otherwise(pl.coalesce("release_id", "_window_release"))
         .alias("attributed_release_id"),
-        pl.when(pl.col("_unknown_release"))
+        pl.when(pl.col(UNKNOWN_RELEASE))
         .then(pl.lit("unknown_release"))
         .when(pl.col("release_id").is_not_null())
         .then(pl.lit("explicit"))
@@ -103,7 +103,7 @@ def _attribution_columns(df: pl.DataFrame, policy: Policy) -> pl.DataFrame:
         pl.when(pl.col("release_id").is_null() & pl.col("_window_release").is_not_null())
         .then(pl.col("_gap_h"))
         .alias("attribution_gap_hours"),
-        pl.when(pl.col("_unknown_release"))
+        pl.when(pl.col(UNKNOWN_RELEASE))
         .then(pl.format("release_id {} is not in the releases table", "release_id"))
         .when(pl.col("release_id").is_not_null())
         .then(pl.format("release_id {} named on the incident", "release_id"))
