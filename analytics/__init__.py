@@ -34,17 +34,11 @@ from analytics.core.quality import DataQuality, Finding
 from analytics.core.results import DurationResult, EstimateResult, RateResult
 from analytics.data.io import Dataset, load_dataset
 from analytics.data.rollup import Rollup, dataset_rollup, rollup_telemetry
-from analytics.governance.audit import (
-    ANTI_PATTERNS,
-    FINDING_CODES,
-    GateDecision,
-    PathReview,
-    ProcessHealth,
-    audit_releases,
-    gate_decision,
-    path_review,
-    process_health,
-)
+from analytics.decisions.gate import GateDecision, gate_decision
+from analytics.governance.audit import audit_releases
+from analytics.governance.findings import ANTI_PATTERNS, FINDING_CODES
+from analytics.governance.health import ProcessHealth, process_health
+from analytics.governance.path import PathReview, path_review
 from analytics.governance.risk import (
     RiskAttribution,
     failure_by_group,

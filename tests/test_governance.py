@@ -26,13 +26,10 @@ from hypothesis import strategies as st
 
 from analytics.core.errors import DataError
 from analytics.data.io import load_dataset
-from analytics.governance.audit import (
-    CHECK_COLUMNS,
-    FINDING_CODES,
-    audit_releases,
-    path_review,
-    process_health,
-)
+from analytics.governance.audit import audit_releases
+from analytics.governance.findings import CHECK_COLUMNS, FINDING_CODES
+from analytics.governance.health import process_health
+from analytics.governance.path import path_review
 from analytics.metrics.incidents import attribute_incidents
 from analytics.metrics.releases import release_units
 from analytics.stats.summaries import wilson

@@ -29,7 +29,9 @@ from analytics.core.results import DurationResult, EstimateResult, RateResult, S
 from analytics.data.asof import known_at
 from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup, unit_cost_columns
-from analytics.governance.audit import CHECK_COLUMNS, ProcessHealth, audit_releases, process_health
+from analytics.governance.audit import audit_releases
+from analytics.governance.findings import CHECK_COLUMNS
+from analytics.governance.health import ProcessHealth, process_health
 from analytics.metrics.detection import detection_from_comparison
 from analytics.metrics.dora import DoraContext, dora_context
 from analytics.metrics.evidence import evidence_completeness, evidence_status
@@ -375,7 +377,7 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
     )
     detect = mttd(cohort, cohort, analysis.as_of, policy.alpha)
     mitigate = mttm(analysis.incidents, ids, analysis.as_of, policy.alpha)
-    # One definition of misclassification, the process-health one (analytics.governance.audit).
+    # One definition of misclassification, the process-health one (analytics.governance.health).
     health = process_health(
         analysis.audit, analysis.releases, month, analysis.as_of, policy, analysis.incidents
     )

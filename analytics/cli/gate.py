@@ -11,7 +11,7 @@ import polars as pl
 from analytics.core.columns import LINE, ROW
 from analytics.core.errors import DataError
 from analytics.data.io import Dataset, load_dataset
-from analytics.governance.audit import gate_decision
+from analytics.decisions.gate import gate_decision
 
 
 def release_time_error(ds: Dataset, release_id: str) -> str | None:

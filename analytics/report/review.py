@@ -12,7 +12,7 @@ import polars as pl
 from analytics.core.columns import MTTM_INVALID
 from analytics.core.policy import COMPONENTS
 from analytics.core.schemas import VERSION_COLUMNS
-from analytics.governance.audit import FINDING_CODES
+from analytics.governance.findings import FINDING_CODES
 from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.failures import detection_path
