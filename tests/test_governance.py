@@ -25,11 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.core.errors import DataError
+from analytics.core.policy import load_policy
 from analytics.data.io import load_dataset
 from analytics.governance.audit import audit_releases
 from analytics.governance.findings import CHECK_COLUMNS, FINDING_CODES
 from analytics.governance.health import process_health
 from analytics.governance.path import path_review
+from analytics.metrics.evidence import approver_given, evidence_satisfied, evidence_status
 from analytics.metrics.incidents import attribute_incidents
 from analytics.metrics.releases import release_units
 from analytics.stats.summaries import wilson
@@ -922,3 +924,43 @@ def test_findings_agree_with_checks(tmp_path: Path, picks: set[int]) -> None:
     ):
         if res.value is not None:
             assert 0 <= res.ci_low <= res.value <= res.ci_high <= 1
+
+
+# ---------------------------------------------------------------------------- evidence rule
+
+
+def test_a_blank_approver_does_not_approve_a_waiver() -> None:
+    """One rule (``evidence_satisfied``): present, or waived with a non-blank approver. An empty
+    or whitespace-only approver is no approver, as a missing one is."""
+    ev = pl.DataFrame(
+        {
+            "release_id": ["L1"] * 7,
+            "item": ["a", "b", "c", "d", "e", "f", "g"],
+            "status": ["present", "waived", "waived", "waived", "waived", "missing", None],
+            "approved_by": [None, "lead", "", "  ", None, "lead", "lead"],
+        }
+    )
+    got = ev.select(evidence_satisfied()).to_series().to_list()
+    assert got == [True, True, False, False, False, False, False]
+    assert ev.select(approver_given()).to_series().to_list() == [
+        False,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    # the low tier requires offline_eval only: waived with a blank approver leaves it missing
+    units = pl.DataFrame({"release_id": ["L1", "L2"], "effective_tier": ["low", "low"]})
+    blank = pl.DataFrame(
+        {
+            "release_id": ["L1", "L2"],
+            "item": ["offline_eval"] * 2,
+            "status": ["waived"] * 2,
+            "approved_by": [" ", "cto"],
+        }
+    )
+    status = evidence_status(blank, units, load_policy())
+    assert status["evidence_complete"].to_list() == [False, True]
+    assert status["missing_evidence"].to_list() == [["offline_eval"], []]

@@ -9,7 +9,7 @@ implied, METRICS.md):
 - **gates**: every required gate ran and its latest result (by ``evaluated_at``) is ``pass``, or
   ``waived`` with an approver; no gate of the release ended ``fail``. The gates table has no
   approver column in the data contract: a gate waiver counts as approved when the row carries
-  a non-empty extra column ``approved_by``;
+  a non-blank extra column ``approved_by`` (``analytics.metrics.evidence.approver_given``);
 - **rollout**: at least one stage is recorded; a tier whose plan starts below 100 % had a
   canary (a stage below 100 %; else the ``offline_only`` anti-pattern); stages, in order of
   ``stage``, have non-decreasing ``traffic_pct`` and start times; for the ``high`` tier every
@@ -42,7 +42,7 @@ from analytics.core.errors import DataError
 from analytics.core.policy import TIERS, Policy
 from analytics.data.asof import known_rows, known_stages
 from analytics.data.io import Dataset
-from analytics.metrics.evidence import evidence_status
+from analytics.metrics.evidence import approver_given, evidence_status
 
 TRAIN_RULES = ("daily", "weekly", "monthly")
 # An emergency release states its reason by a summary matching this, or answers an operator's
@@ -113,7 +113,7 @@ def _evidence_checks(evidence: pl.DataFrame, base: pl.DataFrame, policy: Policy)
     )
     unapproved = (
         required.join(
-            evidence.filter((pl.col("status") == "waived") & pl.col("approved_by").is_null())
+            evidence.filter((pl.col("status") == "waived") & ~approver_given())
             .select("release_id", "item")
             .unique(),
             on=["release_id", "item"],
@@ -149,17 +149,13 @@ def _evidence_checks(evidence: pl.DataFrame, base: pl.DataFrame, policy: Policy)
 
 
 def _gate_checks(gates: pl.DataFrame, base: pl.DataFrame, as_of: datetime | None) -> pl.DataFrame:
-    approver = (
-        pl.col("approved_by").cast(pl.String)
-        if "approved_by" in gates.columns
-        else pl.lit(None, dtype=pl.String)
-    )
+    approved = approver_given() if "approved_by" in gates.columns else pl.lit(False)
     latest = (
         known_rows(gates, "evaluated_at", as_of)
-        .with_columns(approver.alias("_gate_approver"))
+        .with_columns(approved.alias("_gate_approved"))
         .sort(["release_id", "gate", "evaluated_at", ROW], nulls_last=False)
         .unique(subset=["release_id", "gate"], keep="last", maintain_order=True)
-        .select("release_id", "gate", "result", "_gate_approver")
+        .select("release_id", "gate", "result", "_gate_approved")
     )
     required = (
         base.select("release_id", "_req_gates")
@@ -172,7 +168,7 @@ def _gate_checks(gates: pl.DataFrame, base: pl.DataFrame, as_of: datetime | None
     per_required = required.group_by("release_id").agg(
         pl.col("gate").filter(res.is_null() | (res == "not_run")).sort().alias("gates_not_run"),
         pl.col("gate")
-        .filter((res == "waived") & pl.col("_gate_approver").is_null())
+        .filter((res == "waived") & ~pl.col("_gate_approved"))
         .sort()
         .alias("unapproved_gate_waivers"),
         (res == "pass").fill_null(False).all().alias("_all_pass"),

@@ -13,6 +13,7 @@ from analytics.core.columns import MTTM_INVALID
 from analytics.core.policy import COMPONENTS
 from analytics.core.schemas import VERSION_COLUMNS
 from analytics.governance.findings import FINDING_CODES
+from analytics.metrics.evidence import evidence_satisfied
 from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.failures import detection_path
@@ -95,7 +96,7 @@ def release_path(ctx: ReleaseContext) -> Section:
     )
     parts += [_tag("h3", Safe(f"Risk tier {tier_badge}")), _p(tier_line)]
     # evidence
-    ev = ctx.evidence
+    ev = ctx.evidence.with_columns(evidence_satisfied().alias("_satisfied"))
     ev_rows, ev_cls = [], []
     for item in tp.required_evidence:
         rows = ev.filter(pl.col("item") == item)
@@ -104,7 +105,7 @@ def release_path(ctx: ReleaseContext) -> Section:
             ev_cls.append("ra-row-bad")
             continue
         for e in rows.iter_rows(named=True):
-            ok = e["status"] == "present" or (e["status"] == "waived" and e["approved_by"])
+            ok = e["_satisfied"]
             ev_rows.append([item, "required", e["status"], e["approved_by"] or "", e["uri"] or ""])
             ev_cls.append("" if ok else "ra-row-bad")
     for e in ev.filter(~pl.col("item").is_in(list(tp.required_evidence))).iter_rows(named=True):
