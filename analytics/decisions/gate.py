@@ -178,11 +178,7 @@ def gate_decision(ds: Dataset, release_id: str) -> GateDecision:
     units = release_units(ds.releases, policy)
     base = audit_base(units.filter(pl.col("release_id") == release_id), policy, None)
     df = pre_release_checks(ds, units, base, None)
-    min_eval = int(policy.section("anti_patterns")["min_eval_evidence_items"])
-    df = df.with_columns(
-        (pl.col("eval_items") < min_eval).alias("demo_quality"),
-        findings_expr(gate_mode=True),
-    )
+    df = df.with_columns(findings_expr(gate_mode=True))
     r = df.row(0, named=True)
     reasons = tuple(
         GateReason(code, FINDING_CODES[code].severity, _gate_message(code, r))

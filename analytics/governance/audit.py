@@ -32,6 +32,7 @@ from analytics.governance.checks import (
     empty_list,
     policy_hours,
     pre_release_checks,
+    when_deployed,
 )
 from analytics.governance.findings import CHECK_COLUMNS, findings_expr
 
@@ -108,12 +109,89 @@ def _observability_checks(
     )
 
 
+# The columns of the audit, in order.
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "release_id",
+    "system",
+    "released_at",
+    "month",
+    "changed_components",
+    "declared_tier",
+    "implied_tier",
+    "effective_tier",
+    "misclassified",
+    "accountable_owner",
+    "train",
+    "deployed",
+    "findings",
+    *CHECK_COLUMNS,
+    "missing_evidence",
+    "absent_evidence",
+    "unapproved_evidence_waivers",
+    "eval_items",
+    "gates_not_run",
+    "gates_failed",
+    "unapproved_gate_waivers",
+    "rollout_stages",
+    "traffic_steps",
+    "skipped_steps",
+    "stop_conditions_ignored",
+    "missing_approvals",
+    "final_votes",
+    "final_decision",
+    "final_approver",
+    "in_train_window",
+    "emergency_with_reason",
+    "first_seen",
+    "first_operator_decision",
+    "telemetry_available",
+    "path_signature",
+)
+
+
 def _path_signature() -> pl.Expr:
+    """The path a release took, as one text: gates run, traffic steps, approving roles."""
     return pl.concat_str(
         pl.col("_gates_run").list.join(","),
         pl.col("_traffic").list.join(">"),
         pl.col("_roles").list.join(","),
         separator="|",
+    )
+
+
+def _outcome_flags(df: pl.DataFrame, failed: Collection[str]) -> pl.DataFrame:
+    """``path_compliant`` (evidence, gates, rollout and approvals all ok), ``failed`` (by
+    CFR-DQ: ``failed`` holds the ids), ``offline_only`` (the tier plans a canary, none ran),
+    ``path_signature`` and ``gate_escape`` (failed although every required gate passed);
+    path compliance and offline-only are null for a release not deployed yet."""
+    failed_ids = pl.Series(sorted(set(failed)), dtype=pl.String)
+    path_ok = pl.col("evidence_ok") & pl.col("gates_ok") & pl.col("rollout_ok")
+    return df.with_columns(
+        when_deployed(path_ok & pl.col("approvals_ok")).alias("path_compliant"),
+        pl.col("release_id").is_in(failed_ids.implode()).alias("failed"),
+        when_deployed(pl.col("_plans_canary") & ~pl.col("_has_canary")).alias("offline_only"),
+        _path_signature().alias("path_signature"),
+    ).with_columns(
+        (pl.col("failed") & pl.col("gates_passed_all")).alias("gate_escape"),
+    )
+
+
+def _risk_segmentation(df: pl.DataFrame) -> pl.DataFrame:
+    """``no_risk_segmentation``: the release's month had two or more deployed releases of two or
+    more effective tiers, and all took the same path (``path_signature``)."""
+    months = (
+        df.filter(pl.col("_deployed") & pl.col("month").is_not_null())
+        .group_by("month")
+        .agg(
+            (
+                (pl.len() >= 2)
+                & (pl.col("path_signature").n_unique() == 1)
+                & (pl.col("effective_tier").n_unique() >= 2)
+            ).alias("_same_path")
+        )
+    )
+    return df.join(months, on="month", how="left").with_columns(
+        when_deployed(pl.col("_same_path").fill_null(False)).alias("no_risk_segmentation"),
     )
 
 
@@ -127,11 +205,11 @@ def audit_releases(
 ) -> pl.DataFrame:
     """Audit every release of ``units`` against its effective tier's path, as known at ``as_of``.
 
-    One row per release: ``release_id``, ``effective_tier``, ``month``, ``deployed``,
-    ``findings`` (list of ``FINDING_CODES`` codes, in that order; empty for a release not
-    deployed by ``as_of``, which ``analytics.decisions.gate`` judges instead), boolean checks
-    (``CHECK_COLUMNS``: null = not decidable yet, e.g. the 24 h marker window is still open or
-    the release is after ``as_of``) and detail columns (``missing_evidence``,
+    One row per release (``AUDIT_COLUMNS``): ``release_id``, ``effective_tier``, ``month``,
+    ``deployed``, ``findings`` (list of ``FINDING_CODES`` codes, in that order; empty for a
+    release not deployed by ``as_of``, which ``analytics.decisions.gate`` judges instead),
+    boolean checks (``CHECK_COLUMNS``: null = not decidable yet, e.g. the 24 h marker window is
+    still open or the release is after ``as_of``) and detail columns (``missing_evidence``,
     ``absent_evidence``, ``unapproved_evidence_waivers``, ``gates_not_run``, ``gates_failed``,
     ``unapproved_gate_waivers``, ``skipped_steps``, ``stop_conditions_ignored`` (count of stages),
     ``missing_approvals``, ``final_votes``, ``eval_items``, ``path_signature``).
@@ -147,91 +225,16 @@ def audit_releases(
         on="release_id",
         how="left",
     )
-    min_eval = int(policy.section("anti_patterns")["min_eval_evidence_items"])
-    failed_ids = pl.Series(sorted(set(failed)), dtype=pl.String)
-    df = df.with_columns(
-        pl.when(pl.col("_deployed"))
-        .then(
-            pl.col("evidence_ok")
-            & pl.col("gates_ok")
-            & pl.col("rollout_ok")
-            & pl.col("approvals_ok")
-        )
-        .otherwise(None)
-        .alias("path_compliant"),
-        pl.col("release_id").is_in(failed_ids.implode()).alias("failed"),
-        (pl.col("eval_items") < min_eval).alias("demo_quality"),
-        pl.when(pl.col("_deployed"))
-        .then(pl.col("_plans_canary") & ~pl.col("_has_canary"))
-        .otherwise(None)
-        .alias("offline_only"),
-        _path_signature().alias("path_signature"),
-    ).with_columns(
-        (pl.col("failed") & pl.col("gates_passed_all")).alias("gate_escape"),
-    )
-    months = (
-        df.filter(pl.col("_deployed") & pl.col("month").is_not_null())
-        .group_by("month")
-        .agg(
-            (
-                (pl.len() >= 2)
-                & (pl.col("path_signature").n_unique() == 1)
-                & (pl.col("effective_tier").n_unique() >= 2)
-            ).alias("_same_path")
-        )
-    )
-    df = df.join(months, on="month", how="left").with_columns(
-        pl.when(pl.col("_deployed"))
-        .then(pl.col("_same_path").fill_null(False))
-        .otherwise(None)
-        .alias("no_risk_segmentation"),
-    )
+    df = _risk_segmentation(_outcome_flags(df, failed))
     df = df.with_columns(
         pl.when(pl.col("_deployed"))
         .then(findings_expr(gate_mode=False))
         .otherwise(empty_list())
         .alias("findings"),
         pl.col("_deployed").alias("deployed"),
+        pl.col("_traffic").alias("traffic_steps"),
     )
-    df = df.with_columns(pl.col("_traffic").alias("traffic_steps"))
-    keep = [
-        "release_id",
-        "system",
-        "released_at",
-        "month",
-        "changed_components",
-        "declared_tier",
-        "implied_tier",
-        "effective_tier",
-        "misclassified",
-        "accountable_owner",
-        "train",
-        "deployed",
-        "findings",
-        *CHECK_COLUMNS,
-        "missing_evidence",
-        "absent_evidence",
-        "unapproved_evidence_waivers",
-        "eval_items",
-        "gates_not_run",
-        "gates_failed",
-        "unapproved_gate_waivers",
-        "rollout_stages",
-        "traffic_steps",
-        "skipped_steps",
-        "stop_conditions_ignored",
-        "missing_approvals",
-        "final_votes",
-        "final_decision",
-        "final_approver",
-        "in_train_window",
-        "emergency_with_reason",
-        "first_seen",
-        "first_operator_decision",
-        "telemetry_available",
-        "path_signature",
-    ]
-    return df.select(keep).sort(["released_at", "release_id"], nulls_last=True)
+    return df.select(AUDIT_COLUMNS).sort(["released_at", "release_id"], nulls_last=True)
 
 
-__all__ = ["audit_releases"]
+__all__ = ["AUDIT_COLUMNS", "audit_releases"]

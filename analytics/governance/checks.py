@@ -95,6 +95,12 @@ def policy_hours(policy: Policy, section: str, key: str) -> timedelta:
     return timedelta(hours=float(policy.section(section)[key]))
 
 
+def when_deployed(expr: pl.Expr) -> pl.Expr:
+    """``expr`` for a release deployed by ``as_of`` (``_deployed``), null for one that is not:
+    a check of what happened in production cannot be decided before it."""
+    return pl.when(pl.col("_deployed")).then(expr).otherwise(None)
+
+
 def empty_list() -> pl.Expr:
     """An empty list of strings (the fill of a release without records)."""
     return pl.lit([], dtype=_STR_LIST)
@@ -104,7 +110,12 @@ def empty_list() -> pl.Expr:
 
 
 def _evidence_checks(evidence: pl.DataFrame, base: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Per release: ``missing_evidence``, ``evidence_ok``, ``unapproved_evidence_waivers``,
+    ``absent_evidence`` (missing, not as a waiver without approver), ``eval_items`` (evaluation
+    evidence items present) and ``demo_quality`` (fewer than
+    ``anti_patterns.min_eval_evidence_items`` of them)."""
     status = evidence_status(evidence, base, policy)
+    min_eval = int(policy.section("anti_patterns")["min_eval_evidence_items"])
     required = (
         base.select("release_id", "_req_evidence")
         .explode("_req_evidence")
@@ -144,6 +155,7 @@ def _evidence_checks(evidence: pl.DataFrame, base: pl.DataFrame, policy: Policy)
             .list.sort()
             .alias("absent_evidence"),
             pl.col("evidence_complete").alias("evidence_ok"),
+            (pl.col("eval_items") < min_eval).alias("demo_quality"),
         )
     )
 
@@ -206,31 +218,45 @@ def _gate_checks(gates: pl.DataFrame, base: pl.DataFrame, as_of: datetime | None
     ).drop("_all_pass")
 
 
-def _rollout_checks(
-    stages: pl.DataFrame, base: pl.DataFrame, as_of: datetime | None
-) -> pl.DataFrame:
-    st = (
-        known_stages(stages, as_of)  # a stage still running at as_of has no decision yet
+def _ordered_stages(stages: pl.DataFrame, as_of: datetime | None) -> pl.DataFrame:
+    """The stages known at ``as_of`` (a stage still running has no decision yet) that carry a
+    stage number, in order of ``stage`` then start; ``_idx`` is the position in the release."""
+    return (
+        known_stages(stages, as_of)
         .filter(pl.col("stage").is_not_null())
         .sort(["release_id", "stage", "started_at", ROW], nulls_last=True)
         .with_columns(pl.int_range(pl.len()).over("release_id").alias("_idx"))
     )
+
+
+def _stage_summary(st: pl.DataFrame) -> pl.DataFrame:
+    """Per release with ordered stages (``_ordered_stages``): ``rollout_stages``, whether a stage
+    ran below 100 % (``_has_canary``), traffic or start time went down (``_out_of_order``),
+    ``stop_conditions_ignored`` (stages advanced with their stop condition met), a stop
+    condition met at all (``_stop_met``), a stage halted or rolled back (``_halted``) and the
+    traffic percentages in order (``_traffic``, as text: "1", "5", "20", "100")."""
     pct = pl.col("traffic_pct")
-    per = st.group_by("release_id").agg(
+    stop = pl.col("stop_condition_met").fill_null(False)
+    return st.group_by("release_id").agg(
         pl.len().cast(pl.Int64).alias("rollout_stages"),
         (pct < 100).fill_null(False).any().alias("_has_canary"),
         (
             (pct.sort_by("_idx").diff() < -_EPS).fill_null(False).any()
             | (pl.col("started_at").sort_by("_idx").diff() < timedelta(0)).fill_null(False).any()
         ).alias("_out_of_order"),
-        (pl.col("stop_condition_met").fill_null(False) & (pl.col("decision") == "advance"))
+        (stop & (pl.col("decision") == "advance"))
         .sum()
         .cast(pl.Int64)
         .alias("stop_conditions_ignored"),
-        pl.col("stop_condition_met").fill_null(False).any().alias("_stop_met"),
+        stop.any().alias("_stop_met"),
         pl.col("decision").is_in(["halt", "rollback"]).fill_null(False).any().alias("_halted"),
         pct.sort_by("_idx").cast(pl.String).str.replace(r"\.0$", "").alias("_traffic"),
     )
+
+
+def _skipped_steps(st: pl.DataFrame, base: pl.DataFrame) -> pl.DataFrame:
+    """Per high-tier release: ``skipped_steps``, the planned percentages not reached (exactly)
+    before a stage with more traffic; only releases with a skipped step have a row."""
     plan = (
         base.filter(pl.col("effective_tier") == "high")
         .select("release_id", "_plan")
@@ -238,7 +264,7 @@ def _rollout_checks(
         .rename({"_plan": "_q"})
         .drop_nulls("_q")
     )
-    steps = (
+    return (
         plan.join(st.select("release_id", "_idx", "traffic_pct"), on="release_id", how="inner")
         .group_by("release_id", "_q")
         .agg(
@@ -258,10 +284,19 @@ def _rollout_checks(
         .group_by("release_id")
         .agg(pl.col("_q").sort().alias("skipped_steps"))
     )
+
+
+def _rollout_checks(
+    stages: pl.DataFrame, base: pl.DataFrame, as_of: datetime | None
+) -> pl.DataFrame:
+    """Per release: the stage summary, skipped steps, whether the tier plans a canary
+    (``_plans_canary``), no stage at all (``_rollout_missing``) and ``rollout_ok`` (null for a
+    release not deployed yet)."""
+    st = _ordered_stages(stages, as_of)
     out = (
         base.select("release_id", "_plan", "_deployed")
-        .join(per, on="release_id", how="left")
-        .join(steps, on="release_id", how="left")
+        .join(_stage_summary(st), on="release_id", how="left")
+        .join(_skipped_steps(st, base), on="release_id", how="left")
         .with_columns(
             pl.col("rollout_stages").fill_null(0),
             pl.col("_has_canary").fill_null(False),
@@ -286,7 +321,7 @@ def _rollout_checks(
     )
     return out.with_columns(
         missing.alias("_rollout_missing"),
-        pl.when(pl.col("_deployed")).then(ok).otherwise(None).alias("rollout_ok"),
+        when_deployed(ok).alias("rollout_ok"),
     ).drop("_plan", "_deployed")
 
 
