@@ -151,6 +151,9 @@ def _bool_rate(
     pending: str = "not decidable yet",
     extra: dict | None = None,
 ) -> RateResult:
+    """The share of ``df``'s releases whose boolean check ``col`` is True, of those where it is
+    decided; undecided releases make the rate ``immature`` (``pending`` says why) and the ones
+    that fail it are in ``extra.non_compliant_release_ids``."""
     known = df.filter(pl.col(col).is_not_null())
     undecided = df.height - known.height
     status: Status = "ok"
@@ -173,6 +176,8 @@ def _bool_rate(
 def _unattributed(
     unattributed_incidents: pl.DataFrame | int | None, month: str, as_of: datetime, policy: Policy
 ) -> tuple[int, tuple[str, ...], Status, str]:
+    """(count, incident ids, status, message) of the unattributed incidents detected in
+    ``month`` by ``as_of``; a number is taken as given, None is ``insufficient_data``."""
     if unattributed_incidents is None:
         return 0, (), "insufficient_data", "unattributed incidents not given"
     if isinstance(unattributed_incidents, int):
@@ -189,6 +194,140 @@ def _unattributed(
     ).sort("detected_at", "incident_id")
     ids = tuple(inc["incident_id"].to_list())
     return len(ids), ids, "ok", ""
+
+
+def _month_cohort(
+    audit: pl.DataFrame, units: pl.DataFrame, month: str, as_of: datetime
+) -> pl.DataFrame:
+    """The audit rows of the releases deployed in ``month`` by ``as_of``, in release order."""
+    cohort_ids = deployed_in_month(units, month, as_of).select("release_id")
+    return cohort_ids.join(audit, on="release_id", how="inner").sort(
+        ["released_at", "release_id"], nulls_last=True
+    )
+
+
+def _gate_escape_rate(df: pl.DataFrame, alpha: float) -> RateResult:
+    """Of the cohort's failed releases, the share that had passed every required gate."""
+    failed = df.filter(pl.col("failed"))
+    escaped = failed.filter(pl.col("gate_escape"))
+    return rate(
+        escaped.height,
+        failed.height,
+        alpha,
+        message="" if failed.height else "no failed release in the month",
+        extra={
+            "release_ids": escaped["release_id"].to_list(),
+            "releases_passing_all_gates": int(df["gates_passed_all"].fill_null(False).sum()),
+        },
+    )
+
+
+def _observability_linkage(df: pl.DataFrame, alpha: float) -> RateResult:
+    """Marker within 24 h and operator decision within 72 h (each part in ``extra``);
+    ``insufficient_data`` when the dataset has no telemetry."""
+    telemetry = bool(df["telemetry_available"].any()) if df.height else False
+    marker = _bool_rate(
+        df,
+        "marker_24h",
+        alpha,
+        what="marker",
+        pending="inside the window" if telemetry else "without telemetry",
+    )
+    ops = _bool_rate(
+        df, "operator_72h", alpha, what="operator decisions", pending="inside the window"
+    )
+    parts = {"marker_24h": marker.to_dict(), "operator_72h": ops.to_dict()}
+    if not telemetry and df.height:
+        return RateResult(
+            None,
+            0,
+            0,
+            status="insufficient_data",
+            message="the dataset has no telemetry: the version marker cannot be checked",
+            extra=parts,
+        )
+    return _bool_rate(
+        df,
+        "observability_ok",
+        alpha,
+        what="observability",
+        pending="inside the window" if telemetry else "without telemetry in the dataset",
+        extra=parts,
+    )
+
+
+def _anti_patterns(
+    df: pl.DataFrame, unattributed: tuple[int, tuple[str, ...], Status, str]
+) -> dict[str, AntiPatternResult]:
+    """The five anti-patterns of the cohort: the per-release flags counted (an undecided flag
+    makes the count ``immature``), the month's risk segmentation, and the unattributed
+    incidents (``_unattributed``)."""
+    anti: dict[str, AntiPatternResult] = {}
+    for name in ("demo_quality", "offline_only", "ship_and_forget"):
+        flagged = df.filter(pl.col(name).fill_null(False))["release_id"].to_list()
+        pending = int(df[name].null_count())
+        anti[name] = AntiPatternResult(
+            name,
+            ANTI_PATTERNS[name],
+            len(flagged),
+            tuple(flagged),
+            status="immature" if pending else "ok",
+            message=f"{pending} release(s) not decidable yet" if pending else "",
+        )
+    seg = df.filter(pl.col("no_risk_segmentation").fill_null(False))["release_id"].to_list()
+    anti["no_risk_segmentation"] = AntiPatternResult(
+        "no_risk_segmentation",
+        ANTI_PATTERNS["no_risk_segmentation"],
+        int(bool(seg)),
+        tuple(seg),
+    )
+    n_inc, inc_ids, inc_status, inc_msg = unattributed
+    anti["no_release_incident_link"] = AntiPatternResult(
+        "no_release_incident_link",
+        ANTI_PATTERNS["no_release_incident_link"],
+        n_inc,
+        incident_ids=inc_ids,
+        status=inc_status,
+        message=inc_msg,
+    )
+    return anti
+
+
+def _misclassification_rate(df: pl.DataFrame, alpha: float) -> RateResult:
+    """Share of the releases with a valid declared tier that declared it lower than implied."""
+    tiered = df.filter(pl.col("misclassified").is_not_null())
+    miscl_ids = tiered.filter(pl.col("misclassified"))["release_id"].to_list()
+    return rate(
+        len(miscl_ids),
+        tiered.height,
+        alpha,
+        extra={"release_ids": miscl_ids},
+        message=""
+        if tiered.height == df.height
+        else f"{df.height - tiered.height} release(s) without a valid declared tier",
+    )
+
+
+def _stop_conditions_ignored(df: pl.DataFrame) -> CountResult:
+    """Stages advanced although their stop condition was met, with the releases behind them."""
+    stop = df.filter(pl.col("stop_conditions_ignored") > 0)
+    return CountResult(
+        int(stop["stop_conditions_ignored"].sum()) if stop.height else 0,
+        tuple(stop["release_id"].to_list()),
+        message="stages advanced although their stop condition was met",
+        extra={"releases": stop.height},
+    )
+
+
+def _findings_by_code(df: pl.DataFrame) -> dict[str, tuple[str, ...]]:
+    """Finding code -> the cohort's releases with it (codes without a release left out), in
+    ``FINDING_CODES`` order."""
+    exploded = df.select("release_id", "findings").explode("findings").drop_nulls("findings")
+    findings = {
+        code: tuple(exploded.filter(pl.col("findings") == code)["release_id"].to_list())
+        for code in FINDING_CODES
+    }
+    return {c: ids for c, ids in findings.items() if ids}
 
 
 def process_health(
@@ -221,11 +360,7 @@ def process_health(
       or their number; None makes that anti-pattern ``insufficient_data``.
     """
     alpha = policy.alpha
-    cohort_ids = deployed_in_month(units, month, as_of).select("release_id")
-    df = cohort_ids.join(audit, on="release_id", how="inner").sort(
-        ["released_at", "release_id"], nulls_last=True
-    )
-    ids = tuple(df["release_id"].to_list())
+    df = _month_cohort(audit, units, month, as_of)
     by_tier = {
         tier: _bool_rate(
             df.filter(pl.col("effective_tier") == tier),
@@ -235,115 +370,24 @@ def process_health(
         )
         for tier in TIERS
     }
-    stop = df.filter(pl.col("stop_conditions_ignored") > 0)
-    failed = df.filter(pl.col("failed"))
-    escaped = failed.filter(pl.col("gate_escape"))
-    gate_escape = rate(
-        escaped.height,
-        failed.height,
-        alpha,
-        message="" if failed.height else "no failed release in the month",
-        extra={
-            "release_ids": escaped["release_id"].to_list(),
-            "releases_passing_all_gates": int(df["gates_passed_all"].fill_null(False).sum()),
-        },
-    )
-    telemetry = bool(df["telemetry_available"].any()) if df.height else False
-    marker = _bool_rate(
-        df,
-        "marker_24h",
-        alpha,
-        what="marker",
-        pending="inside the window" if telemetry else "without telemetry",
-    )
-    ops = _bool_rate(
-        df, "operator_72h", alpha, what="operator decisions", pending="inside the window"
-    )
-    linkage = _bool_rate(
-        df,
-        "observability_ok",
-        alpha,
-        what="observability",
-        pending="inside the window" if telemetry else "without telemetry in the dataset",
-        extra={"marker_24h": marker.to_dict(), "operator_72h": ops.to_dict()},
-    )
-    if not telemetry and df.height:
-        linkage = RateResult(
-            None,
-            0,
-            0,
-            status="insufficient_data",
-            message="the dataset has no telemetry: the version marker cannot be checked",
-            extra={"marker_24h": marker.to_dict(), "operator_72h": ops.to_dict()},
-        )
-    anti: dict[str, AntiPatternResult] = {}
-    for name in ("demo_quality", "offline_only", "ship_and_forget"):
-        flagged = df.filter(pl.col(name).fill_null(False))["release_id"].to_list()
-        pending = int(df[name].null_count())
-        anti[name] = AntiPatternResult(
-            name,
-            ANTI_PATTERNS[name],
-            len(flagged),
-            tuple(flagged),
-            status="immature" if pending else "ok",
-            message=f"{pending} release(s) not decidable yet" if pending else "",
-        )
-    seg = df.filter(pl.col("no_risk_segmentation").fill_null(False))["release_id"].to_list()
-    anti["no_risk_segmentation"] = AntiPatternResult(
-        "no_risk_segmentation",
-        ANTI_PATTERNS["no_risk_segmentation"],
-        int(bool(seg)),
-        tuple(seg),
-    )
-    n_inc, inc_ids, inc_status, inc_msg = _unattributed(
-        unattributed_incidents, month, as_of, policy
-    )
-    anti["no_release_incident_link"] = AntiPatternResult(
-        "no_release_incident_link",
-        ANTI_PATTERNS["no_release_incident_link"],
-        n_inc,
-        incident_ids=inc_ids,
-        status=inc_status,
-        message=inc_msg,
-    )
-    tiered = df.filter(pl.col("misclassified").is_not_null())
-    miscl_ids = tiered.filter(pl.col("misclassified"))["release_id"].to_list()
-    misclassification = rate(
-        len(miscl_ids),
-        tiered.height,
-        alpha,
-        extra={"release_ids": miscl_ids},
-        message=""
-        if tiered.height == df.height
-        else f"{df.height - tiered.height} release(s) without a valid declared tier",
-    )
-    exploded = df.select("release_id", "findings").explode("findings").drop_nulls("findings")
-    findings = {
-        code: tuple(exploded.filter(pl.col("findings") == code)["release_id"].to_list())
-        for code in FINDING_CODES
-    }
+    unattributed = _unattributed(unattributed_incidents, month, as_of, policy)
     return ProcessHealth(
         month=month,
         as_of=as_of,
         releases=df.height,
         path_compliance=_bool_rate(df, "path_compliant", alpha, what="path"),
         path_compliance_by_tier=by_tier,
-        misclassification_rate=misclassification,
-        stop_conditions_ignored=CountResult(
-            int(stop["stop_conditions_ignored"].sum()) if stop.height else 0,
-            tuple(stop["release_id"].to_list()),
-            message="stages advanced although their stop condition was met",
-            extra={"releases": stop.height},
-        ),
-        gate_escape_rate=gate_escape,
+        misclassification_rate=_misclassification_rate(df, alpha),
+        stop_conditions_ignored=_stop_conditions_ignored(df),
+        gate_escape_rate=_gate_escape_rate(df, alpha),
         single_owner_share=_bool_rate(df, "single_owner", alpha, what="owner"),
         train_compliance=_bool_rate(
             df, "train_ok", alpha, what="train", pending="without a release time"
         ),
-        observability_linkage=linkage,
-        anti_patterns=anti,
-        findings={c: ids_ for c, ids_ in findings.items() if ids_},
-        release_ids=ids,
+        observability_linkage=_observability_linkage(df, alpha),
+        anti_patterns=_anti_patterns(df, unattributed),
+        findings=_findings_by_code(df),
+        release_ids=tuple(df["release_id"].to_list()),
     )
 
 
