@@ -5,6 +5,7 @@ post-release review (``analytics.report.review.release_path`` renders it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from analytics.core.errors import DataError
-from analytics.core.policy import Policy
+from analytics.core.policy import Policy, TierPolicy
 from analytics.core.results import clean
 from analytics.governance.findings import FINDING_CODES
 
@@ -77,14 +78,131 @@ class PathReview:
 
 
 def _join(items: Any, empty: str = "none") -> str:
+    """Items as "a, b, c"; ``empty`` when there is none."""
     values = [str(x) for x in (items or [])]
     return ", ".join(values) if values else empty
 
 
+def _plan(steps: Any) -> str:
+    """Traffic percentages as "1 -> 5 -> 20 -> 100 %"; "none" when there is none."""
+    return " -> ".join(f"{float(p):g}" for p in steps) + " %" if steps else "none"
+
+
 def _hours_after(t: datetime | None, start: datetime | None) -> str:
+    """ "2.0 h after release"; "not seen" without both times."""
     if t is None or start is None:
         return "not seen"
     return f"{(t - start).total_seconds() / 3600:.1f} h after release"
+
+
+# Each area: (audit row, tier policy, policy) -> (required, happened, ok).
+Area = tuple[str, str, bool | None]
+
+
+def _tier(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    declared = r["declared_tier"] or "none (no valid tier)"
+    return (
+        f"declared tier at least the implied {r['implied_tier']}",
+        f"declared {declared}; changed {_join(r['changed_components'])}",
+        r["tier_ok"],
+    )
+
+
+def _evidence(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    missing = r["missing_evidence"]
+    happened = f"missing: {_join(missing)}" if missing else "all present"
+    return _join(tp.required_evidence), happened, r["evidence_ok"]
+
+
+def _gates(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    happened = []
+    if r["gates_not_run"]:
+        happened.append(f"not run: {_join(r['gates_not_run'])}")
+    if r["gates_failed"]:
+        happened.append(f"failed: {_join(r['gates_failed'])}")
+    if r["unapproved_gate_waivers"]:
+        happened.append(f"waived without approver: {_join(r['unapproved_gate_waivers'])}")
+    return (
+        f"{_join(tp.required_gates)} passed",
+        "; ".join(happened) or "all passed",
+        r["gates_ok"],
+    )
+
+
+def _rollout(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    happened = _plan(r["traffic_steps"]) if r["traffic_steps"] else "no stage recorded"
+    if r["stop_conditions_ignored"]:
+        happened += f"; {r['stop_conditions_ignored']} stop condition(s) ignored"
+    if r["skipped_steps"]:
+        skipped = ", ".join(f"{float(p):g}" for p in r["skipped_steps"])
+        happened += f"; skipped step(s) {skipped} %"
+    required = _plan(tp.rollout_plan) + ", halting when a stop condition is met"
+    return required, happened, r["rollout_ok"]
+
+
+def _approvals(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    missing = f"missing go: {_join(r['missing_approvals'])}; " if r["missing_approvals"] else ""
+    last = f", the last {r['final_decision']} by {r['final_approver']}" if r["final_votes"] else ""
+    happened = (
+        f"{missing}{r['final_votes']} final vote(s){last}; owner {r['accountable_owner'] or 'none'}"
+    )
+    ok = None if r["approvals_ok"] is None else bool(r["approvals_ok"] and r["single_owner"])
+    return (
+        f"go from {_join(tp.required_approvals)}; one final vote; one accountable owner",
+        happened,
+        ok,
+    )
+
+
+def _train(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    released = r["released_at"]
+    when = released.astimezone(policy.zone).strftime("%a %Y-%m-%d %H:%M") if released else "unknown"
+    return (
+        f"{tp.train} train (or emergency with a reason)",
+        f"{r['train'] or 'no'} train, released {when}",
+        r["train_ok"],
+    )
+
+
+def _observability(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
+    obs = policy.section("observability")
+    released = r["released_at"]
+    return (
+        f"version marker within {float(obs['marker_within_hours']):g} h; operator decision "
+        f"within {float(obs['operator_decisions_within_hours']):g} h",
+        f"marker {_hours_after(r['first_seen'], released)}; first operator decision "
+        f"{_hours_after(r['first_operator_decision'], released)}",
+        r["observability_ok"],
+    )
+
+
+AREAS: Mapping[str, Callable[[Mapping[str, Any], TierPolicy, Policy], Area]] = {
+    "tier": _tier,
+    "evidence": _evidence,
+    "gates": _gates,
+    "rollout": _rollout,
+    "approvals": _approvals,
+    "train": _train,
+    "observability": _observability,
+}
+
+
+def release_path_review(r: Mapping[str, Any], policy: Policy) -> PathReview:
+    """The ``PathReview`` of one row of ``audit_releases`` (as a mapping): one ``PathStep`` per
+    area of ``AREAS``, each with the release's findings of that area."""
+    tier = r["effective_tier"]
+    tp = policy.tiers[tier]
+    by_area: dict[str, list[str]] = {}
+    for code in r["findings"]:
+        by_area.setdefault(FINDING_CODES[code].area, []).append(code)
+    steps = tuple(
+        PathStep(area, *step(r, tp, policy), tuple(by_area.get(area, [])))
+        for area, step in AREAS.items()
+    )
+    sentences = tuple(FINDING_CODES[c].sentence for c in r["findings"])
+    return PathReview(
+        r["release_id"], tier, r["path_compliant"], steps, tuple(r["findings"]), sentences
+    )
 
 
 def path_review(audit: pl.DataFrame, release_id: str, policy: Policy) -> PathReview:
@@ -95,96 +213,7 @@ def path_review(audit: pl.DataFrame, release_id: str, policy: Policy) -> PathRev
     rows = audit.filter(pl.col("release_id") == release_id)
     if rows.height == 0:
         raise DataError(f"release '{release_id}' is not in the audit")
-    r = rows.row(0, named=True)
-    tier = r["effective_tier"]
-    tp = policy.tiers[tier]
-    obs = policy.section("observability")
-    by_area: dict[str, list[str]] = {}
-    for code in r["findings"]:
-        by_area.setdefault(FINDING_CODES[code].area, []).append(code)
-
-    def plan(steps: Any) -> str:
-        return " -> ".join(f"{float(p):g}" for p in steps) + " %" if steps else "none"
-
-    gates_happened = []
-    if r["gates_not_run"]:
-        gates_happened.append(f"not run: {_join(r['gates_not_run'])}")
-    if r["gates_failed"]:
-        gates_happened.append(f"failed: {_join(r['gates_failed'])}")
-    if r["unapproved_gate_waivers"]:
-        gates_happened.append(f"waived without approver: {_join(r['unapproved_gate_waivers'])}")
-    rollout_happened = plan(r["traffic_steps"]) if r["traffic_steps"] else "no stage recorded"
-    if r["stop_conditions_ignored"]:
-        rollout_happened += f"; {r['stop_conditions_ignored']} stop condition(s) ignored"
-    if r["skipped_steps"]:
-        skipped = ", ".join(f"{float(p):g}" for p in r["skipped_steps"])
-        rollout_happened += f"; skipped step(s) {skipped} %"
-    approvals_happened = (
-        f"missing go: {_join(r['missing_approvals'])}; " if r["missing_approvals"] else ""
-    ) + (
-        f"{r['final_votes']} final vote(s)"
-        + (f", the last {r['final_decision']} by {r['final_approver']}" if r["final_votes"] else "")
-        + f"; owner {r['accountable_owner'] or 'none'}"
-    )
-    released = r["released_at"]
-    when = released.astimezone(policy.zone).strftime("%a %Y-%m-%d %H:%M") if released else "unknown"
-    steps = (
-        PathStep(
-            "tier",
-            f"declared tier at least the implied {r['implied_tier']}",
-            f"declared {r['declared_tier']}; changed {_join(r['changed_components'])}",
-            r["tier_ok"],
-            tuple(by_area.get("tier", [])),
-        ),
-        PathStep(
-            "evidence",
-            _join(tp.required_evidence),
-            "all present"
-            if not r["missing_evidence"]
-            else f"missing: {_join(r['missing_evidence'])}",
-            r["evidence_ok"],
-            tuple(by_area.get("evidence", [])),
-        ),
-        PathStep(
-            "gates",
-            f"{_join(tp.required_gates)} passed",
-            "; ".join(gates_happened) or "all passed",
-            r["gates_ok"],
-            tuple(by_area.get("gates", [])),
-        ),
-        PathStep(
-            "rollout",
-            plan(tp.rollout_plan) + ", halting when a stop condition is met",
-            rollout_happened,
-            r["rollout_ok"],
-            tuple(by_area.get("rollout", [])),
-        ),
-        PathStep(
-            "approvals",
-            f"go from {_join(tp.required_approvals)}; one final vote; one accountable owner",
-            approvals_happened,
-            None if r["approvals_ok"] is None else bool(r["approvals_ok"] and r["single_owner"]),
-            tuple(by_area.get("approvals", [])),
-        ),
-        PathStep(
-            "train",
-            f"{tp.train} train (or emergency with a reason)",
-            f"{r['train'] or 'no'} train, released {when}",
-            r["train_ok"],
-            tuple(by_area.get("train", [])),
-        ),
-        PathStep(
-            "observability",
-            f"version marker within {float(obs['marker_within_hours']):g} h; operator decision "
-            f"within {float(obs['operator_decisions_within_hours']):g} h",
-            f"marker {_hours_after(r['first_seen'], released)}; first operator decision "
-            f"{_hours_after(r['first_operator_decision'], released)}",
-            r["observability_ok"],
-            tuple(by_area.get("observability", [])),
-        ),
-    )
-    sentences = tuple(FINDING_CODES[c].sentence for c in r["findings"])
-    return PathReview(release_id, tier, r["path_compliant"], steps, tuple(r["findings"]), sentences)
+    return release_path_review(rows.row(0, named=True), policy)
 
 
-__all__ = ["PathReview", "PathStep", "path_review"]
+__all__ = ["AREAS", "PathReview", "PathStep", "path_review", "release_path_review"]
