@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +26,7 @@ from conftest import release, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analytics import report as rs
 from analytics.core.errors import DataError
 from analytics.core.policy import load_policy
 from analytics.data.io import load_dataset
@@ -964,3 +967,55 @@ def test_a_blank_approver_does_not_approve_a_waiver() -> None:
     status = evidence_status(blank, units, load_policy())
     assert status["evidence_complete"].to_list() == [False, True]
     assert status["missing_evidence"].to_list() == [["offline_eval"], []]
+
+
+# ---------------------------------------------------------------------------- the review's path
+
+
+def test_review_path_section_renders_path_review(tmp_path: Path) -> None:
+    """The post-release review's path section shows, area by area, the badge, the required and
+    the happened of ``path_review``, and its findings: one definition of the path."""
+    folder = build(
+        tmp_path,
+        drop("evidence", item="pilot_report"),
+        update("evidence", {"item": "canary_plan"}, status="waived"),
+        update("gates", {"gate": "safety"}, result="fail"),
+        drop("rollout_stages", stage=2),
+        update("approvals", {"role": "platform"}, final="true"),
+    )
+    ctx = rs.release_context(folder, "R1", AS_OF)
+    review = path_review(ctx.analysis.audit, "R1", ctx.policy)
+    section = rs.release_path(ctx)
+    page = section._repr_html_()
+    for step in review.steps:
+        assert (
+            f"<b>Required:</b> {escape(step.required)}<br><b>Happened:</b> "
+            f"{escape(step.happened)}</p>" in page
+        ), step
+    badges = re.findall(r"<h3>([^<]+) <span class=\"ra-badge ra-(\w+)\">", page)
+    assert badges == [
+        ("Risk tier", "good"),
+        ("Evidence", "bad"),
+        ("Gates", "bad"),
+        ("Rollout", "bad"),
+        ("Approvals", "bad"),
+        ("Release train", "good"),
+        ("Observability", "good"),
+    ]
+    assert [s.ok for s in review.steps] == [True, False, False, False, False, True, True]
+    shown = re.findall(r"<td>(critical|major|minor)</td><td>(\w+)</td><td>([^<]+)</td>", page)
+    assert shown == [
+        (FINDING_CODES[c].severity, c, escape(s))
+        for c, s in zip(review.findings, review.sentences, strict=True)
+    ]
+    assert review.findings == (
+        "evidence_missing",
+        "waiver_without_approver",
+        "gate_failed_shipped",
+        "rollout_step_skipped",
+        "multiple_final_approvals",
+    )
+    assert section.takeaway[1] == "The release did not follow that path: 5 audit finding(s)."
+    # the evidence table marks the waiver without approver and the missing item, nothing else
+    assert page.count('<tr class="ra-row-bad"><td>canary_plan</td>') == 1
+    assert page.count('<tr class="ra-row-bad"><td>pilot_report</td>') == 1

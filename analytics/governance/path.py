@@ -122,8 +122,9 @@ def _gates(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
         happened.append(f"failed: {_join(r['gates_failed'])}")
     if r["unapproved_gate_waivers"]:
         happened.append(f"waived without approver: {_join(r['unapproved_gate_waivers'])}")
+    required = f"{_join(tp.required_gates)} passed" if tp.required_gates else "no gate"
     return (
-        f"{_join(tp.required_gates)} passed",
+        required,
         "; ".join(happened) or "all passed",
         r["gates_ok"],
     )
