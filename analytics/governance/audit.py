@@ -27,6 +27,7 @@ from analytics.data.asof import known_rows
 from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup
 from analytics.governance.checks import (
+    RELEASE_COLUMNS,
     UTC_TS_TYPE,
     audit_base,
     empty_list,
@@ -111,17 +112,7 @@ def _observability_checks(
 
 # The columns of the audit, in order.
 AUDIT_COLUMNS: tuple[str, ...] = (
-    "release_id",
-    "system",
-    "released_at",
-    "month",
-    "changed_components",
-    "declared_tier",
-    "implied_tier",
-    "effective_tier",
-    "misclassified",
-    "accountable_owner",
-    "train",
+    *RELEASE_COLUMNS,
     "deployed",
     "findings",
     *CHECK_COLUMNS,

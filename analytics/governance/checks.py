@@ -452,12 +452,12 @@ def _train_checks(
     )
 
 
-UNIT_COLUMNS = (
+# The release-unit columns the audit reports as they are ...
+RELEASE_COLUMNS = (
     "release_id",
     "system",
     "released_at",
     "month",
-    "previous_release_id",
     "changed_components",
     "declared_tier",
     "implied_tier",
@@ -465,8 +465,9 @@ UNIT_COLUMNS = (
     "misclassified",
     "accountable_owner",
     "train",
-    "summary",
 )
+# ... and all the checks read.
+UNIT_COLUMNS = (*RELEASE_COLUMNS, "previous_release_id", "summary")
 
 
 def audit_base(units: pl.DataFrame, policy: Policy, as_of: datetime | None) -> pl.DataFrame:
