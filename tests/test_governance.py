@@ -1243,12 +1243,3 @@ def test_path_areas_by_hand() -> None:
         "missing go: operations; 0 final vote(s); owner none",
         False,
     )
-    assert list(path_areas.AREAS) == [
-        "tier",
-        "evidence",
-        "gates",
-        "rollout",
-        "approvals",
-        "train",
-        "observability",
-    ]
