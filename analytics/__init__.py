@@ -30,8 +30,8 @@ from analytics.core.policy import Policy, load_policy
 from analytics.core.quality import DataQuality, Finding
 from analytics.core.results import DurationResult, EstimateResult, RateResult
 from analytics.data.io import Dataset, load_dataset
+from analytics.decisions.gate import GateDecision, gate_decision
 from analytics.decisions.judge import judge_release
-from analytics.governance.audit import GateDecision, gate_decision
 
 # The report layer imports plotly and the notebook machinery: loaded on first use, so that the
 # command line and pipelines that never render start fast.

@@ -18,7 +18,8 @@ from test_governance import (
 
 from analytics.cli.main import main
 from analytics.data.io import load_dataset
-from analytics.governance.audit import FINDING_CODES, gate_decision
+from analytics.decisions.gate import gate_decision
+from analytics.governance.findings import FINDING_CODES
 
 
 def run_gate(

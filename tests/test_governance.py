@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import polars as pl
@@ -24,15 +26,19 @@ from conftest import release, write_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analytics import report as rs
+from analytics.core.columns import ROW
 from analytics.core.errors import DataError
+from analytics.core.policy import load_policy
 from analytics.data.io import load_dataset
-from analytics.governance.audit import (
-    CHECK_COLUMNS,
-    FINDING_CODES,
-    audit_releases,
-    path_review,
-    process_health,
-)
+from analytics.governance import audit as audit_module
+from analytics.governance import checks, health
+from analytics.governance import path as path_areas
+from analytics.governance.audit import audit_releases
+from analytics.governance.findings import CHECK_COLUMNS, FINDING_CODES
+from analytics.governance.health import process_health
+from analytics.governance.path import path_review
+from analytics.metrics.evidence import approver_given, evidence_satisfied, evidence_status
 from analytics.metrics.incidents import attribute_incidents
 from analytics.metrics.releases import release_units
 from analytics.stats.summaries import wilson
@@ -925,3 +931,315 @@ def test_findings_agree_with_checks(tmp_path: Path, picks: set[int]) -> None:
     ):
         if res.value is not None:
             assert 0 <= res.ci_low <= res.value <= res.ci_high <= 1
+
+
+# ---------------------------------------------------------------------------- evidence rule
+
+
+def test_a_blank_approver_does_not_approve_a_waiver() -> None:
+    """One rule (``evidence_satisfied``): present, or waived with a non-blank approver. An empty
+    or whitespace-only approver is no approver, as a missing one is."""
+    ev = pl.DataFrame(
+        {
+            "release_id": ["L1"] * 7,
+            "item": ["a", "b", "c", "d", "e", "f", "g"],
+            "status": ["present", "waived", "waived", "waived", "waived", "missing", None],
+            "approved_by": [None, "lead", "", "  ", None, "lead", "lead"],
+        }
+    )
+    got = ev.select(evidence_satisfied()).to_series().to_list()
+    assert got == [True, True, False, False, False, False, False]
+    assert ev.select(approver_given()).to_series().to_list() == [
+        False,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    # the low tier requires offline_eval only: waived with a blank approver leaves it missing
+    units = pl.DataFrame({"release_id": ["L1", "L2"], "effective_tier": ["low", "low"]})
+    blank = pl.DataFrame(
+        {
+            "release_id": ["L1", "L2"],
+            "item": ["offline_eval"] * 2,
+            "status": ["waived"] * 2,
+            "approved_by": [" ", "cto"],
+        }
+    )
+    status = evidence_status(blank, units, load_policy())
+    assert status["evidence_complete"].to_list() == [False, True]
+    assert status["missing_evidence"].to_list() == [["offline_eval"], []]
+
+
+# ---------------------------------------------------------------------------- the review's path
+
+
+def test_review_path_section_renders_path_review(tmp_path: Path) -> None:
+    """The post-release review's path section shows, area by area, the badge, the required and
+    the happened of ``path_review``, and its findings: one definition of the path."""
+    folder = build(
+        tmp_path,
+        drop("evidence", item="pilot_report"),
+        update("evidence", {"item": "canary_plan"}, status="waived"),
+        update("gates", {"gate": "safety"}, result="fail"),
+        drop("rollout_stages", stage=2),
+        update("approvals", {"role": "platform"}, final="true"),
+    )
+    ctx = rs.release_context(folder, "R1", AS_OF)
+    review = path_review(ctx.analysis.audit, "R1", ctx.policy)
+    section = rs.release_path(ctx)
+    page = section._repr_html_()
+    for step in review.steps:
+        assert (
+            f"<b>Required:</b> {escape(step.required)}<br><b>Happened:</b> "
+            f"{escape(step.happened)}</p>" in page
+        ), step
+    badges = re.findall(r"<h3>([^<]+) <span class=\"ra-badge ra-(\w+)\">", page)
+    assert badges == [
+        ("Risk tier", "good"),
+        ("Evidence", "bad"),
+        ("Gates", "bad"),
+        ("Rollout", "bad"),
+        ("Approvals", "bad"),
+        ("Release train", "good"),
+        ("Observability", "good"),
+    ]
+    assert [s.ok for s in review.steps] == [True, False, False, False, False, True, True]
+    shown = re.findall(r"<td>(critical|major|minor)</td><td>(\w+)</td><td>([^<]+)</td>", page)
+    assert shown == [
+        (FINDING_CODES[c].severity, c, escape(s))
+        for c, s in zip(review.findings, review.sentences, strict=True)
+    ]
+    assert review.findings == (
+        "evidence_missing",
+        "waiver_without_approver",
+        "gate_failed_shipped",
+        "rollout_step_skipped",
+        "multiple_final_approvals",
+    )
+    assert section.takeaway[1] == "The release did not follow that path: 5 audit finding(s)."
+    # the evidence table marks the waiver without approver and the missing item, nothing else
+    assert page.count('<tr class="ra-row-bad"><td>canary_plan</td>') == 1
+    assert page.count('<tr class="ra-row-bad"><td>pilot_report</td>') == 1
+
+
+# ---------------------------------------------------------------------------- named steps
+
+
+def at(hour: int) -> datetime:
+    return datetime(2026, 4, 1, hour, tzinfo=UTC)
+
+
+def stage_frame(rows: list[tuple]) -> pl.DataFrame:
+    """(release, stage, traffic %, start hour, decision, stop met) -> a rollout_stages frame."""
+    return pl.DataFrame(
+        [
+            {
+                "release_id": rid,
+                "stage": n,
+                "traffic_pct": float(pct),
+                "started_at": at(h),
+                "ended_at": at(h + 1),
+                "decision": decision,
+                "stop_condition_met": stop,
+                ROW: i,
+            }
+            for i, (rid, n, pct, h, decision, stop) in enumerate(rows)
+        ]
+    )
+
+
+def test_stage_summary_and_skipped_steps_by_hand() -> None:
+    # H: 1 -> 20 (stop met, advanced) -> 10 (traffic goes down) -> 100: skips 5, out of order.
+    # L: straight to 100 %, halted with its stop condition met. N: a stage without a number.
+    st = checks._ordered_stages(
+        stage_frame(
+            [
+                ("H", 3, 10, 3, "advance", False),
+                ("H", 1, 1, 1, "advance", False),
+                ("H", 2, 20, 2, "advance", True),
+                ("H", 4, 100, 4, "complete", False),
+                ("L", 1, 100, 1, "halt", True),
+                ("N", None, 5, 1, "advance", False),
+            ]
+        ),
+        None,
+    )
+    assert st["release_id"].to_list() == ["H"] * 4 + ["L"]
+    assert st["traffic_pct"].to_list() == [1.0, 20.0, 10.0, 100.0, 100.0]
+    summary = {r["release_id"]: r for r in checks._stage_summary(st).iter_rows(named=True)}
+    assert summary["H"] == {
+        "release_id": "H",
+        "rollout_stages": 4,
+        "_has_canary": True,
+        "_out_of_order": True,
+        "stop_conditions_ignored": 1,
+        "_stop_met": True,
+        "_halted": False,
+        "_traffic": ["1", "20", "10", "100"],
+    }
+    assert summary["L"]["_has_canary"] is False and summary["L"]["_halted"] is True
+    assert summary["L"]["stop_conditions_ignored"] == 0 and summary["L"]["_stop_met"] is True
+    base = pl.DataFrame(
+        {
+            "release_id": ["H", "L"],
+            "effective_tier": ["high", "medium"],
+            "_plan": [[1.0, 5.0, 20.0, 100.0], [5.0, 50.0, 100.0]],
+        }
+    )
+    # only the high tier is held to every step; 5 % was never reached before 20 %
+    skipped = checks._skipped_steps(st, base)
+    assert skipped.to_dicts() == [{"release_id": "H", "skipped_steps": [5.0]}]
+
+
+def test_a_gate_waiver_with_a_blank_approver_is_unapproved() -> None:
+    base = pl.DataFrame({"release_id": ["G1"], "_req_gates": [["functional", "safety"]]})
+    gates = pl.DataFrame(
+        {
+            "release_id": ["G1", "G1"],
+            "gate": ["functional", "safety"],
+            "result": ["waived", "waived"],
+            "evaluated_at": [at(8), at(8)],
+            "approved_by": ["cto", " "],
+            ROW: [1, 2],
+        }
+    )
+    r = checks._gate_checks(gates, base, None).row(0, named=True)
+    assert r["unapproved_gate_waivers"] == ["safety"]
+    assert r["gates_ok"] is False and r["gates_passed_all"] is False
+    # without the column no waiver is approved
+    r = checks._gate_checks(gates.drop("approved_by"), base, None).row(0, named=True)
+    assert r["unapproved_gate_waivers"] == ["functional", "safety"]
+
+
+def test_outcome_flags_and_risk_segmentation_by_hand() -> None:
+    df = pl.DataFrame(
+        {
+            "release_id": ["a", "b", "c", "d"],
+            "month": ["2026-04", "2026-04", "2026-05", "2026-04"],
+            "effective_tier": ["high", "low", "high", "low"],
+            "_deployed": [True, True, True, False],
+            "evidence_ok": [True, True, False, True],
+            "gates_ok": [True, True, True, True],
+            "rollout_ok": [True, True, True, None],
+            "approvals_ok": [True, True, True, True],
+            "gates_passed_all": [True, True, True, True],
+            "_plans_canary": [True, False, True, True],
+            "_has_canary": [True, False, False, False],
+            "_gates_run": [["functional"]] * 4,
+            "_traffic": [["100"]] * 4,
+            "_roles": [["product_owner"]] * 4,
+        }
+    )
+    out = audit_module._risk_segmentation(audit_module._outcome_flags(df, failed=["a", "x"]))
+    got = {r["release_id"]: r for r in out.iter_rows(named=True)}
+    assert [got[k]["path_compliant"] for k in "abcd"] == [True, True, False, None]
+    assert [got[k]["failed"] for k in "abcd"] == [True, False, False, False]
+    assert [got[k]["gate_escape"] for k in "abcd"] == [True, False, False, False]
+    assert [got[k]["offline_only"] for k in "abcd"] == [False, False, True, None]
+    assert got["a"]["path_signature"] == "functional|100|product_owner"
+    # April: a (high) and b (low) deployed, the same path: flagged; d is not deployed yet
+    assert [got[k]["no_risk_segmentation"] for k in "abcd"] == [True, True, False, None]
+
+
+def health_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "release_id": ["a", "b", "c"],
+            "failed": [True, True, False],
+            "gate_escape": [True, False, False],
+            "gates_passed_all": [True, False, None],
+            "misclassified": [True, None, False],
+            "stop_conditions_ignored": [0, 2, 1],
+            "findings": [["misclassified", "gate_escape"], ["gate_failed_shipped"], []],
+            "demo_quality": [True, None, False],
+            "offline_only": [False, False, False],
+            "ship_and_forget": [False, False, True],
+            "no_risk_segmentation": [False, False, False],
+        }
+    )
+
+
+def test_health_steps_by_hand() -> None:
+    df = health_frame()
+    escape_rate = health._gate_escape_rate(df, 0.05)
+    assert (escape_rate.numerator, escape_rate.denominator) == (1, 2)
+    assert escape_rate.extra["release_ids"] == ["a"]
+    assert escape_rate.extra["releases_passing_all_gates"] == 1
+    miscl = health._misclassification_rate(df, 0.05)
+    assert (miscl.numerator, miscl.denominator) == (1, 2)
+    assert miscl.message == "1 release(s) without a valid declared tier"
+    stop = health._stop_conditions_ignored(df)
+    assert (stop.count, stop.release_ids, stop.extra) == (3, ("b", "c"), {"releases": 2})
+    assert health._findings_by_code(df) == {
+        "misclassified": ("a",),
+        "gate_failed_shipped": ("b",),
+        "gate_escape": ("a",),
+    }
+    anti = health._anti_patterns(df, (2, ("X1", "X2"), "ok", ""))
+    assert anti["demo_quality"].release_ids == ("a",)
+    assert anti["demo_quality"].status == "immature"  # b is not decidable yet
+    assert anti["ship_and_forget"].count == 1 and anti["offline_only"].count == 0
+    assert anti["no_risk_segmentation"].count == 0
+    assert anti["no_release_incident_link"].incident_ids == ("X1", "X2")
+
+
+def test_observability_linkage_without_telemetry() -> None:
+    df = pl.DataFrame(
+        {
+            "release_id": ["a", "b"],
+            "telemetry_available": [False, False],
+            "marker_24h": pl.Series([None, None], dtype=pl.Boolean),
+            "operator_72h": [True, False],
+            "observability_ok": pl.Series([None, None], dtype=pl.Boolean),
+        }
+    )
+    linkage = health._observability_linkage(df, 0.05)
+    assert linkage.status == "insufficient_data" and linkage.value is None
+    assert linkage.extra["operator_72h"]["numerator"] == 1
+    with_telemetry = df.with_columns(
+        pl.lit(True).alias("telemetry_available"),
+        pl.Series([True, True]).alias("marker_24h"),
+        pl.Series([True, False]).alias("observability_ok"),
+    )
+    linkage = health._observability_linkage(with_telemetry, 0.05)
+    assert (linkage.numerator, linkage.denominator) == (1, 2)
+    assert linkage.extra["non_compliant_release_ids"] == ["b"]
+
+
+def test_path_areas_by_hand() -> None:
+    policy = load_policy()
+    tp = policy.tiers["high"]
+    r = {
+        "declared_tier": None,
+        "implied_tier": "high",
+        "changed_components": ["model"],
+        "tier_ok": None,
+        "traffic_steps": ["1", "20", "100"],
+        "stop_conditions_ignored": 2,
+        "skipped_steps": [5.0],
+        "rollout_ok": False,
+        "missing_approvals": ["operations"],
+        "final_votes": 0,
+        "final_decision": None,
+        "final_approver": None,
+        "accountable_owner": None,
+        "approvals_ok": False,
+        "single_owner": False,
+    }
+    assert path_areas._tier(r, tp, policy) == (
+        "declared tier at least the implied high",
+        "declared none (no valid tier); changed model",
+        None,
+    )
+    assert path_areas._rollout(r, tp, policy) == (
+        "1 -> 5 -> 20 -> 100 %, halting when a stop condition is met",
+        "1 -> 20 -> 100 %; 2 stop condition(s) ignored; skipped step(s) 5 %",
+        False,
+    )
+    assert path_areas._approvals(r, tp, policy)[1:] == (
+        "missing go: operations; 0 final vote(s); owner none",
+        False,
+    )

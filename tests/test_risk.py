@@ -12,7 +12,14 @@ import pytest
 from scipy import stats as sps
 
 from analytics.core.policy import COMPONENTS, load_policy
-from analytics.governance.risk import failure_by_group, failure_regression, risk_attribution
+from analytics.governance import risk
+from analytics.governance.risk import (
+    AdjustedRatio,
+    RegressionTerm,
+    failure_by_group,
+    failure_regression,
+    risk_attribution,
+)
 from analytics.stats.summaries import wilson
 
 POLICY = load_policy()
@@ -213,3 +220,35 @@ def test_risk_attribution_restricts_to_cohort() -> None:
     top = ra.top(k=3)
     assert [g.risk_ratio for g in top] == sorted((g.risk_ratio for g in top), reverse=True)
     json.dumps(ra.to_dict(), allow_nan=False)
+
+
+def test_regression_steps_by_hand() -> None:
+    assert risk._unfit_reason(10, []) == "no term can be estimated on this cohort"
+    assert risk._unfit_reason(3, ["a", "b"]) == "3 releases for 3 terms"
+    assert risk._unfit_reason(4, ["a", "b"]) == ""
+    strict = load_policy(overrides={"risk": {"min_events_per_term": 10}})
+    caveats = risk._fit_caveats(20, 4, ["a", "b"], {"c": "no variation"}, ["w1"], strict)
+    assert caveats == [
+        risk.CAVEAT_OBSERVATIONAL,
+        "20 releases, 4 failed: 4 events for 2 terms (2.0 per term), below the 10 per term a "
+        "stable logistic fit needs: read the intervals, not the point estimates.",
+        risk.WALD_CAVEAT,
+        "Left out of the model: c (no variation).",
+        "Fit warning: w1",
+    ]
+    no_floor = load_policy(overrides={"risk": {"min_events_per_term": None}})
+    assert risk._fit_caveats(20, 4, ["a"], {}, [], no_floor)[1] == (
+        "20 releases, 4 failed: 4 events for 1 terms (4.0 per term)."
+    )
+
+
+def test_regression_sentences_keep_terms_whose_interval_excludes_one() -> None:
+    def term(name: str, lo: float, hi: float) -> RegressionTerm:
+        return RegressionTerm(name, f"label {name}", 0.0, 0.1, 2.0, lo, hi, 0.5, 3)
+
+    adjusted = (AdjustedRatio("path_gap", "gap", 2.0, 1.1, 3.0, "Adjusted sentence."),)
+    terms = (term("path_gap", 1.2, 3.0), term("tier_high", 1.1, 4.0), term("tier_medium", 0.5, 2.0))
+    assert risk._regression_sentences(adjusted, terms) == (
+        "Adjusted sentence.",
+        "Releases label tier_high had 2.0 times the odds of failing (interval 1.1 to 4.0).",
+    )

@@ -14,7 +14,7 @@ from analytics.analysis.steps import Analysis, analyze
 from analytics.core.periods import month_range, parse_as_of
 from analytics.core.quality import DataQuality
 from analytics.core.results import DurationResult, EstimateResult, RateResult, Status, clean
-from analytics.governance.audit import ProcessHealth, process_health
+from analytics.governance.health import ProcessHealth, process_health
 from analytics.metrics.detection import detection_summary
 from analytics.metrics.dora import DoraContext, dora_context
 from analytics.metrics.evidence import evidence_completeness
@@ -128,7 +128,7 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
     )
     detect = mttd(cohort, cohort, analysis.as_of, policy.alpha)
     mitigate = mttm(analysis.incidents, ids, analysis.as_of, policy.alpha)
-    # One definition of misclassification, the process-health one (analytics.governance.audit).
+    # One definition of misclassification, the process-health one (analytics.governance.health).
     health = process_health(
         analysis.audit, analysis.releases, month, analysis.as_of, policy, analysis.incidents
     )

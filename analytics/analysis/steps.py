@@ -35,7 +35,8 @@ from analytics.core.quality import DataQuality, Finding
 from analytics.data.asof import known_at
 from analytics.data.io import Dataset
 from analytics.data.rollup import Rollup, dataset_rollup
-from analytics.governance.audit import CHECK_COLUMNS, audit_releases
+from analytics.governance.audit import audit_releases
+from analytics.governance.findings import CHECK_COLUMNS
 from analytics.metrics.detection import detection_from_comparison
 from analytics.metrics.dora import rework_deployments
 from analytics.metrics.evidence import evidence_status

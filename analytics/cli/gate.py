@@ -12,7 +12,7 @@ from analytics.cli.core import load_data
 from analytics.core.columns import LINE, ROW
 from analytics.core.errors import DataError
 from analytics.data.io import Dataset
-from analytics.governance.audit import gate_decision
+from analytics.decisions.gate import gate_decision
 
 
 def release_time_error(ds: Dataset, release_id: str) -> str | None:

@@ -50,6 +50,9 @@ PROCESS_GAPS: Mapping[str, tuple[str, str]] = {
 }
 # Findings derived from the failure itself, or after it, are not candidate causes.
 NOT_A_RISK_FACTOR = frozenset({"gate_escape"})
+# The process-gap terms of the regression, read as adjusted risk ratios.
+PROCESS_TERMS = ("evidence_incomplete", "path_gap")
+WALD_CAVEAT = "Intervals are Wald intervals; with few events they are too narrow."
 CAVEAT_OBSERVATIONAL = (
     "These are associations in observational data, not causes: riskier changes may both skip "
     "steps and fail more often, and teams may record process gaps differently."
@@ -287,10 +290,10 @@ def _design(df: pl.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Candidate binary columns in priority order (process gaps first), with labels."""
     cols: dict[str, np.ndarray] = {}
     labels: dict[str, str] = {}
-    cols["evidence_incomplete"] = (~df["evidence_ok"]).to_numpy().astype(float)
-    labels["evidence_incomplete"] = "without complete evidence"
-    cols["path_gap"] = (~df["_path_rest_ok"]).to_numpy().astype(float)
-    labels["path_gap"] = "with a gap in gates, rollout or approvals"
+    for term in PROCESS_TERMS:
+        col, gap = PROCESS_GAPS[term]
+        cols[term] = (~df[col]).to_numpy().astype(float)
+        labels[term] = gap
     for tier in TIERS[1:]:
         cols[f"tier_{tier}"] = (df["effective_tier"] == tier).to_numpy().astype(float)
         labels[f"tier_{tier}"] = f"of effective tier {tier} (against {TIERS[0]})"
@@ -344,6 +347,118 @@ def _adjusted(res: Any, x: np.ndarray, j: int, alpha: float) -> tuple[float, flo
     return math.exp(log_rr), math.exp(log_rr - z * se), math.exp(log_rr + z * se)
 
 
+def _fit_logit(y: np.ndarray, x: np.ndarray) -> tuple[Any, bool, list[str]]:
+    """statsmodels ``Logit`` of ``y`` on ``x``: (result, converged, first lines of the warnings
+    the fit raised, sorted)."""
+    import statsmodels.api as sm
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = sm.Logit(y.astype(float), x).fit(disp=0, maxiter=200)
+    converged = bool(res.mle_retvals.get("converged", False))
+    return res, converged, sorted({str(w.message).splitlines()[0] for w in caught})
+
+
+def _fit_caveats(
+    n: int,
+    k_fail: int,
+    kept: list[str],
+    dropped: Mapping[str, str],
+    notes: list[str],
+    policy: Policy,
+) -> list[str]:
+    """The caveats of a fit: observational data, the events per term (judged against
+    ``risk.min_events_per_term`` when the policy sets it), Wald intervals, the terms left out
+    and the fit's warnings."""
+    events = min(k_fail, n - k_fail)
+    per_term = events / max(len(kept), 1)
+    size = (
+        f"{n} releases, {k_fail} failed: {events} events for {len(kept)} terms "
+        f"({per_term:.1f} per term)"
+    )
+    floor = policy.section("risk").get("min_events_per_term")
+    if floor is not None and per_term < float(floor):
+        size += (
+            f", below the {float(floor):g} per term a stable logistic fit needs: read the "
+            "intervals, not the point estimates"
+        )
+    caveats = [CAVEAT_OBSERVATIONAL, size + ".", WALD_CAVEAT]
+    if dropped:
+        caveats.append(
+            "Left out of the model: " + "; ".join(f"{k} ({v})" for k, v in dropped.items()) + "."
+        )
+    return caveats + [f"Fit warning: {m}" for m in notes]
+
+
+def _terms(
+    res: Any, kept: list[str], labels: Mapping[str, str], cols: Mapping[str, np.ndarray], z: float
+) -> tuple[RegressionTerm, ...]:
+    """The fitted terms (intercept left out) with odds ratios and Wald intervals."""
+    params, bse, pvals = (np.asarray(a) for a in (res.params, res.bse, res.pvalues))
+    return tuple(
+        RegressionTerm(
+            term=name,
+            label=labels[name],
+            coef=float(params[j]),
+            std_err=float(bse[j]),
+            odds_ratio=math.exp(params[j]),
+            ci_low=math.exp(params[j] - z * bse[j]),
+            ci_high=math.exp(params[j] + z * bse[j]),
+            p_value=float(pvals[j]),
+            exposed=int(cols[name].sum()),
+        )
+        for j, name in enumerate(kept, start=1)
+    )
+
+
+def _adjusted_ratios(
+    res: Any, x: np.ndarray, kept: list[str], labels: Mapping[str, str], alpha: float
+) -> tuple[AdjustedRatio, ...]:
+    """The adjusted risk ratio of each process gap in the model, with its sentence."""
+    out = []
+    for name in PROCESS_TERMS:
+        if name not in kept:
+            continue
+        rr, lo, hi = _adjusted(res, x, kept.index(name) + 1, alpha)
+        others = "with complete evidence" if name == "evidence_incomplete" else "without such a gap"
+        out.append(
+            AdjustedRatio(
+                name,
+                labels[name],
+                rr,
+                lo,
+                hi,
+                f"Releases {labels[name]} failed {rr:.1f} times as often as comparable releases "
+                f"{others} ({1 - alpha:.0%} interval {lo:.1f} to {hi:.1f}), with changed "
+                "components and risk tier held equal.",
+            )
+        )
+    return tuple(out)
+
+
+def _regression_sentences(
+    adjusted: tuple[AdjustedRatio, ...], terms: tuple[RegressionTerm, ...]
+) -> tuple[str, ...]:
+    """The adjusted ratios' sentences, then one per other term whose interval excludes 1."""
+    odds = [
+        f"Releases {t.label} had {t.odds_ratio:.1f} times the odds of failing "
+        f"(interval {t.ci_low:.1f} to {t.ci_high:.1f})."
+        for t in terms
+        if t.term not in PROCESS_TERMS and (t.ci_low > 1 or t.ci_high < 1)
+    ]
+    return tuple([a.sentence for a in adjusted] + odds)
+
+
+def _unfit_reason(n: int, kept: list[str]) -> str:
+    """Why the model is not fitted on ``n`` releases with the estimable terms ``kept`` ("" when
+    it can be): no term, or too few releases for the terms."""
+    if not kept:
+        return "no term can be estimated on this cohort"
+    if n <= len(kept) + 1:
+        return f"{n} releases for {len(kept) + 1} terms"
+    return ""
+
+
 def failure_regression(
     audit: pl.DataFrame,
     failed: Collection[str],
@@ -372,63 +487,20 @@ def failure_regression(
     )
     y = df["_failed"].to_numpy().astype(bool)
     n, k_fail = len(y), int(y.sum())
-    base_caveats = [CAVEAT_OBSERVATIONAL]
     if k_fail == 0 or k_fail == n:
+        why = "no failed release" if k_fail == 0 else "every release failed"
         return RegressionResult(
-            "insufficient_data",
-            "no failed release" if k_fail == 0 else "every release failed",
-            n,
-            k_fail,
-            caveats=tuple(base_caveats),
+            "insufficient_data", why, n, k_fail, caveats=(CAVEAT_OBSERVATIONAL,)
         )
     cols, labels = _design(df)
     kept, dropped = _select(cols, y)
-    if not kept:
+    if why := _unfit_reason(n, kept):
         return RegressionResult(
-            "insufficient_data",
-            "no term can be estimated on this cohort",
-            n,
-            k_fail,
-            dropped=dropped,
-            caveats=tuple(base_caveats),
+            "insufficient_data", why, n, k_fail, dropped=dropped, caveats=(CAVEAT_OBSERVATIONAL,)
         )
-    if n <= len(kept) + 1:
-        return RegressionResult(
-            "insufficient_data",
-            f"{n} releases for {len(kept) + 1} terms",
-            n,
-            k_fail,
-            dropped=dropped,
-            caveats=tuple(base_caveats),
-        )
-    import statsmodels.api as sm
-
     x = np.column_stack([np.ones(n)] + [cols[c] for c in kept])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = sm.Logit(y.astype(float), x).fit(disp=0, maxiter=200)
-    converged = bool(res.mle_retvals.get("converged", False))
-    notes = sorted({str(w.message).splitlines()[0] for w in caught})
-    events = min(k_fail, n - k_fail)
-    per_term = events / max(len(kept), 1)
-    caveats = list(base_caveats)
-    size = (
-        f"{n} releases, {k_fail} failed: {events} events for {len(kept)} terms "
-        f"({per_term:.1f} per term)"
-    )
-    floor = policy.section("risk").get("min_events_per_term")
-    if floor is not None and per_term < float(floor):
-        size += (
-            f", below the {float(floor):g} per term a stable logistic fit needs: read the "
-            "intervals, not the point estimates"
-        )
-    caveats.append(size + ".")
-    caveats.append("Intervals are Wald intervals; with few events they are too narrow.")
-    if dropped:
-        caveats.append(
-            "Left out of the model: " + "; ".join(f"{k} ({v})" for k, v in dropped.items()) + "."
-        )
-    caveats += [f"Fit warning: {m}" for m in notes]
+    res, converged, notes = _fit_logit(y, x)
+    caveats = tuple(_fit_caveats(n, k_fail, kept, dropped, notes, policy))
     if not converged:
         return RegressionResult(
             "insufficient_data",
@@ -436,63 +508,12 @@ def failure_regression(
             n,
             k_fail,
             dropped=dropped,
-            caveats=tuple(caveats),
+            caveats=caveats,
         )
-    z = float(sps.norm.ppf(1 - alpha / 2))
-    params, bse, pvals = (np.asarray(a) for a in (res.params, res.bse, res.pvalues))
-    terms = tuple(
-        RegressionTerm(
-            term=name,
-            label=labels[name],
-            coef=float(params[j]),
-            std_err=float(bse[j]),
-            odds_ratio=math.exp(params[j]),
-            ci_low=math.exp(params[j] - z * bse[j]),
-            ci_high=math.exp(params[j] + z * bse[j]),
-            p_value=float(pvals[j]),
-            exposed=int(cols[name].sum()),
-        )
-        for j, name in enumerate(kept, start=1)
-    )
-    adjusted = []
-    for name in ("evidence_incomplete", "path_gap"):
-        if name not in kept:
-            continue
-        j = kept.index(name) + 1
-        rr, lo, hi = _adjusted(res, x, j, alpha)
-        others = (
-            "with complete evidence" if name == "evidence_incomplete" else ("without such a gap")
-        )
-        adjusted.append(
-            AdjustedRatio(
-                name,
-                labels[name],
-                rr,
-                lo,
-                hi,
-                f"Releases {labels[name]} failed {rr:.1f} times as often as comparable releases "
-                f"{others} ({1 - alpha:.0%} interval {lo:.1f} to {hi:.1f}), with changed "
-                "components and risk tier held equal.",
-            )
-        )
-    sentences = [a.sentence for a in adjusted]
-    sentences += [
-        f"Releases {t.label} had {t.odds_ratio:.1f} times the odds of failing "
-        f"(interval {t.ci_low:.1f} to {t.ci_high:.1f})."
-        for t in terms
-        if t.term not in ("evidence_incomplete", "path_gap") and (t.ci_low > 1 or t.ci_high < 1)
-    ]
-    return RegressionResult(
-        "ok",
-        "",
-        n,
-        k_fail,
-        terms,
-        tuple(adjusted),
-        dropped,
-        tuple(caveats),
-        tuple(sentences),
-    )
+    terms = _terms(res, kept, labels, cols, float(sps.norm.ppf(1 - alpha / 2)))
+    adjusted = _adjusted_ratios(res, x, kept, labels, alpha)
+    sentences = _regression_sentences(adjusted, terms)
+    return RegressionResult("ok", "", n, k_fail, terms, adjusted, dropped, caveats, sentences)
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,29 @@ def _required(policy: Policy) -> pl.DataFrame:
     )
 
 
+def approver_given(column: str = "approved_by") -> pl.Expr:
+    """Whether a waiver names who approved it: ``column`` holds a non-blank text. Missing, empty
+    and whitespace-only are the same: no approver, so the waiver does not count (an evidence item
+    waived so stays unsatisfied; a gate waived so is an unapproved waiver)."""
+    return (pl.col(column).cast(pl.String).str.strip_chars().str.len_chars() > 0).fill_null(False)
+
+
+def evidence_satisfied() -> pl.Expr:
+    """Whether an evidence row satisfies its item: status ``present``, or ``waived`` with an
+    approver (``approver_given``). The one rule behind evidence completeness, the audit's
+    evidence check and the post-release review's evidence table."""
+    status = pl.col("status")
+    return ((status == "present") | ((status == "waived") & approver_given())).fill_null(False)
+
+
 def evidence_items(evidence: pl.DataFrame, units: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     """One row per (release, required item of its effective tier) with ``satisfied``.
 
-    An item is satisfied when the release has a row for it with status ``present``, or
-    ``waived`` with a non-empty ``approved_by``; a missing row is not satisfied.
+    An item is satisfied when the release has a row for it that ``evidence_satisfied``: status
+    ``present``, or ``waived`` with a non-blank ``approved_by``; a missing row is not satisfied.
     """
     ok = (
-        evidence.filter(
-            (pl.col("status") == "present")
-            | ((pl.col("status") == "waived") & pl.col("approved_by").is_not_null())
-        )
+        evidence.filter(evidence_satisfied())
         .select("release_id", "item")
         .unique()
         .with_columns(pl.lit(True).alias("satisfied"))

@@ -6,7 +6,7 @@ from typing import Any
 
 from analytics.core.policy import TIER_RANK
 from analytics.core.results import RateResult
-from analytics.governance.audit import FINDING_CODES
+from analytics.governance.findings import FINDING_CODES
 from analytics.report.context import ExecutiveContext, ReleaseContext
 from analytics.report.format import MAX_FINDINGS_LISTED, fmt_interval, fmt_pct
 from analytics.report.html import Section, _p, _section, _table

@@ -24,7 +24,7 @@ from analytics.core.periods import month_range, parse_as_of
 from analytics.core.policy import Policy
 from analytics.data.io import Dataset, load_dataset
 from analytics.data.rollup import Rollup
-from analytics.governance.audit import ProcessHealth, process_health
+from analytics.governance.health import ProcessHealth, process_health
 from analytics.governance.risk import RiskAttribution, risk_attribution
 from analytics.metrics.detection import DetectionPotential, detection_potentials
 from analytics.metrics.releases import deployed_in_month, month_expr

@@ -12,12 +12,14 @@ import polars as pl
 from analytics.core.columns import MTTM_INVALID
 from analytics.core.policy import COMPONENTS
 from analytics.core.schemas import VERSION_COLUMNS
-from analytics.governance.audit import FINDING_CODES
+from analytics.governance.findings import FINDING_CODES
+from analytics.governance.path import PathReview, PathStep, release_path_review
+from analytics.metrics.evidence import evidence_satisfied
 from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.failures import detection_path
 from analytics.report.format import fmt_hours, fmt_time
-from analytics.report.html import Safe, Section, _badge, _p, _section, _table, _tag
+from analytics.report.html import Safe, Section, _badge, _h, _p, _section, _table, _tag
 
 
 def _implied_by(ctx: ReleaseContext) -> list[str]:
@@ -70,101 +72,91 @@ def release_diff(ctx: ReleaseContext) -> Section:
     return _section("release_diff", takeaway, table)
 
 
-def _status_badge(ok: bool | None, yes: str = "ok", no: str = "gap") -> Safe:
+def _status_badge(
+    ok: bool | None, yes: str = "ok", no: str = "gap", unknown: str = "not decidable yet"
+) -> Safe:
     if ok is None:
-        return _badge("not decidable yet", "warn")
+        return _badge(unknown, "warn")
     return _badge(yes, "good") if ok else _badge(no, "bad")
 
 
-def release_path(ctx: ReleaseContext) -> Section:
-    """The path the effective tier required against what happened: tier (declared, implied,
-    effective), evidence, gates, rollout stages with their stop conditions, approvals and the
-    single accountable owner, with the audit's findings."""
-    r, a, tp = ctx.release, ctx.audit, ctx.tier_policy
-    tier = r["effective_tier"]
-    parts: list[Any] = []
-    # tier
-    tier_line = (
-        f"Declared {r['declared_tier']}, implied {r['implied_tier']} by the changed "
-        f"components, effective {tier}."
-    )
-    tier_badge = (
-        _status_badge(not r["misclassified"], "as declared", "misclassified")
-        if r["misclassified"] is not None
-        else ""
-    )
-    parts += [_tag("h3", Safe(f"Risk tier {tier_badge}")), _p(tier_line)]
-    # evidence
-    ev = ctx.evidence
-    ev_rows, ev_cls = [], []
+AREA_TITLES = {
+    "tier": "Risk tier",
+    "evidence": "Evidence",
+    "gates": "Gates",
+    "rollout": "Rollout",
+    "approvals": "Approvals",
+    "train": "Release train",
+    "observability": "Observability",
+}
+# Badge words (ok, not ok, undecided) where the default ok / gap / not decidable yet reads wrong.
+_BADGE_WORDS = {"tier": ("as declared", "misclassified", "no valid declared tier")}
+
+
+def _evidence_records(ctx: ReleaseContext) -> Safe:
+    """The evidence rows: each required item (a row marked bad unless ``evidence_satisfied``),
+    then the extra items."""
+    tp = ctx.tier_policy
+    ev = ctx.evidence.with_columns(evidence_satisfied().alias("_satisfied"))
+    rows, classes = [], []
     for item in tp.required_evidence:
-        rows = ev.filter(pl.col("item") == item)
-        if rows.height == 0:
-            ev_rows.append([item, "required", "no record", "", ""])
-            ev_cls.append("ra-row-bad")
-            continue
-        for e in rows.iter_rows(named=True):
-            ok = e["status"] == "present" or (e["status"] == "waived" and e["approved_by"])
-            ev_rows.append([item, "required", e["status"], e["approved_by"] or "", e["uri"] or ""])
-            ev_cls.append("" if ok else "ra-row-bad")
+        mine = ev.filter(pl.col("item") == item)
+        if mine.height == 0:
+            rows.append([item, "required", "no record", "", ""])
+            classes.append("ra-row-bad")
+        for e in mine.iter_rows(named=True):
+            rows.append([item, "required", e["status"], e["approved_by"] or "", e["uri"] or ""])
+            classes.append("" if e["_satisfied"] else "ra-row-bad")
     for e in ev.filter(~pl.col("item").is_in(list(tp.required_evidence))).iter_rows(named=True):
-        ev_rows.append([e["item"], "extra", e["status"], e["approved_by"] or "", e["uri"] or ""])
-        ev_cls.append("")
-    parts += [
-        _tag("h3", Safe(f"Evidence {_status_badge(a.get('evidence_ok'))}")),
-        _table(["item", "", "status", "approved by", "uri"], ev_rows, row_classes=ev_cls)
-        if ev_rows
-        else _p(f"Tier {tier} requires no evidence and none is recorded."),
+        rows.append([e["item"], "extra", e["status"], e["approved_by"] or "", e["uri"] or ""])
+        classes.append("")
+    if not rows:
+        return _p(
+            f"Tier {ctx.release['effective_tier']} requires no evidence and none is recorded."
+        )
+    return _table(["item", "", "status", "approved by", "uri"], rows, row_classes=classes)
+
+
+def _gate_row(e: dict[str, Any], kind: str) -> list[Any]:
+    return [
+        e["gate"],
+        kind,
+        e["result"],
+        fmt_time(e["evaluated_at"]),
+        e["metric"] or "",
+        _value_vs(e["value"], e["threshold"]),
     ]
-    # gates
-    g = ctx.gates
-    g_rows, g_cls = [], []
+
+
+def _gate_records(ctx: ReleaseContext) -> Safe:
+    """The gate evaluations: each required gate (bad unless ``pass``), then the extra gates (bad
+    when ``fail``)."""
+    tp, g = ctx.tier_policy, ctx.gates
+    rows, classes = [], []
     for gate in tp.required_gates:
-        rows = g.filter(pl.col("gate") == gate)
-        if rows.height == 0:
-            g_rows.append([gate, "required", "no record", "", "", ""])
-            g_cls.append("ra-row-bad")
-        for e in rows.iter_rows(named=True):
-            g_rows.append(
-                [
-                    gate,
-                    "required",
-                    e["result"],
-                    fmt_time(e["evaluated_at"]),
-                    e["metric"] or "",
-                    _value_vs(e["value"], e["threshold"]),
-                ]
-            )
-            g_cls.append("" if e["result"] == "pass" else "ra-row-bad")
+        mine = g.filter(pl.col("gate") == gate)
+        if mine.height == 0:
+            rows.append([gate, "required", "no record", "", "", ""])
+            classes.append("ra-row-bad")
+        for e in mine.iter_rows(named=True):
+            rows.append(_gate_row(e, "required"))
+            classes.append("" if e["result"] == "pass" else "ra-row-bad")
     for e in g.filter(~pl.col("gate").is_in(list(tp.required_gates))).iter_rows(named=True):
-        g_rows.append(
-            [
-                e["gate"],
-                "extra",
-                e["result"],
-                fmt_time(e["evaluated_at"]),
-                e["metric"] or "",
-                _value_vs(e["value"], e["threshold"]),
-            ]
-        )
-        g_cls.append("ra-row-bad" if e["result"] == "fail" else "")
-    parts += [
-        _tag("h3", Safe(f"Gates {_status_badge(a.get('gates_ok'))}")),
-        _table(
-            ["gate", "", "result", "evaluated", "metric", "value / threshold"],
-            g_rows,
-            row_classes=g_cls,
-        )
-        if g_rows
-        else _p(f"Tier {tier} requires no gate and none is recorded."),
-    ]
-    # rollout
-    plan = ", ".join(f"{p:g} %" for p in tp.rollout_plan) or "none"
-    st = ctx.stages
-    s_rows, s_cls = [], []
-    for e in st.iter_rows(named=True):
-        ignored = bool(e["stop_condition_met"]) and e["decision"] == "advance"
-        s_rows.append(
+        rows.append(_gate_row(e, "extra"))
+        classes.append("ra-row-bad" if e["result"] == "fail" else "")
+    if not rows:
+        return _p(f"Tier {ctx.release['effective_tier']} requires no gate and none is recorded.")
+    headers = ["gate", "", "result", "evaluated", "metric", "value / threshold"]
+    return _table(headers, rows, row_classes=classes)
+
+
+def _stage_records(ctx: ReleaseContext) -> Safe:
+    """The rollout stages, a stage advanced past its stop condition marked bad."""
+    rows, classes = [], []
+    for e in ctx.stages.iter_rows(named=True):
+        met = bool(e["stop_condition_met"])
+        ignored = met and e["decision"] == "advance"
+        rows.append(
             [
                 e["stage"],
                 f"{e['traffic_pct']:g} %" if e["traffic_pct"] is not None else "",
@@ -173,46 +165,19 @@ def release_path(ctx: ReleaseContext) -> Section:
                 fmt_time(e["ended_at"]) if e["ended_at"] else "open",
                 e["decision"] or ("" if e["ended_at"] else "pending"),
                 e["decided_by"] or "",
-                "yes, ignored" if ignored else ("yes" if e["stop_condition_met"] else "no"),
+                "yes, ignored" if ignored else ("yes" if met else "no"),
             ]
         )
-        s_cls.append(
-            "ra-row-bad" if ignored else ("ra-row-warn" if e["stop_condition_met"] else "")
-        )
-    skipped = a.get("skipped_steps") or []
-    rollout_text = [f"Planned steps for tier {tier}: {plan}."]
-    if skipped:
-        rollout_text.append(f"Skipped steps: {', '.join(f'{s:g} %' for s in skipped)}.")
-    if a.get("stop_conditions_ignored"):
-        rollout_text.append(
-            f"{a['stop_conditions_ignored']} stage(s) advanced although their "
-            "stop condition was met."
-        )
-    parts += [
-        _tag("h3", Safe(f"Rollout {_status_badge(a.get('rollout_ok'))}")),
-        _p(" ".join(rollout_text)),
-        _table(
-            [
-                "stage",
-                "traffic",
-                "segment",
-                "started",
-                "ended",
-                "decision",
-                "decided by",
-                "stop condition met",
-            ],
-            s_rows,
-            numeric=(0, 1),
-            row_classes=s_cls,
-        )
-        if s_rows
-        else _p("No rollout stage is recorded."),
-    ]
-    # approvals
-    ap = ctx.approvals
-    missing = a.get("missing_approvals") or []
-    ap_rows = [
+        classes.append("ra-row-bad" if ignored else ("ra-row-warn" if met else ""))
+    if not rows:
+        return _p("No rollout stage is recorded.")
+    headers = ["stage", "traffic", "segment", "started", "ended", "decision", "decided by"]
+    return _table([*headers, "stop condition met"], rows, numeric=(0, 1), row_classes=classes)
+
+
+def _approval_records(ctx: ReleaseContext) -> Safe:
+    """The approval votes, in order."""
+    rows = [
         [
             e["role"],
             e["approver"],
@@ -220,60 +185,72 @@ def release_path(ctx: ReleaseContext) -> Section:
             fmt_time(e["decided_at"]),
             "final" if e["final"] else "",
         ]
-        for e in ap.iter_rows(named=True)
+        for e in ctx.approvals.iter_rows(named=True)
     ]
-    owner = r.get("accountable_owner")
-    finals = a.get("final_votes") or 0
-    owner_text = (
-        f"Accountable owner: {owner or 'none named'}. Final votes: {finals}"
-        + (f" ({a.get('final_approver')}: {a.get('final_decision')})" if finals == 1 else "")
-        + "."
-    )
-    req = ", ".join(tp.required_approvals) or "none"
-    appr_text = f"Required roles for tier {tier}: {req}."
-    if missing:
-        appr_text += f" Missing a go from: {', '.join(missing)}."
-    parts += [
-        _tag(
-            "h3",
-            Safe(
-                f"Approvals {_status_badge(a.get('approvals_ok'))} "
-                f"{_status_badge(a.get('single_owner'), 'single owner', 'owner gap')}"
-            ),
-        ),
-        _p(appr_text),
-        _p(owner_text),
-        _table(["role", "approver", "decision", "decided", "final"], ap_rows)
-        if ap_rows
-        else _p("No approval is recorded."),
+    if not rows:
+        return _p("No approval is recorded.")
+    return _table(["role", "approver", "decision", "decided", "final"], rows)
+
+
+# The records shown under an area of the path.
+_RECORDS = {
+    "evidence": _evidence_records,
+    "gates": _gate_records,
+    "rollout": _stage_records,
+    "approvals": _approval_records,
+}
+
+
+def _path_step(ctx: ReleaseContext, step: PathStep) -> list[Safe]:
+    """One area of the path: its title and badge, what was required and what happened (the
+    ``PathStep``), and the records behind it."""
+    badge = _status_badge(step.ok, *_BADGE_WORDS.get(step.area, ()))
+    parts = [
+        _tag("h3", Safe(f"{_h(AREA_TITLES[step.area])} {badge}")),
+        _p(Safe(f"<b>Required:</b> {_h(step.required)}<br><b>Happened:</b> {_h(step.happened)}")),
     ]
-    # findings
-    codes = list(a.get("findings") or [])
-    f_rows = [
-        [FINDING_CODES[c].severity, c, FINDING_CODES[c].sentence]
-        for c in codes
-        if c in FINDING_CODES
+    if step.area in _RECORDS:
+        parts.append(_RECORDS[step.area](ctx))
+    return parts
+
+
+def _path_findings(review: PathReview) -> Safe:
+    rows = [
+        [FINDING_CODES[c].severity, c, sentence]
+        for c, sentence in zip(review.findings, review.sentences, strict=True)
     ]
-    parts += [
-        _tag("h3", "Audit findings"),
-        _table(["severity", "finding", "meaning"], f_rows)
-        if f_rows
-        else _p("The audit found no gap in this release's path."),
-    ]
-    compliant = a.get("path_compliant")
-    takeaway = [
-        f"Tier {tier} requires {len(tp.required_evidence)} evidence item(s), "
+    if not rows:
+        return _p("The audit found no gap in this release's path.")
+    return _table(["severity", "finding", "meaning"], rows)
+
+
+def _path_takeaway(ctx: ReleaseContext, review: PathReview) -> list[str]:
+    tp = ctx.tier_policy
+    plan = ", ".join(f"{p:g} %" for p in tp.rollout_plan) or "none"
+    compliant = review.path_compliant
+    return [
+        f"Tier {review.effective_tier} requires {len(tp.required_evidence)} evidence item(s), "
         f"{len(tp.required_gates)} gate(s), the rollout plan {plan} and "
         f"{len(tp.required_approvals)} approval role(s).",
         (
             "The release followed that path."
             if compliant
-            else f"The release did not follow that path: {len(f_rows)} audit finding(s)."
+            else f"The release did not follow that path: {len(review.findings)} audit finding(s)."
             if compliant is False
             else "Whether it followed that path cannot be decided yet."
         ),
     ]
-    return _section("release_path", takeaway, *parts)
+
+
+def release_path(ctx: ReleaseContext) -> Section:
+    """The path the effective tier required against what happened, area by area (the
+    ``PathReview`` of ``analytics.governance.path``: tier, evidence, gates, rollout, approvals,
+    train, observability), each with the records behind it (evidence, gate evaluations, rollout
+    stages with their stop conditions, approval votes), and the audit's findings."""
+    review = release_path_review(ctx.audit, ctx.policy)
+    parts = [p for step in review.steps for p in _path_step(ctx, step)]
+    parts += [_tag("h3", "Audit findings"), _path_findings(review)]
+    return _section("release_path", _path_takeaway(ctx, review), *parts)
 
 
 def _value_vs(value: float | None, threshold: float | None) -> str:
