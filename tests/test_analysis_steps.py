@@ -213,3 +213,34 @@ def test_rework_rate_in_the_kpis() -> None:
     k = ra.monthly_kpis(ra.analyze(ra.load_dataset(TINY), AS_OF), "2026-04").to_dict()["kpis"]
     assert k["deployment_rework_rate"]["numerator"] == 0
     assert k["deployment_rework_rate"]["denominator"] == 4
+
+
+def test_period_kpis_reconcile_with_their_months() -> None:
+    """A quarter's and a year's counts are the sums of their months' (same cohort rule)."""
+    analysis = ra.analyze(ra.load_dataset(TINY), AS_OF)
+
+    def counts(period: str) -> tuple:
+        k = ra.monthly_kpis(analysis, period).to_dict()
+        kp = k["kpis"]
+        return (
+            k["releases_deployed"],
+            kp["change_failure_rate"]["numerator"],
+            kp["dora_change_failure_rate"]["numerator"],
+            kp["evidence_completeness"]["numerator"],
+            kp["misclassification_rate"]["numerator"],
+            kp["deployment_rework_rate"]["numerator"],
+        )
+
+    months = {m: counts(m) for m in ("2026-03", "2026-04", "2026-05", "2026-06")}
+    q1, q2 = counts("2026-Q1"), counts("2026-Q2")
+    # March: A0 and B0, first releases; B0 (high tier) has only its offline eval.
+    assert q1 == months["2026-03"] == (2, 0, 0, 1, 0, 0)
+    assert q2 == tuple(
+        map(sum, zip(*(months[m] for m in ("2026-04", "2026-05", "2026-06")), strict=True))
+    )
+    assert q2[:3] == (4, 2, 3)
+    assert counts("2026") == tuple(a + b for a, b in zip(q1, q2, strict=True))
+    year = ra.monthly_kpis(analysis, "2026").to_dict()
+    assert year["period"] == "2026" and len(year["months"]) == 12
+    # deployments per week over the year's 365 days
+    assert year["kpis"]["deployment_frequency_per_week"] == pytest.approx(6 / (365 / 7))

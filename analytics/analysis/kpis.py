@@ -11,7 +11,7 @@ from typing import Any
 import polars as pl
 
 from analytics.analysis.steps import Analysis, analyze
-from analytics.core.periods import month_range, parse_as_of
+from analytics.core.periods import month_range, parse_as_of, period_months
 from analytics.core.quality import DataQuality
 from analytics.core.results import DurationResult, EstimateResult, RateResult, Status, clean
 from analytics.governance.health import ProcessHealth, process_health
@@ -78,6 +78,8 @@ class MonthlyKpis:
         return clean(
             {
                 "month": self.month,
+                "period": self.month,
+                "months": period_months(self.month),
                 "as_of": self.as_of.isoformat(),
                 "releases_deployed": self.releases_deployed,
                 "release_ids": list(self.release_ids),
@@ -107,7 +109,8 @@ def _detection_summary(cohort: pl.DataFrame) -> dict[str, Any]:
 
 
 def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
-    """KPIs of the releases deployed in ``month`` (``YYYY-MM`` in the policy timezone), with
+    """KPIs of the releases deployed in ``month`` (``YYYY-MM`` in the policy timezone; or any
+    period: ``2026-Q3``, ``2026``, the cohort being the releases deployed in its months), with
     everything known about them at the analysis' ``as_of``."""
     policy = analysis.dataset.policy
     cohort = deployed_in_month(analysis.releases, month, analysis.as_of)

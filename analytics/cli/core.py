@@ -15,7 +15,7 @@ from rich.table import Table
 from analytics.analysis.kpis import analyze, monthly_kpis
 from analytics.analysis.records import INCIDENT_COLUMNS, incident_links, release_records
 from analytics.core.errors import DataError
-from analytics.core.periods import parse_as_of, parse_month
+from analytics.core.periods import parse_as_of, parse_month, period_months
 from analytics.core.schemas import TS_MAX, TS_MIN
 from analytics.data.io import Dataset, load_dataset
 from analytics.importers.database import is_database_uri, load_database
@@ -102,9 +102,23 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
+def period_arg(text: str) -> str:
+    """Parse a ``--period`` argument: ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``."""
+    try:
+        period_months(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
 def _kpis(args: argparse.Namespace) -> int:
     ds = load_data(args.data, args.policy)
-    result = monthly_kpis(analyze(ds, args.as_of, months=[args.month]), args.month)
+    if args.period and args.month:
+        raise DataError("kpis takes --month or --period, not both")
+    period = args.period or args.month
+    if period is None:
+        raise DataError("kpis needs --month YYYY-MM or --period YYYY-MM|YYYY-Qn|YYYY")
+    result = monthly_kpis(analyze(ds, args.as_of, months=period_months(period)), period)
     out = result.to_dict()
     if args.format == "json":
         _dump(out)
@@ -269,8 +283,13 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("kpis", help="the month's KPIs (JSON keys: docs/data-contract.md)")
-    _common(p, True)
+    p = sub.add_parser("kpis", help="a month's or period's KPIs (JSON keys: docs/data-contract.md)")
+    _common(p, False)
+    p.add_argument(
+        "--period",
+        type=period_arg,
+        help="YYYY-MM, YYYY-Qn or YYYY instead of --month: the releases deployed in its months",
+    )
     p.set_defaults(handler=_kpis)
     p = sub.add_parser("releases", help="one record per release (JSON keys: docs/data-contract.md)")
     _common(p, False)

@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from analytics.core.periods import period_months
 from analytics.core.policy import TIERS, Policy
 from analytics.core.results import RateResult, Status, clean
 from analytics.governance.findings import ANTI_PATTERNS, FINDING_CODES
@@ -188,8 +189,10 @@ def _unattributed(
     inc = inc.filter(
         (pl.col("detected_at") <= as_of)
         & (
-            pl.col("detected_at").dt.convert_time_zone(policy.timezone).dt.strftime("%Y-%m")
-            == month
+            pl.col("detected_at")
+            .dt.convert_time_zone(policy.timezone)
+            .dt.strftime("%Y-%m")
+            .is_in(period_months(month))
         )
     ).sort("detected_at", "incident_id")
     ids = tuple(inc["incident_id"].to_list())

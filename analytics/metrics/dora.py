@@ -17,6 +17,7 @@ import polars as pl
 import yaml
 
 from analytics.core.columns import MTTM_INVALID
+from analytics.core.periods import period_months
 from analytics.core.results import RateResult, clean
 from analytics.data.asof import known_rows
 from analytics.metrics.incidents import hours
@@ -133,8 +134,12 @@ def rework_deployments(
 
 
 def days_in_month(month: str) -> int:
-    year, mon = (int(x) for x in month.split("-"))
-    return calendar.monthrange(year, mon)[1]
+    """Days in a month, or in every month of a period (``2026-Q3``, ``2026``)."""
+    total = 0
+    for m in period_months(month):
+        year, mon = (int(x) for x in m.split("-"))
+        total += calendar.monthrange(year, mon)[1]
+    return total
 
 
 def dora_context(

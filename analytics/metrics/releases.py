@@ -11,6 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
+from analytics.core.periods import period_months
 from analytics.core.policy import COMPONENTS, TIER_RANK, Policy
 from analytics.core.schemas import VERSION_COLUMNS
 
@@ -76,6 +77,8 @@ def release_units(releases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
 
 
 def deployed_in_month(units: pl.DataFrame, month: str, as_of: datetime) -> pl.DataFrame:
-    """The month's cohort: releases whose ``released_at`` falls in the month (policy timezone)
-    and is not after ``as_of`` (they reached production traffic by then)."""
-    return units.filter((pl.col("month") == month) & (pl.col("released_at") <= as_of))
+    """The cohort of a month (or of any period, ``analytics.core.periods.period_months``:
+    ``2026-10``, ``2026-Q3``, ``2026``): releases whose ``released_at`` falls in it (policy
+    timezone) and is not after ``as_of`` (they reached production traffic by then)."""
+    months = period_months(month)
+    return units.filter(pl.col("month").is_in(months) & (pl.col("released_at") <= as_of))

@@ -11,6 +11,7 @@ import polars as pl
 from scipy import stats as sps
 
 from analytics.comparison import ReleaseComparison, comparison_windows, unit_cost_impact
+from analytics.core.periods import period_months
 from analytics.core.policy import Policy
 from analytics.core.results import EstimateResult
 from analytics.data.rollup import Rollup, unit_cost_columns
@@ -97,7 +98,8 @@ def month_unit_cost(
         return EstimateResult(None, None, None, 0, "insufficient_data", "no telemetry")
     agg = (
         rollup.cases.filter(
-            (pl.col("day").dt.strftime("%Y-%m") == month) & (pl.col("day") <= as_of.date())
+            pl.col("day").dt.strftime("%Y-%m").is_in(period_months(month))
+            & (pl.col("day") <= as_of.date())
         )
         .with_columns(unit_cost_columns(policy.costs))
         .select(pl.col("n").sum(), pl.col("unit_cost_sum").sum(), pl.col("unit_cost_sumsq").sum())
