@@ -45,7 +45,7 @@ COMPONENT_NAMES = (
 GATE_NAMES = ("functional", "safety", "operational", "business")
 APPROVAL_ROLES = ("product_owner", "platform", "risk_compliance", "operations", "other")
 # A tier's planned train. ``emergency`` is a release's own train (the exception to its tier's
-# plan, audited in analytics.governance.audit), never a tier's plan.
+# plan, audited in analytics.governance.checks), never a tier's plan.
 TIER_TRAINS = ("daily", "weekly", "monthly")
 METRIC_CATALOGUE = (
     "escalation_rate",
