@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from analytics.comparison.metrics import METRICS, P95, STAT_COLUMNS, unit_cost_stats
+from analytics.comparison.metrics import METRICS, P95, P95_METRIC, STAT_COLUMNS, unit_cost_stats
 from analytics.comparison.windows import _arm_windows, _utc, _window_rows, comparison_windows
 from analytics.core.policy import Policy
 from analytics.data.rollup import (
@@ -93,7 +93,7 @@ def daily_series(
             "release_id",
             "arm",
             "day",
-            pl.lit("latency_p95_ms").alias("metric"),
+            pl.lit(P95_METRIC).alias("metric"),
             "value",
             pl.col("total").cast(pl.Int64).alias("n"),
         )

@@ -28,6 +28,7 @@ from analytics.comparison.metrics import (
     KIND_BY_NAME,
     METHOD_BY_KIND,
     METRICS,
+    P95_METRIC,
     STAT_COLUMNS,
     ComparisonSettings,
     MetricRule,
@@ -191,7 +192,7 @@ def compare_releases(
     seq = _sequential(look_inference(looks, rules, go, cfg.alpha), plans, cfg)
     last = seq.filter(pl.col("look") == pl.col("look").max().over("target"))
     arm_days = _arm_days(windows, plans)
-    p95 = _p95(latency, arm_days, cfg, rules["latency_p95_ms"], go["latency_p95_ms"])
+    p95 = _p95(latency, arm_days, cfg, rules[P95_METRIC], go[P95_METRIC])
     shares = {
         rid: float(look_shares(plan.planned, cfg.interim_alpha_share)[plan.done - 1])
         for rid, plan in plans.items()

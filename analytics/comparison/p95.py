@@ -15,7 +15,7 @@ from analytics.comparison.decisions import _LOOK_EXTRA
 from analytics.comparison.looks import (
     segment_codes,
 )
-from analytics.comparison.metrics import ARMS, P95, ComparisonSettings, MetricRule
+from analytics.comparison.metrics import ARMS, P95, P95_METRIC, ComparisonSettings, MetricRule
 from analytics.comparison.segments import _INFER_COLUMNS
 from analytics.comparison.windows import _day_rows
 from analytics.core.schemas import SEGMENT_COLUMNS
@@ -131,7 +131,7 @@ def _p95(
             if idx.size == 0 or sizes[arm] < 1:
                 break
             est[arm] = histogram_quantile(idx, pr[idx], P95)
-            rng = np.random.default_rng(_seed(cfg.seed, target, arm, rule.name))
+            rng = np.random.default_rng(_seed(cfg.seed, target, arm, P95_METRIC))
             draws[arm] = bootstrap_quantile(idx, pr[idx], int(round(sizes[arm])), P95, samples, rng)
         if len(draws) < 2:
             out.append(row)
@@ -188,7 +188,7 @@ def _p95(
     }
     frame_out = pl.DataFrame(out, schema=schema) if out else pl.DataFrame(schema=schema)
     return frame_out.with_columns(
-        pl.lit(rule.name).alias("metric"),
+        pl.lit(P95_METRIC).alias("metric"),
         pl.lit(rule.role).alias("role"),
         pl.lit(rule.worse).alias("worse"),
         pl.lit(rule.margin).alias("margin"),

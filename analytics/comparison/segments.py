@@ -160,9 +160,10 @@ def standardise(long: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
 
 
 def _rules_frame(rules: Mapping[str, MetricRule]) -> pl.DataFrame:
+    """One row per metric: its rule's role, worse direction, margin, sign and factor."""
     return pl.DataFrame(
         {
-            "metric": [r.name for r in rules.values()],
+            "metric": list(rules),
             "role": [r.role for r in rules.values()],
             "worse": [r.worse for r in rules.values()],
             "margin": [r.margin for r in rules.values()],
