@@ -7,8 +7,15 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from analytics.comparison.metrics import METRICS, P95, P95_METRIC, STAT_COLUMNS, unit_cost_stats
-from analytics.comparison.windows import _arm_windows, _utc, _window_rows, comparison_windows
+from analytics.comparison.metrics import (
+    METRICS,
+    P95,
+    P95_METRIC,
+    STAT_COLUMNS,
+    settings,
+    unit_cost_stats,
+)
+from analytics.comparison.windows import _arm_windows, _utc, _window_rows, _windows
 from analytics.core.policy import Policy
 from analytics.data.rollup import (
     Rollup,
@@ -29,7 +36,7 @@ def daily_series(
     ``ref``), ``day`` (UTC date), ``metric``, ``value`` (the plain daily value, not standardised;
     rates as shares, p95 latency from the histogram) and ``n`` (cases with the metric)."""
     as_of = _utc(as_of)
-    windows = comparison_windows(units, [release_id], policy, as_of, rollup)
+    windows = _windows(units, [release_id], as_of, settings(policy), rollup)
     arms = _arm_windows(windows)
     schema: dict[str, pl.DataType] = {
         "release_id": pl.String(),

@@ -5,6 +5,7 @@ family, verdicts, non-inferiority, cases needed and detection looks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -12,7 +13,7 @@ import polars as pl
 from scipy import stats as sps
 
 from analytics.comparison.estimator import look_shares
-from analytics.comparison.judge import judge_settings
+from analytics.comparison.judge import JudgeSettings, judge_settings
 from analytics.comparison.looks import (
     LOOK_SCHEMA,
     LookPlan,
@@ -27,6 +28,8 @@ from analytics.comparison.metrics import (
     ComparisonSettings,
     MetricRule,
     metric_rules,
+    settings,
+    unit_cost_stats,
 )
 from analytics.comparison.segments import _INFER_COLUMNS, _reason_head, _rules_frame, _verdict_expr
 from analytics.core.policy import Policy
@@ -43,13 +46,45 @@ from analytics.stats.intervals import (
 )
 
 
+@dataclass(frozen=True)
+class ComparisonSetup:
+    """What a comparison reads from the policy, parsed and checked once per ``compare_releases``
+    call and passed down: the ``comparison`` settings, each metric's rule, the one
+    multiple-testing family (``decision_family``), the go margins (``go_margins``) and the
+    expressions of the unit-cost sums (``unit_cost_stats``)."""
+
+    cfg: ComparisonSettings
+    rules: Mapping[str, MetricRule]
+    family: tuple[str, ...]
+    go: Mapping[str, tuple[float, float]]
+    cost_columns: tuple[pl.Expr, ...]
+
+
+def comparison_setup(policy: Policy) -> ComparisonSetup:
+    """The policy's ``comparison`` and ``judge`` sections and metric rules, checked
+    (``DataError`` naming the first invalid key)."""
+    cfg = settings(policy)
+    rules = metric_rules(policy)
+    judge = judge_settings(policy)
+    return ComparisonSetup(
+        cfg=cfg,
+        rules=rules,
+        family=_family(rules, judge),
+        go=_go_margins(rules, judge),
+        cost_columns=tuple(unit_cost_stats(policy)),
+    )
+
+
 def decision_family(policy: Policy) -> tuple[str, ...]:
     """The one multiple-testing family: every metric a verdict of which has a consequence, in
     catalogue order: the decision-quality metrics (telemetry failure signal of CFR-DQ), the
     judge's critical metrics (rollback) and its hold metrics (hold)."""
-    judge = judge_settings(policy)
-    wanted = set(policy.decision_quality_metrics) | set(judge.critical_metrics)
-    wanted |= set(judge.hold_metrics)
+    return _family(metric_rules(policy), judge_settings(policy))
+
+
+def _family(rules: Mapping[str, MetricRule], judge: JudgeSettings) -> tuple[str, ...]:
+    wanted = {name for name, rule in rules.items() if rule.role == "decision_quality"}
+    wanted |= set(judge.critical_metrics) | set(judge.hold_metrics)
     return tuple(m.name for m in METRICS if m.name in wanted)
 
 
@@ -59,8 +94,13 @@ def go_margins(policy: Policy) -> dict[str, tuple[float, float]]:
     (``c = 1 +/- margin``); a metric with margin 0 uses ``judge.noninferiority_abs_margins`` when
     set (``c = 1``, offset = the absolute margin in the worse direction), else strict
     improvement."""
-    rules = metric_rules(policy)
-    absolute = judge_settings(policy).noninferiority_abs_margins
+    return _go_margins(metric_rules(policy), judge_settings(policy))
+
+
+def _go_margins(
+    rules: Mapping[str, MetricRule], judge: JudgeSettings
+) -> dict[str, tuple[float, float]]:
+    absolute = judge.noninferiority_abs_margins
     out = {}
     for name, rule in rules.items():
         if rule.margin > 0 or name not in absolute:

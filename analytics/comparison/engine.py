@@ -16,8 +16,7 @@ from analytics.comparison.decisions import (
     _final_verdicts,
     _looks,
     _sequential,
-    decision_family,
-    go_margins,
+    comparison_setup,
     look_inference,
 )
 from analytics.comparison.estimator import look_shares
@@ -29,12 +28,8 @@ from analytics.comparison.metrics import (
     METHOD_BY_KIND,
     METRICS,
     P95_METRIC,
-    STAT_COLUMNS,
     ComparisonSettings,
     MetricRule,
-    metric_rules,
-    settings,
-    unit_cost_stats,
 )
 from analytics.comparison.p95 import _p95
 from analytics.comparison.results import _RESULT_SCHEMA, MetricComparison, ReleaseComparison
@@ -52,16 +47,14 @@ from analytics.comparison.windows import (
     _arm_windows,
     _blocked_reasons,
     _cells,
-    _day_rows,
     _empty_cases,
     _empty_latency,
+    _segment_stats,
     _utc,
-    comparison_windows,
-    segment_label,
+    _windows,
 )
 from analytics.core.policy import Policy
 from analytics.core.results import EstimateResult, Status
-from analytics.core.schemas import SEGMENT_COLUMNS
 from analytics.data.rollup import (
     Rollup,
 )
@@ -167,16 +160,14 @@ def compare_releases(
     (None: no telemetry, every metric is insufficient_data). Raises ``DataError`` for an unknown
     release id or an invalid ``comparison`` or ``judge`` policy section."""
     as_of = _utc(as_of)
-    cfg = settings(policy)
-    rules = metric_rules(policy)
-    family = decision_family(policy)
-    go = go_margins(policy)
+    setup = comparison_setup(policy)
+    cfg, rules, family, go = setup.cfg, setup.rules, setup.family, setup.go
     ids = list(dict.fromkeys(release_ids))
-    windows = comparison_windows(units, ids, policy, as_of, rollup)
+    windows = _windows(units, ids, as_of, cfg, rollup)
     cases = rollup.cases if rollup is not None else _empty_cases()
     latency = rollup.latency if rollup is not None else _empty_latency()
     blocked = _blocked_reasons(windows, as_of)
-    cells = _cells(cases, _arm_windows(windows), policy)
+    cells = _cells(cases, _arm_windows(windows), setup.cost_columns)
     plans, looks = _looks(cells, windows, cfg, as_of, family)
     for w in windows.iter_rows(named=True):
         plan = plans.get(w["release_id"])
@@ -219,15 +210,7 @@ def compare_releases(
     dq = [m for m in family if rules[m].role == "decision_quality"]
     detection = _detection_looks(seq, family, dq, cfg, blocked)
 
-    stats = (
-        _day_rows(cases, arm_days)
-        .with_columns(*unit_cost_stats(policy))
-        .group_by(["target", "arm", *SEGMENT_COLUMNS])
-        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
-        .with_columns(segment_label().alias("segment"))
-        .sort(["target", "arm", "segment"])
-        .collect()
-    )
+    stats = _segment_stats(cases, arm_days, setup.cost_columns)
     strata = assign_strata(stats, ["target"], cfg.min_cases_per_segment)
     seg_keys = ["target", "seg"]
     seg_sums = stratified(stats, ["target"], strata).with_columns(pl.col("stratum").alias("seg"))
