@@ -66,7 +66,7 @@ def _unit_cost_levels(
     if rollup is None or rollup.cases.height == 0:
         return pl.DataFrame(schema=schema)
     ids = units.filter(pl.col("released_at") <= as_of)["release_id"].to_list()
-    win = comparison_windows(units, ids, ds.policy, as_of).select(
+    win = comparison_windows(units, ids, as_of, ds.policy).select(
         "release_id",
         pl.col("window_start").dt.date().alias("_from"),
         pl.col("window_end").dt.date().alias("_to"),
@@ -181,7 +181,7 @@ def analyze(
     comparisons: dict[str, ReleaseComparison] = {}
     if roll is not None:
         ids = _compared_ids(units, as_of, months)
-        comparisons = compare_releases(roll, units, ids, policy, as_of)
+        comparisons = compare_releases(roll, units, ids, as_of, policy)
     if telemetry_failures is None:
         telemetry_failures = telemetry_failures_of(comparisons)
     failures = release_failures(

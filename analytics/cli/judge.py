@@ -144,9 +144,9 @@ def _judge(args: argparse.Namespace) -> int:
     as_of = args.as_of or default_as_of(ds.telemetry_rollup, ds.telemetry, match["released_at"][0])
     if as_of is None:
         raise DataError(f"release {args.release!r} has no valid released_at: pass --as-of")
-    windows = comparison_windows(units, [args.release], policy, as_of)
+    windows = comparison_windows(units, [args.release], as_of, policy)
     rollup = dataset_rollup(_release_telemetry(ds.telemetry, windows), ds.telemetry_rollup)
-    comparison = compare_release(rollup, units, args.release, policy, as_of)
+    comparison = compare_release(rollup, units, args.release, as_of, policy)
     decision = judge_comparison(comparison, policy)
     if args.format == "json":
         sys.stdout.write(json.dumps(decision.to_dict(), indent=2, allow_nan=False) + "\n")

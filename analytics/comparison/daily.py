@@ -27,8 +27,8 @@ def daily_series(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_id: str,
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
 ) -> pl.DataFrame:
     """Daily values per version over the comparison window, for the review report's chart.
 

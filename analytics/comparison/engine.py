@@ -148,8 +148,8 @@ def compare_releases(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_ids: Sequence[str],
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
 ) -> dict[str, ReleaseComparison]:
     """Compare each release in ``release_ids`` with the version it replaced over its observation
     window, as of ``as_of`` (see the module docstring for the control arm, the standardisation,
@@ -324,11 +324,11 @@ def compare_release(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_id: str,
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
 ) -> ReleaseComparison:
     """Compare one release with the previous release of its system (see ``compare_releases``)."""
-    return compare_releases(rollup, units, [release_id], policy, as_of)[release_id]
+    return compare_releases(rollup, units, [release_id], as_of, policy)[release_id]
 
 
 def telemetry_failures(

@@ -46,8 +46,8 @@ def _ceil_day(expr: pl.Expr) -> pl.Expr:
 def comparison_windows(
     units: pl.DataFrame,
     release_ids: Sequence[str],
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
     rollup: Rollup | None = None,
 ) -> pl.DataFrame:
     """One row per requested release: ``release_id, system, released_at, previous_release_id,

@@ -176,7 +176,7 @@ def version_comparison(ctx: ReleaseContext) -> Section:
             )
         )
     daily = daily_series(
-        ctx.analysis.rollup, ctx.analysis.releases, ctx.release_id, ctx.policy, ctx.as_of
+        ctx.analysis.rollup, ctx.analysis.releases, ctx.release_id, ctx.as_of, ctx.policy
     )
     for name in DAILY_METRICS:
         part = daily.filter(pl.col("metric") == name)
