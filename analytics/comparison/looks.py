@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analytics.comparison.estimator import CellTable, contrast_batch
+from analytics.comparison.estimator import CellTable, contrast_batch, effective_sizes
 from analytics.core.schemas import SEGMENT_COLUMNS
 
 LOOK_SCHEMA: dict[str, pl.DataType] = {
@@ -270,13 +270,8 @@ def _combine(parts: Sequence[dict[str, np.ndarray]], rate: np.ndarray) -> dict[s
         r, m, vr, vn = out["r"], out["m_new"], out["v_ref"], out["v_new"]
         pooled = mix("sd_ref") ** 2
         out["kish_ref"] = kish
-        out["n_eff_ref"] = np.where(
-            rate,
-            np.where((r > 0) & (r < 1) & (vr > 0), r * (1 - r) / vr, kish),
-            np.where(vr > 0, pooled / vr, kish),
-        )
-        out["n_new"] = np.where(
-            rate & (m > 0) & (m < 1) & (vn > 0), m * (1 - m) / vn, out["count_new"]
+        out["n_new"], out["n_eff_ref"] = effective_sizes(
+            rate, m, vn, out["count_new"], r, vr, pooled, kish
         )
     single = sum((w > 0).astype(int) for w in weights) == 1
     for key in _ROW_FIELDS:
