@@ -99,6 +99,15 @@ def segment_codes(
     return code.cast(pl.Int64).to_numpy(), tuple(maps)
 
 
+def target_slices(targets: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` of each run of equal values in ``targets`` (rows sorted by target): one
+    numpy slice per release."""
+    if len(targets) == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, targets[1:] != targets[:-1]]).tolist()
+    return list(zip(starts, [*starts[1:], len(targets)], strict=True))
+
+
 def cell_tables(
     frame: pl.DataFrame, metrics: Sequence[tuple[str, str, str]], collapse_order: Sequence[str]
 ) -> dict[str, CellTable]:
@@ -119,8 +128,6 @@ def cell_tables(
 
     cnt, s1, s2 = stack(0), stack(1), stack(2)
     targets = frame["target"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, targets[1:] != targets[:-1]])
-    ends = np.r_[starts[1:], len(targets)]
     return {
         str(targets[a]): CellTable(
             new=new[a:b],
@@ -132,7 +139,7 @@ def cell_tables(
             s1=s1[:, a:b],
             s2=s2[:, a:b],
         )
-        for a, b in zip(starts, ends, strict=True)
+        for a, b in target_slices(targets)
     }
 
 
@@ -370,4 +377,5 @@ __all__ = [
     "look_rows",
     "plan_looks",
     "segment_codes",
+    "target_slices",
 ]
