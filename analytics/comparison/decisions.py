@@ -155,6 +155,25 @@ def _looks(
     return plans, pl.DataFrame(rows, schema=LOOK_SCHEMA, orient="row")
 
 
+_LOOK_INPUTS = (
+    "m_new",
+    "n_new_eff",
+    "N_new",
+    "v_new",
+    "r",
+    "n_eff_ref",
+    "N_ref",
+    "v_ref",
+    "naive_ref",
+    "naive_v_ref",
+    "sign",
+    "factor",
+    "margin",
+    "go_c",
+    "go_offset",
+)
+
+
 def look_inference(
     looks: pl.DataFrame,
     rules: Mapping[str, MetricRule],
@@ -176,88 +195,117 @@ def look_inference(
         pl.col("metric").replace_strict({k: v[1] for k, v in go.items()}).alias("go_offset"),
     )
     df = looks.join(meta, on="metric", how="left")
-    a = {
-        c: df[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        for c in (
-            "m_new",
-            "n_new_eff",
-            "N_new",
-            "v_new",
-            "r",
-            "n_eff_ref",
-            "N_ref",
-            "v_ref",
-            "naive_ref",
-            "naive_v_ref",
-            "sign",
-            "factor",
-            "margin",
-            "go_c",
-            "go_offset",
-        )
-    }
+    a = {c: df[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in _LOOK_INPUTS}
     is_rate = (df["kind"] == "rate").to_numpy()
-    m, r, s, c = a["m_new"], a["r"], a["sign"], a["factor"]
-    gc, goff = a["go_c"], a["go_offset"]
-    z = float(sps.norm.ppf(1 - alpha / 2))
-    out: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
-        nn, nr = a["n_new_eff"], a["n_eff_ref"]
-        rlo, rhi = rate_contrast_bounds(m, nn, r, nr, 1.0, z)
-        rz1 = rate_signed_z(m, nn, r, nr, 1.0)
-        rzc = rate_signed_z(m, nn, r, nr, c)
-        rzg = rate_signed_z(m, nn, r, nr, gc, goff)
-        rr_lo, rr_hi = rate_ratio_bounds(m, nn, r, nr, z)
-        vn = np.where(is_rate, m * (1 - m) / nn, a["v_new"])
-        vr = np.where(is_rate, r * (1 - r) / nr, a["v_ref"])
-        se1 = np.sqrt(vn + vr)
-        sec = np.sqrt(vn + c * c * vr)
-        seg = np.sqrt(vn + gc * gc * vr)
-        # means: Welch t with Satterthwaite degrees of freedom on the effective sizes, turned
-        # into the normal quantile of the same tail probability so rates and means share one
-        # scale of p-values and sequential thresholds
-        df1 = welch_t_df(vn, a["N_new"], vr, nr, 1.0)
-        tq = np.where(is_rate, z, sps.t.ppf(1 - alpha / 2, df1))
-        mz1 = _t_as_z(_mean_z(m - r, vn + vr), df1)
-        mzc = _t_as_z(_mean_z(m - c * r, vn + c * c * vr), welch_t_df(vn, a["N_new"], vr, nr, c))
-        mzg = _t_as_z(
-            _mean_z(m - gc * r - goff, vn + gc * gc * vr), welch_t_df(vn, a["N_new"], vr, nr, gc)
-        )
-        f_lo, f_hi = fieller_bounds(m, vn, r, vr, tq)
-        z1 = np.where(is_rate, rz1, mz1)
-        zc = np.where(is_rate, rzc, mzc)
-        zg = np.where(is_rate, rzg, mzg)
-        nlo, nhi = rate_contrast_bounds(m, a["N_new"], a["naive_ref"], a["N_ref"], 1.0, z)
-        nse = np.sqrt(a["v_new"] + a["naive_v_ref"])
-        out["new_value"] = m
-        out["ref_value"] = r
-        out["estimate"] = m - r
-        out["ci_low"] = np.where(is_rate, rlo, m - r - tq * se1)
-        out["ci_high"] = np.where(is_rate, rhi, m - r + tq * se1)
-        out["relative"] = np.where(r > 0, m / r - 1, np.nan)
-        out["relative_ci_low"] = np.where(r > 0, np.where(is_rate, rr_lo, f_lo) - 1, np.nan)
-        out["relative_ci_high"] = np.where(r > 0, np.where(is_rate, rr_hi, f_hi) - 1, np.nan)
-        out["margin_abs"] = s * a["margin"] * r
-        out["p_value"] = np.minimum(1.0, 2 * _sf(np.abs(z1)))
-        out["p_worse"] = _sf(s * zc)
-        out["p_better"] = _sf(-s * z1)
-        out["p_noninf"] = _sf(-s * zg)
-        out["se"] = se1
-        out["se_margin"] = sec
-        out["se_go"] = seg
-        out["go_estimate"] = s * (m - gc * r - goff)  # negative: on the good side of the go margin
-        out["noninferiority_margin_abs"] = np.abs((gc - 1) * r + goff)
-        out["naive_new_value"] = m
-        out["naive_ref_value"] = a["naive_ref"]
-        out["naive_estimate"] = m - a["naive_ref"]
-        out["naive_ci_low"] = np.where(is_rate, nlo, m - a["naive_ref"] - z * nse)
-        out["naive_ci_high"] = np.where(is_rate, nhi, m - a["naive_ref"] + z * nse)
+        out = _look_columns(a, is_rate, alpha)
     return df.with_columns(
         *[
             pl.Series(k, np.where(np.isfinite(v), v, np.nan), dtype=pl.Float64).fill_nan(None)
             for k, v in out.items()
         ]
     )
+
+
+def _look_columns(
+    a: Mapping[str, np.ndarray], is_rate: np.ndarray, alpha: float
+) -> dict[str, np.ndarray]:
+    """The inference columns of the look rows ``a`` (arrays of ``_LOOK_INPUTS``): the arms'
+    variances on the effective sizes, then intervals, p-values against no change, the margin
+    (``factor``) and the go margin (``go_c``, ``go_offset``), and the naive contrast."""
+    m, r, s, c = a["m_new"], a["r"], a["sign"], a["factor"]
+    gc, goff = a["go_c"], a["go_offset"]
+    z = float(sps.norm.ppf(1 - alpha / 2))
+    vn = np.where(is_rate, m * (1 - m) / a["n_new_eff"], a["v_new"])
+    vr = np.where(is_rate, r * (1 - r) / a["n_eff_ref"], a["v_ref"])
+    df1 = welch_t_df(vn, a["N_new"], vr, a["n_eff_ref"], 1.0)
+    z1, zc, zg = _signed_z(a, is_rate, vn, vr, df1)
+    return {
+        **_look_intervals(a, is_rate, vn, vr, df1, z, alpha),
+        "margin_abs": s * a["margin"] * r,
+        "p_value": np.minimum(1.0, 2 * _sf(np.abs(z1))),
+        "p_worse": _sf(s * zc),
+        "p_better": _sf(-s * z1),
+        "p_noninf": _sf(-s * zg),
+        "se": np.sqrt(vn + vr),
+        "se_margin": np.sqrt(vn + c * c * vr),
+        "se_go": np.sqrt(vn + gc * gc * vr),
+        "go_estimate": s * (m - gc * r - goff),  # negative: on the good side of the go margin
+        "noninferiority_margin_abs": np.abs((gc - 1) * r + goff),
+        **_naive_look_columns(a, is_rate, z),
+    }
+
+
+def _signed_z(
+    a: Mapping[str, np.ndarray],
+    is_rate: np.ndarray,
+    vn: np.ndarray,
+    vr: np.ndarray,
+    df1: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signed normal multipliers of ``new - reference``, ``new - factor * reference`` (the
+    margin) and ``new - go_c * reference - go_offset`` (the go margin). Rates: where the MOVER
+    interval just reaches 0. Means: Welch t with Satterthwaite degrees of freedom on the
+    effective sizes, turned into the normal quantile of the same tail probability, so rates and
+    means share one scale of p-values and sequential thresholds."""
+    m, r, c = a["m_new"], a["r"], a["factor"]
+    gc, goff = a["go_c"], a["go_offset"]
+    nn, nr = a["n_new_eff"], a["n_eff_ref"]
+    rz1 = rate_signed_z(m, nn, r, nr, 1.0)
+    rzc = rate_signed_z(m, nn, r, nr, c)
+    rzg = rate_signed_z(m, nn, r, nr, gc, goff)
+    mz1 = _t_as_z(_mean_z(m - r, vn + vr), df1)
+    mzc = _t_as_z(_mean_z(m - c * r, vn + c * c * vr), welch_t_df(vn, a["N_new"], vr, nr, c))
+    mzg = _t_as_z(
+        _mean_z(m - gc * r - goff, vn + gc * gc * vr), welch_t_df(vn, a["N_new"], vr, nr, gc)
+    )
+    return np.where(is_rate, rz1, mz1), np.where(is_rate, rzc, mzc), np.where(is_rate, rzg, mzg)
+
+
+def _look_intervals(
+    a: Mapping[str, np.ndarray],
+    is_rate: np.ndarray,
+    vn: np.ndarray,
+    vr: np.ndarray,
+    df1: np.ndarray,
+    z: float,
+    alpha: float,
+) -> dict[str, np.ndarray]:
+    """Values, difference and its (1 - alpha) interval (rates Newcombe / MOVER, means Welch),
+    relative change and its interval (rates MOVER-R, means Fieller)."""
+    m, r = a["m_new"], a["r"]
+    nn, nr = a["n_new_eff"], a["n_eff_ref"]
+    rlo, rhi = rate_contrast_bounds(m, nn, r, nr, 1.0, z)
+    rr_lo, rr_hi = rate_ratio_bounds(m, nn, r, nr, z)
+    se1 = np.sqrt(vn + vr)
+    tq = np.where(is_rate, z, sps.t.ppf(1 - alpha / 2, df1))
+    f_lo, f_hi = fieller_bounds(m, vn, r, vr, tq)
+    return {
+        "new_value": m,
+        "ref_value": r,
+        "estimate": m - r,
+        "ci_low": np.where(is_rate, rlo, m - r - tq * se1),
+        "ci_high": np.where(is_rate, rhi, m - r + tq * se1),
+        "relative": np.where(r > 0, m / r - 1, np.nan),
+        "relative_ci_low": np.where(r > 0, np.where(is_rate, rr_lo, f_lo) - 1, np.nan),
+        "relative_ci_high": np.where(r > 0, np.where(is_rate, rr_hi, f_hi) - 1, np.nan),
+    }
+
+
+def _naive_look_columns(
+    a: Mapping[str, np.ndarray], is_rate: np.ndarray, z: float
+) -> dict[str, np.ndarray]:
+    """The contrast without standardisation (the reference arm's plain mean) and its interval."""
+    m, naive = a["m_new"], a["naive_ref"]
+    nlo, nhi = rate_contrast_bounds(m, a["N_new"], naive, a["N_ref"], 1.0, z)
+    nse = np.sqrt(a["v_new"] + a["naive_v_ref"])
+    return {
+        "naive_new_value": m,
+        "naive_ref_value": naive,
+        "naive_estimate": m - naive,
+        "naive_ci_low": np.where(is_rate, nlo, m - naive - z * nse),
+        "naive_ci_high": np.where(is_rate, nhi, m - naive + z * nse),
+    }
 
 
 _LOOK_EXTRA = (
