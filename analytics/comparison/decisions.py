@@ -31,7 +31,16 @@ from analytics.comparison.metrics import (
     settings,
     unit_cost_stats,
 )
-from analytics.comparison.segments import _INFER_COLUMNS, _reason_head, _rules_frame, _verdict_expr
+from analytics.comparison.segments import (
+    _INFER_COLUMNS,
+    _add_adjusted,
+    _mark_usable,
+    _reason_head,
+    _rules_frame,
+    _verdict_expr,
+    enough_cases,
+    method_label,
+)
 from analytics.core.policy import Policy
 from analytics.stats.intervals import (
     _adjust_groups,
@@ -342,9 +351,7 @@ def _sequential(
     ``p_noninf_sequential`` (min over the looks so far of p / share, over looks with at least
     ``min_cases_per_arm`` cases of the metric in each arm)."""
     df = inferred.join(_shares_frame(plans, cfg.interim_alpha_share), on=["target", "look"])
-    enough = (pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm) & (
-        pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
-    )
+    enough = enough_cases(cfg.min_cases_per_arm)
     seq = []
     for p in ("p_worse", "p_better", "p_noninf"):
         ratio = pl.when(enough & pl.col(p).is_not_null()).then(pl.col(p) / pl.col("share"))
@@ -397,51 +404,66 @@ def _final_verdicts(
     """Adjusted sequential p-values, ``verdict``, ``reason``, ``non_inferior``, ``mde`` and
     ``cases_needed`` of each release's metrics at its last look."""
     half = cfg.alpha / 2
-    enough_new = pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm
-    enough_ref = pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
     computable = pl.col("estimate").is_not_null() & pl.col("p_worse_sequential").is_not_null()
-    df = df.with_columns(
-        pl.col("target")
-        .replace_strict(dict(blocked), default=None, return_dtype=pl.String)
-        .alias("_blocked")
+    df = _mark_usable(df, cfg.min_cases_per_arm, computable, blocked).with_columns(
+        pl.col("metric").is_in(list(family)).alias("in_family")
     )
-    usable = computable & enough_new & enough_ref & pl.col("_blocked").is_null()
-    df = df.with_columns(
-        usable.alias("_usable"), pl.col("metric").is_in(list(family)).alias("in_family")
-    )
-    masked = df.with_columns(
-        pl.when(pl.col("_usable")).then(pl.col("p_worse_sequential")).alias("_pw"),
-        pl.when(pl.col("_usable")).then(pl.col("p_better_sequential")).alias("_pb"),
-    )
-    method = cfg.multiple_testing
-    df = df.with_columns(
-        pl.Series(
-            "p_worse_adjusted", _family_adjust(masked, ["target"], "_pw", family, method)
-        ).fill_nan(None),
-        pl.Series(
-            "p_better_adjusted", _family_adjust(masked, ["target"], "_pb", family, method)
-        ).fill_nan(None),
+    df = _add_adjusted(
+        df,
+        "p_worse_sequential",
+        "p_better_sequential",
+        lambda frame, col: _family_adjust(frame, ["target"], col, family, cfg.multiple_testing),
     )
     z_go, z_first = _thresholds(cfg, len(family))
     z_power = float(sps.norm.ppf(0.8))
-    label = "BH" if method == "bh" else "Holm"
-    go_margin = pl.col("noninferiority_margin_abs").round_sig_figs(3).cast(pl.String)
     non_inferior = pl.col("_usable") & (pl.col("p_noninf_sequential") < half)
-    # further cases to show non-inferiority if the estimate stays put; beyond MAX_CASES_NEEDED
-    # (an estimate a hair inside the margin) it is "not reachable" rather than a number
+    needed = _cases_needed(z_go)
+    z_mde = pl.when(pl.col("in_family")).then(z_first).otherwise(z_go) + z_power
+    return df.with_columns(
+        _verdict_expr(half).alias("verdict"),
+        _final_reason(cfg, computable, non_inferior, needed).alias("reason"),
+        pl.when(pl.col("_usable")).then(non_inferior).alias("non_inferior"),
+        pl.when(pl.col("_usable"))
+        .then(
+            pl.when(pl.col("worse") == "up").then(1.0).otherwise(-1.0)
+            * (pl.col("margin_abs").abs() + z_mde * pl.col("se_margin"))
+        )
+        .alias("mde"),
+        pl.when(~pl.col("_usable"))
+        .then(None)
+        .when(non_inferior)
+        .then(0.0)
+        .when(pl.col("go_estimate") < 0)
+        .then(needed)
+        .alias("cases_needed"),
+    ).drop("_blocked", "_usable")
+
+
+def _cases_needed(z_go: float) -> pl.Expr:
+    """Further new-version cases to show non-inferiority if the estimate stays put (the
+    standard error shrinking as 1 / sqrt(cases)); null beyond ``MAX_CASES_NEEDED`` (an estimate
+    a hair inside the margin): "not reachable" rather than a number."""
     raw_needed = (
         (pl.col("N_new") * (z_go * pl.col("se_go") / pl.col("go_estimate")) ** 2 - pl.col("N_new"))
         .clip(lower_bound=0)
         .ceil()
     )
-    needed = pl.when(raw_needed <= MAX_CASES_NEEDED).then(raw_needed)
-    reason = (
+    return pl.when(raw_needed <= MAX_CASES_NEEDED).then(raw_needed)
+
+
+def _final_reason(
+    cfg: ComparisonSettings, computable: pl.Expr, non_inferior: pl.Expr, needed: pl.Expr
+) -> pl.Expr:
+    """Why a metric got its verdict at the last look: the shared head (blocked, too few cases,
+    not computable, worse, better), then where it stands against the non-inferiority margin."""
+    go_margin = pl.col("noninferiority_margin_abs").round_sig_figs(3).cast(pl.String)
+    return (
         _reason_head(
             cfg.min_cases_per_arm,
-            ~enough_new | ~enough_ref,
+            ~enough_cases(cfg.min_cases_per_arm),
             computable,
-            half,
-            label,
+            cfg.alpha / 2,
+            method_label(cfg.multiple_testing),
             "no complete day with data in both arms",
             "sequential ",
         )
@@ -478,26 +500,6 @@ def _final_verdicts(
             )
         )
     )
-    verdict = _verdict_expr(half)
-    z_mde = pl.when(pl.col("in_family")).then(z_first).otherwise(z_go) + z_power
-    return df.with_columns(
-        verdict.alias("verdict"),
-        reason.alias("reason"),
-        pl.when(pl.col("_usable")).then(non_inferior).alias("non_inferior"),
-        pl.when(pl.col("_usable"))
-        .then(
-            pl.when(pl.col("worse") == "up").then(1.0).otherwise(-1.0)
-            * (pl.col("margin_abs").abs() + z_mde * pl.col("se_margin"))
-        )
-        .alias("mde"),
-        pl.when(~pl.col("_usable"))
-        .then(None)
-        .when(non_inferior)
-        .then(0.0)
-        .when(pl.col("go_estimate") < 0)
-        .then(needed)
-        .alias("cases_needed"),
-    ).drop("_blocked", "_usable")
 
 
 def _detection_looks(

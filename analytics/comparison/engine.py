@@ -38,6 +38,7 @@ from analytics.comparison.segments import (
     _rules_frame,
     _verdicts,
     assign_strata,
+    enough_cases,
     infer,
     standardise,
     stratified,
@@ -189,9 +190,7 @@ def compare_releases(
         for rid, plan in plans.items()
         if plan.done
     }
-    enough = (pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm) & (
-        pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
-    )
+    enough = enough_cases(cfg.min_cases_per_arm)
     p95 = p95.with_columns(
         pl.col("target")
         .replace_strict(shares, default=None, return_dtype=pl.Float64)
