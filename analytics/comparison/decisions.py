@@ -122,8 +122,8 @@ def _go_margins(
 def _looks(
     cells: pl.DataFrame,
     windows: pl.DataFrame,
-    cfg: ComparisonSettings,
     as_of: datetime,
+    cfg: ComparisonSettings,
     family: Sequence[str],
 ) -> tuple[dict[str, LookPlan], pl.DataFrame]:
     """Every release's look plan and the contrast of every metric at every done look (metrics
@@ -503,15 +503,13 @@ def _final_reason(
 
 
 def _detection_looks(
-    seq: pl.DataFrame,
-    family: Sequence[str],
-    dq: Sequence[str],
-    cfg: ComparisonSettings,
-    blocked: Mapping[str, str],
+    seq: pl.DataFrame, setup: ComparisonSetup, blocked: Mapping[str, str]
 ) -> dict[str, tuple[datetime, tuple[str, ...]]]:
     """Per release, the first look at which a decision-quality metric was judged worse (the
     same sequential family test as the verdicts, read at each look; a family metric without a
     value at a look counts as p = 1) and those metrics."""
+    cfg, family = setup.cfg, setup.family
+    dq = [m for m in family if setup.rules[m].role == "decision_quality"]
     if seq.height == 0 or not dq:
         return {}
     grid = (
