@@ -13,8 +13,8 @@ from scipy import stats as sps
 
 from analytics.comparison.metrics import (
     ARMS,
+    CELL_METRICS,
     KIND_BY_NAME,
-    METRICS,
     OTHER,
     STAT_COLUMNS,
     ComparisonSettings,
@@ -62,24 +62,20 @@ def assign_strata(stats: pl.DataFrame, keys: Sequence[str], min_cases: int) -> p
 
 def _long(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """Stats per (keys, arm, stratum) in long form: one row per metric with n_case, cnt, s1, s2."""
-    frames = []
-    for spec in METRICS:
-        if spec.kind == "quantile":
-            continue
-        frames.append(
-            stats.select(
-                *keys,
-                "arm",
-                "stratum",
-                pl.lit(spec.name).alias("metric"),
-                pl.lit(spec.kind).alias("kind"),
-                pl.col("n").cast(pl.Float64).alias("n_case"),
-                pl.col(spec.count).cast(pl.Float64).alias("cnt"),
-                pl.col(spec.total).cast(pl.Float64).alias("s1"),
-                pl.col(spec.total_sq).cast(pl.Float64).alias("s2"),
-            )
+    return pl.concat(
+        stats.select(
+            *keys,
+            "arm",
+            "stratum",
+            pl.lit(spec.name).alias("metric"),
+            pl.lit(spec.kind).alias("kind"),
+            pl.col("n").cast(pl.Float64).alias("n_case"),
+            pl.col(spec.count).cast(pl.Float64).alias("cnt"),
+            pl.col(spec.total).cast(pl.Float64).alias("s1"),
+            pl.col(spec.total_sq).cast(pl.Float64).alias("s2"),
         )
-    return pl.concat(frames)
+        for spec in CELL_METRICS
+    )
 
 
 def stratified(
