@@ -104,16 +104,13 @@ def _reference_releases(
     empty = pl.DataFrame(schema={"release_id": pl.String, "_ref": pl.String})
     if rollup is None or windows.height == 0:
         return empty
-    day_to = pl.min_horizontal(
-        (pl.col("window_end") - pl.duration(days=1)).dt.date(), pl.col("last_day")
-    )
     targets = windows.filter(pl.col("previous_release_id").is_not_null()).select(
         "release_id",
         "system",
         "released_at",
         "previous_release_id",
         pl.col("ref_start").dt.date().alias("day_from"),
-        day_to.alias("day_to"),
+        _last_counted_day().alias("day_to"),
     )
     candidates = units.select(
         pl.col("release_id").alias("cand"), "system", pl.col("released_at").alias("cand_at")
@@ -140,30 +137,41 @@ def _reference_releases(
     )
 
 
-def _arm_windows(windows: pl.DataFrame) -> pl.DataFrame:
-    """Rows (target, arm, source, system, day_from, day_to) of the days each arm counts."""
-    day_to = pl.min_horizontal(
+def _last_counted_day() -> pl.Expr:
+    """The last UTC day an arm counts: the window's last day, or the last day complete at
+    as_of (``last_day``) when that is earlier."""
+    return pl.min_horizontal(
         (pl.col("window_end") - pl.duration(days=1)).dt.date(), pl.col("last_day")
     )
-    new = windows.filter(pl.col("released_at").is_not_null()).select(
-        pl.col("release_id").alias("target"),
-        pl.lit("new").alias("arm"),
-        pl.col("release_id").alias("source"),
-        "system",
-        pl.col("window_start").dt.date().alias("day_from"),
-        day_to.alias("day_to"),
+
+
+def _arm_windows(windows: pl.DataFrame) -> pl.DataFrame:
+    """Rows (target, arm, source, system, day_from, day_to) of the days each arm counts: the
+    new arm the release itself from its window's start, the reference arm the reference
+    version from ``ref_start``."""
+
+    def arm(name: str, source: str, first: str, keep: pl.Expr) -> pl.DataFrame:
+        return windows.filter(keep).select(
+            pl.col("release_id").alias("target"),
+            pl.lit(name).alias("arm"),
+            pl.col(source).alias("source"),
+            "system",
+            pl.col(first).dt.date().alias("day_from"),
+            _last_counted_day().alias("day_to"),
+        )
+
+    released = pl.col("released_at").is_not_null()
+    return pl.concat(
+        [
+            arm("new", "release_id", "window_start", released),
+            arm(
+                "ref",
+                "ref_release_id",
+                "ref_start",
+                released & pl.col("ref_release_id").is_not_null(),
+            ),
+        ]
     )
-    ref = windows.filter(
-        pl.col("released_at").is_not_null() & pl.col("ref_release_id").is_not_null()
-    ).select(
-        pl.col("release_id").alias("target"),
-        pl.lit("ref").alias("arm"),
-        pl.col("ref_release_id").alias("source"),
-        "system",
-        pl.col("ref_start").dt.date().alias("day_from"),
-        day_to.alias("day_to"),
-    )
-    return pl.concat([new, ref])
 
 
 def segment_label() -> pl.Expr:
