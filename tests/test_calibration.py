@@ -82,7 +82,7 @@ def test_naive_comparison_is_biased_where_the_engine_is_not(harder: dict) -> Non
         Scenario("no effect, canary harder, 300/day", mix_shift=1.0, releases=12, seed=3)
     )
     ids = [f"r{r:04d}-new" for r in range(12)]
-    comps = compare_releases(sim.rollup, sim.units, ids, calibration_policy(), sim.as_of)
+    comps = compare_releases(sim.rollup, sim.units, ids, sim.as_of, calibration_policy())
     naive = np.array([comps[r].metrics["escalation_rate"].naive_estimate for r in ids])
     assert naive.mean() > 0.02  # the naive difference is biased upwards by the mix
     assert abs(est.mean()) < 3 * est.std(ddof=1) / math.sqrt(len(est))

@@ -231,7 +231,7 @@ def test_welch_on_one_segment_by_hand():
         cases("old", T0 + timedelta(days=3), 5, quality=[0.2, 0.4, 0.6, 0.8, 1.0]),
         cases("new", NEW_AT + timedelta(hours=1), 4, quality=[0.1, 0.2, 0.3, 0.4]),
     )
-    m = compare_release(r, units, "new", policy, AS_OF).metrics["quality_score"]
+    m = compare_release(r, units, "new", AS_OF, policy).metrics["quality_score"]
     v = (1 / 60) / 4 + 0.1 / 5
     df = v**2 / (((1 / 60) / 4) ** 2 / 3 + (0.1 / 5) ** 2 / 4)
     assert df == pytest.approx(5.5208, abs=1e-4)
@@ -254,7 +254,7 @@ def test_unit_cost_impact_by_hand():
         cases("old", T0 + timedelta(days=3), 4, cost=0.5, handling=40.0),
         cases("new", NEW_AT + timedelta(hours=1), 3, cost=[1.0, 2.0, 3.0]),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     impact = unit_cost_impact(c)
     assert impact.mean == pytest.approx(1.0)
     assert impact.ci_low == pytest.approx(1 - 2.484138, abs=1e-5)
@@ -268,7 +268,7 @@ def test_unit_cost_impact_by_hand():
         cases("old", T0 + timedelta(days=3), 4, cost=0.5, handling=40.0),
         cases("new", NEW_AT + timedelta(hours=1), 3, cost=[1.0, 2.0, 3.0], escalated=1),
     )
-    c2 = compare_release(r2, units, "new", policy, AS_OF)
+    c2 = compare_release(r2, units, "new", AS_OF, policy)
     assert c2.metrics["unit_cost_usd"].new_value == pytest.approx((21 + 2 + 3) / 3)
 
 
@@ -276,7 +276,7 @@ def test_unit_cost_impact_without_previous_release_is_insufficient():
     policy = load_policy(overrides=SMALL)
     units = units_for(policy, *PAIR)
     r = roll(cases("old", T0 + timedelta(days=1), 300))
-    impact = unit_cost_impact(compare_release(r, units, "old", policy, AS_OF))
+    impact = unit_cost_impact(compare_release(r, units, "old", AS_OF, policy))
     assert impact.status == "insufficient_data" and impact.mean is None
     assert "first release" in impact.message
 
@@ -314,9 +314,9 @@ def test_p95_estimates_from_the_histograms_and_is_deterministic():
         cases("old", T0 + timedelta(days=3), 100, latency=lat_old),
         cases("new", NEW_AT + timedelta(hours=1), 100, latency=lat_new),
     )
-    one = compare_release(r, units, "new", policy, AS_OF).metrics["latency_p95_ms"]
-    again = compare_release(r, units, "new", policy, AS_OF).metrics["latency_p95_ms"]
-    batch = compare_releases(r, units, ["other", "new", "old"], policy, AS_OF)["new"]
+    one = compare_release(r, units, "new", AS_OF, policy).metrics["latency_p95_ms"]
+    again = compare_release(r, units, "new", AS_OF, policy).metrics["latency_p95_ms"]
+    batch = compare_releases(r, units, ["other", "new", "old"], AS_OF, policy)["new"]
     assert _same(one.to_dict(), again.to_dict())
     assert _same(one.to_dict(), batch.metrics["latency_p95_ms"].to_dict())
     values = latency_bin_values()
@@ -342,7 +342,7 @@ def test_post_stratified_rate_by_hand():
         cases("new", DAY2 + timedelta(hours=3), 50, seg=SEG_A, escalated=10),
         cases("new", DAY2 + timedelta(hours=4), 150, seg=SEG_B, escalated=15),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert (c.control, c.concurrent_share) == ("concurrent", 1.0)
     m = c.metrics["escalation_rate"]
     M, R = 0.125, 0.0625
@@ -386,7 +386,7 @@ def test_simpsons_paradox_naive_and_standardised_disagree():
         cases("new", NEW_AT + timedelta(hours=1), 4000, seg=SEG_A, escalated=160),
         cases("new", NEW_AT + timedelta(hours=2), 16000, seg=SEG_B, escalated=4320),
     )
-    m = compare_release(r, units, "new", policy, AS_OF).metrics["escalation_rate"]
+    m = compare_release(r, units, "new", AS_OF, policy).metrics["escalation_rate"]
     # Naive: 0.224 - 0.100 = +0.124, significantly worse.
     assert m.naive_estimate == pytest.approx(0.224 - 0.100)
     assert m.naive_ci_low > 0
@@ -415,7 +415,7 @@ def test_sparse_segments_borrow_the_coarser_stratum():
         cases("new", DAY2 + timedelta(hours=5), 50, seg=seg_a2, escalated=5),
         cases("new", DAY2 + timedelta(hours=6), 50, seg=seg_c, escalated=5),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     m = c.metrics["escalation_rate"]
     # The mean: A and A2 on their own segments (the reference served both: 10/100, 6/20); C,
     # never served by the reference, borrows the first stratum it did serve: the whole arm
@@ -454,7 +454,7 @@ def test_zero_heavy_rare_events_are_flagged_where_a_rank_test_sees_no_shift():
         cases("old", T0 + timedelta(days=3), 3000),
         cases("new", NEW_AT + timedelta(hours=1), 3000, violations=10),
     )
-    m = compare_release(r, units, "new", policy, AS_OF).metrics["policy_violation_rate"]
+    m = compare_release(r, units, "new", AS_OF, policy).metrics["policy_violation_rate"]
     assert m.verdict == "worse"
     assert m.ci_low > 0
     # A rank-based judge (Kayenta's Mann-Whitney) estimates the shift by the Hodges-Lehmann
@@ -480,7 +480,7 @@ def test_window_edges_are_whole_utc_days():
         cases("new", T0 + timedelta(days=14, hours=23), 19),  # 03-16 23:00: last day, alone
         cases("new", T0 + timedelta(days=15), 23),  # 03-17 00:00: outside
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert c.window_start == datetime(2026, 3, 9, tzinfo=UTC)
     assert c.window_end == datetime(2026, 3, 17, tzinfo=UTC)  # ceil(03-16 09:00)
     assert c.ref_start == datetime(2026, 3, 2, tzinfo=UTC)  # floor(03-02 09:00)
@@ -505,21 +505,21 @@ def test_as_of_counts_complete_days_only_and_marks_immature():
         cases("new", T0 + timedelta(days=10, hours=1), 20),  # 03-12
     )
     # At 03-11 12:00 the last complete day is 03-10: two looks, 03-11 does not count yet.
-    mid_day = compare_release(r, units, "new", policy, datetime(2026, 3, 11, 12, tzinfo=UTC))
+    mid_day = compare_release(r, units, "new", datetime(2026, 3, 11, 12, tzinfo=UTC), policy)
     assert mid_day.status == "immature"
     assert mid_day.n_new == 50 and mid_day.looks_done == 2
     assert mid_day.look_time == datetime(2026, 3, 11, tzinfo=UTC)
     # Read again at midnight the same day: the same comparison (only as_of differs).
-    midnight = compare_release(r, units, "new", policy, datetime(2026, 3, 11, tzinfo=UTC))
+    midnight = compare_release(r, units, "new", datetime(2026, 3, 11, tzinfo=UTC), policy)
     a, b = mid_day.to_dict(), midnight.to_dict()
     assert a.pop("as_of") != b.pop("as_of")
     assert _same(a, b)
-    nxt = compare_release(r, units, "new", policy, datetime(2026, 3, 12, tzinfo=UTC))
+    nxt = compare_release(r, units, "new", datetime(2026, 3, 12, tzinfo=UTC), policy)
     assert nxt.n_new == 80 and nxt.looks_done == 3
-    done = compare_release(r, units, "new", policy, AS_OF)
+    done = compare_release(r, units, "new", AS_OF, policy)
     assert done.status == "ok" and done.n_new == 100 and done.looks_done == 8
     # Before the release day is complete there is no look at all.
-    early = compare_release(r, units, "new", policy, datetime(2026, 3, 9, 23, tzinfo=UTC))
+    early = compare_release(r, units, "new", datetime(2026, 3, 9, 23, tzinfo=UTC), policy)
     assert early.status == "insufficient_data" and early.looks_done == 0
     assert "no complete UTC day" in early.message
 
@@ -545,7 +545,7 @@ def test_canary_beside_the_old_version_is_a_concurrent_control():
         *_daily("old", range(7, 15), 100, 10),
         *_daily("new", range(7, 15), 100, 20),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert (c.control, c.concurrent_share) == ("concurrent", 1.0)
     assert c.n_new == 800 and c.n_ref == 800
     m = c.metrics["escalation_rate"]
@@ -565,7 +565,7 @@ def test_concurrent_control_without_events_in_the_reference():
     policy = load_policy(overrides=SMALL)
     units = units_for(policy, *PAIR)
     r = roll(*_daily("old", range(7, 15), 300, 30), *_daily("new", range(7, 15), 300, 30))
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert c.control == "concurrent"
     m = c.metrics["policy_violation_rate"]
     assert m.verdict == "inconclusive"
@@ -588,7 +588,7 @@ def test_ramp_to_full_traffic_is_a_mixed_control():
         *_daily("new", range(7, 10), 100, 10),
         *_daily("new", range(10, 15), 300, 30),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert c.control == "mixed"
     assert c.concurrent_share == pytest.approx(300 / 1800)
     assert c.n_new == 1800
@@ -602,7 +602,7 @@ def test_immediate_rollout_is_compared_with_the_pre_release_window():
     policy = load_policy(overrides=SMALL)
     units = units_for(policy, *PAIR)
     r = roll(*_daily("old", range(0, 7), 100, 10), *_daily("new", range(7, 15), 300, 36))
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert (c.control, c.concurrent_share) == ("pre_release", 0.0)
     assert c.to_dict()["control_weaker"] is True
     assert c.n_new == 2400 and c.n_ref == 700
@@ -620,7 +620,7 @@ def test_statuses_without_comparison():
     policy = load_policy()
     units = units_for(policy, *PAIR, ("later", "sys", datetime(2026, 5, 1, tzinfo=UTC)))
     r = roll(cases("old", T0 + timedelta(days=3), 300), cases("new", NEW_AT, 100))
-    out = compare_releases(r, units, ["old", "new", "later"], policy, AS_OF)
+    out = compare_releases(r, units, ["old", "new", "later"], AS_OF, policy)
     assert out["old"].status == "insufficient_data"
     assert "first release" in out["old"].message
     assert out["later"].status == "insufficient_data"
@@ -629,7 +629,7 @@ def test_statuses_without_comparison():
     assert all(m.verdict == "insufficient_data" for m in out["new"].metrics.values())
     assert "fewer than 200" in out["new"].metrics["escalation_rate"].reason
     assert list(out["new"].metrics) == list(METRIC_NAMES)
-    none = compare_release(None, units, "new", policy, AS_OF)
+    none = compare_release(None, units, "new", AS_OF, policy)
     assert none.n_new == 0 and none.status == "insufficient_data"
 
 
@@ -648,7 +648,7 @@ def test_reference_falls_back_when_previous_release_was_withdrawn():
         cases("a", T0 + timedelta(days=6), 300),
         cases("c", NEW_AT + timedelta(hours=1), 300),
     )
-    c = compare_release(r, units, "c", policy, AS_OF)
+    c = compare_release(r, units, "c", AS_OF, policy)
     assert c.previous_release_id == "b"
     assert c.ref_release_id == "a"
     assert c.n_ref == 600
@@ -659,7 +659,7 @@ def test_errors_are_structural():
     policy = load_policy()
     units = units_for(policy, *PAIR)
     with pytest.raises(DataError, match="unknown release"):
-        compare_release(None, units, "nope", policy, AS_OF)
+        compare_release(None, units, "nope", AS_OF, policy)
     # An unknown metric is now rejected when the policy is loaded (analytics.core.policy_schema).
     with pytest.raises(DataError, match="latency_p99"):
         load_policy(overrides={"decision_quality_metrics": {"latency_p99": {"worse": "up"}}})
@@ -668,11 +668,11 @@ def test_errors_are_structural():
             None,
             units,
             "new",
-            load_policy(overrides={"comparison": {"multiple_testing": "sidak"}}),
             AS_OF,
+            load_policy(overrides={"comparison": {"multiple_testing": "sidak"}}),
         )
     with pytest.raises(DataError, match="timezone-aware"):
-        compare_release(None, units, "new", policy, datetime(2026, 4, 1))
+        compare_release(None, units, "new", datetime(2026, 4, 1), policy)
 
 
 # ---------------------------------------------------------------- verdicts and API
@@ -707,7 +707,7 @@ def _family_p(c, method) -> tuple[list[float], list[float]]:
 def test_verdicts_and_telemetry_failures():
     policy = load_policy()
     units = units_for(policy, *PAIR)
-    c = compare_release(_degraded_rollup(), units, "new", policy, AS_OF)
+    c = compare_release(_degraded_rollup(), units, "new", AS_OF, policy)
     assert c.family == FAMILY
     assert c.control == "pre_release"
     esc = c.metrics["escalation_rate"]
@@ -748,7 +748,7 @@ def test_missing_family_members_count_as_p_one():
         cases("old", T0 + timedelta(days=3), 3000, escalated=300, quality=[None] * 3000),
         cases("new", NEW_AT + timedelta(hours=1), 3000, escalated=480, quality=[None] * 3000),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     q = c.metrics["quality_score"]
     assert q.verdict == "insufficient_data"
     assert q.p_worse_adjusted == 1.0  # in the family as p = 1
@@ -770,7 +770,7 @@ def test_margin_is_relative_to_the_reference():
         *_daily("old", range(8, 12), 50_000, 5_000),
         *_daily("new", range(8, 12), 50_000, 5_250),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     assert c.control == "concurrent"
     m = c.metrics["escalation_rate"]
     assert m.ci_low > 0
@@ -790,7 +790,7 @@ def test_margin_is_relative_to_the_reference():
 def test_benjamini_hochberg_option():
     policy = load_policy(overrides={"comparison": {"multiple_testing": "bh"}})
     units = units_for(policy, *PAIR)
-    c = compare_release(_degraded_rollup(), units, "new", policy, AS_OF)
+    c = compare_release(_degraded_rollup(), units, "new", AS_OF, policy)
     assert c.multiple_testing == "bh"
     adjusted, by_hand = _family_p(c, benjamini_hochberg)
     assert adjusted == pytest.approx(by_hand)
@@ -812,8 +812,8 @@ def test_verdict_is_sticky_across_later_as_of():
         *_daily("old", range(7, 15), 2000, 200),
         *[_daily("new", [7 + k], 2000, e)[0] for k, e in enumerate(rates)],
     )
-    early = compare_release(r, units, "new", policy, datetime(2026, 3, 11, tzinfo=UTC))
-    late = compare_release(r, units, "new", policy, AS_OF)
+    early = compare_release(r, units, "new", datetime(2026, 3, 11, tzinfo=UTC), policy)
+    late = compare_release(r, units, "new", AS_OF, policy)
     e, last = early.metrics["escalation_rate"], late.metrics["escalation_rate"]
     assert early.looks_done == 2 and late.looks_done == 8
     assert e.verdict == "worse" and last.verdict == "worse"
@@ -839,9 +839,9 @@ def test_batch_equals_single_and_saved_rollup_gives_identical_results(tmp_path):
     policy = load_policy()
     units = units_for(policy, *PAIR)
     r = _degraded_rollup()
-    single = compare_release(r, units, "new", policy, AS_OF)
-    batch = compare_releases(r, units, ["old", "new"], policy, AS_OF)["new"]
-    loaded = compare_release(Rollup.load(r.save(tmp_path / "rollup")), units, "new", policy, AS_OF)
+    single = compare_release(r, units, "new", AS_OF, policy)
+    batch = compare_releases(r, units, ["old", "new"], AS_OF, policy)["new"]
+    loaded = compare_release(Rollup.load(r.save(tmp_path / "rollup")), units, "new", AS_OF, policy)
     assert _same(single.to_dict(segments=True), batch.to_dict(segments=True))
     assert _same(single.to_dict(segments=True), loaded.to_dict(segments=True))
     text = json.dumps(single.to_dict(segments=True), allow_nan=False)
@@ -857,7 +857,7 @@ def test_segments_frame_for_the_forest_plot():
         cases("new", NEW_AT + timedelta(hours=1), 1500, seg=SEG_A, escalated=150),
         cases("new", NEW_AT + timedelta(hours=2), 1500, seg=SEG_B, escalated=300),
     )
-    c = compare_release(r, units, "new", policy, AS_OF)
+    c = compare_release(r, units, "new", AS_OF, policy)
     seg = c.segments.filter(pl.col("metric") == "escalation_rate").sort("segment")
     assert seg["segment"].to_list() == [
         "answer / low / en / smb",
@@ -886,7 +886,7 @@ def test_daily_series():
         cases("old", T0 + timedelta(days=3), 10, escalated=1),
         cases("new", NEW_AT + timedelta(hours=1), 20, escalated=4, latency=250.0),
     )
-    daily = daily_series(r, units, "new", policy, AS_OF)
+    daily = daily_series(r, units, "new", AS_OF, policy)
     assert set(daily.columns) == {"release_id", "arm", "day", "metric", "value", "n"}
     esc = daily.filter(pl.col("metric") == "escalation_rate").sort("arm")
     assert esc["value"].to_list() == pytest.approx([0.2, 0.1])
@@ -1053,7 +1053,7 @@ QUAL = (0.85, 0.8, 0.7)
 def _run(rollup: Rollup, rel: pl.DataFrame, policy) -> dict:
     units = release_units(rel, policy)
     ids = [r for r in rel["release_id"].to_list() if r.endswith("-new")]
-    return compare_releases(rollup, units, ids, policy, AS_OF)
+    return compare_releases(rollup, units, ids, AS_OF, policy)
 
 
 def test_simulation_interval_coverage():
@@ -1176,7 +1176,7 @@ def sample(tmp_path_factory):
     units = release_units(ds.releases, ds.policy)
     as_of = datetime.fromisoformat(truth["end"].replace("Z", "+00:00"))
     rollup = dataset_rollup(ds.telemetry, ds.telemetry_rollup)
-    out = compare_releases(rollup, units, units["release_id"].to_list(), ds.policy, as_of)
+    out = compare_releases(rollup, units, units["release_id"].to_list(), as_of, ds.policy)
     return ds.policy, truth, out
 
 

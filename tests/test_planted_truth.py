@@ -111,7 +111,7 @@ def test_unit_cost_level_matches_raw_cases(sample_dir, analysis) -> None:
     ds = analysis.dataset
     c = ds.policy.costs
     rid = "rel-0300"
-    win = comparison_windows(analysis.releases, [rid], ds.policy, AS_OF).row(0, named=True)
+    win = comparison_windows(analysis.releases, [rid], AS_OF, ds.policy).row(0, named=True)
     cases = (
         ds.telemetry.filter(
             (pl.col("release_id") == rid)

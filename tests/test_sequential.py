@@ -104,7 +104,7 @@ def data():
 
 def test_first_crossing_look_by_hand(data):
     policy, units, rollup = data
-    c = compare_releases(rollup, units, ["bad"], policy, AS_OF)["bad"]
+    c = compare_releases(rollup, units, ["bad"], AS_OF, policy)["bad"]
     assert c.control == "concurrent" and c.concurrent_share == 1.0
     assert (c.looks_done, c.looks_planned) == (8, 8)
     # Look 1 (03-09): 100/1000 in both arms, estimate 0: nowhere near. Look 2 (03-09 and 03-10):
@@ -152,7 +152,7 @@ def test_detection_agrees_with_the_verdicts_at_every_as_of(data):
         (datetime(2026, 3, 13, 7, tzinfo=UTC), 4, True),
         (AS_OF, 8, True),
     ):
-        c = compare_releases(rollup, units, ["bad", "a2"], policy, as_of)
+        c = compare_releases(rollup, units, ["bad", "a2"], as_of, policy)
         d = {rid: detection_from_comparison(x) for rid, x in c.items()}
         assert c["bad"].looks_done == looks and d["bad"].looks == looks
         assert (c["bad"].metrics["escalation_rate"].verdict == "worse") is worse
@@ -161,16 +161,16 @@ def test_detection_agrees_with_the_verdicts_at_every_as_of(data):
         # A/A: nothing worse, nothing detectable.
         assert c["a2"].worse() == () and d["a2"].detectable_after_hours is None
     assert d["a2"].status == "ok" and "no degradation" in d["a2"].message
-    early = detection_potential(rollup, units, "a2", policy, datetime(2026, 3, 12, tzinfo=UTC))
+    early = detection_potential(rollup, units, "a2", datetime(2026, 3, 12, tzinfo=UTC), policy)
     assert early.status == "immature" and early.looks == 3
-    none = detection_potential(rollup, units, "bad", policy, datetime(2026, 3, 9, 23, tzinfo=UTC))
+    none = detection_potential(rollup, units, "bad", datetime(2026, 3, 9, 23, tzinfo=UTC), policy)
     assert none.looks == 0 and none.status == "insufficient_data"
 
 
 def test_detection_potentials_reuse_given_comparisons(data, monkeypatch):
     policy, units, rollup = data
     # Comparisons computed at 03-11 (bad detected at look 2 of 2 done).
-    given = compare_releases(rollup, units, ["bad"], policy, datetime(2026, 3, 11, tzinfo=UTC))
+    given = compare_releases(rollup, units, ["bad"], datetime(2026, 3, 11, tzinfo=UTC), policy)
     asked: list[list[str]] = []
 
     def spy(*args, **kwargs):
@@ -178,7 +178,7 @@ def test_detection_potentials_reuse_given_comparisons(data, monkeypatch):
         return compare_releases(*args, **kwargs)
 
     monkeypatch.setattr(sequential, "compare_releases", spy)
-    out = detection_potentials(rollup, units, ["a2", "bad", "a1"], policy, AS_OF, comparisons=given)
+    out = detection_potentials(rollup, units, ["a2", "bad", "a1"], AS_OF, policy, comparisons=given)
     assert asked == [["a2", "a1"]]  # only the releases without a comparison are computed
     assert list(out) == ["a2", "bad", "a1"]
     assert out["bad"].looks == 2  # read off the given comparison, not recomputed at AS_OF
@@ -189,7 +189,7 @@ def test_detection_potentials_reuse_given_comparisons(data, monkeypatch):
 
 def test_sequence_frame_from_the_comparison(data):
     policy, units, rollup = data
-    c = compare_releases(rollup, units, ["bad"], policy, AS_OF)["bad"]
+    c = compare_releases(rollup, units, ["bad"], AS_OF, policy)["bad"]
     frame = sequence_frame(c)
     assert set(frame["metric"].unique()) == set(policy.decision_quality_metrics)
     esc = frame.filter(pl.col("metric") == "escalation_rate").sort("look")

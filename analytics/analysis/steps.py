@@ -113,7 +113,7 @@ def comparison(
     if rollup is None:
         return {}
     ids = compared_ids(release_units_, as_of, months)
-    return compare_releases(rollup, release_units_, ids, policy, as_of)
+    return compare_releases(rollup, release_units_, ids, as_of, policy)
 
 
 def failures(

@@ -9,9 +9,10 @@ telemetry.
 All functions are pure. METRICS.md (version comparison) states every choice with its calibration
 table. The package, from the bottom up:
 
-- ``metrics``: the metric catalogue, the policy's rules per metric, the settings;
-  ``results``: ``MetricComparison`` and ``ReleaseComparison``; ``intervals``: Wilson, Newcombe /
-  MOVER, MOVER-R, Fieller, Welch, Holm and Benjamini-Hochberg;
+- ``metrics``: the metric catalogue, the policy's rules per metric
+  (``analytics.core.policy.MetricRule``), the settings; ``results``: ``MetricComparison`` and
+  ``ReleaseComparison``; the interval and multiplicity methods (Wilson, Newcombe / MOVER,
+  MOVER-R, Fieller, Welch, Holm and Benjamini-Hochberg) are ``analytics.stats.intervals``;
 - ``windows``: which days of which release each arm counts; ``looks``: the daily looks (complete
   UTC days only, so reading a comparison twice in a day gives the same answer) and per look the
   control arm: the reference version on the same days (*concurrent*), its pre-release window for
@@ -28,9 +29,9 @@ table. The package, from the bottom up:
   non-inferiority against the go margins (``go_margins``) with ``cases_needed`` and ``mde``, and
   the detection looks; ``p95``: the p95-latency bootstrap at the last look; ``segments``: the
   per-segment results of the review report's forest plot;
-- ``engine``: ``compare_releases``, the pipeline, and the values read off a comparison (telemetry
-  failure signal, unit-cost impact); ``judge``: go / hold / rollback; ``daily``: daily values per
-  version for the review chart.
+- ``engine``: ``compare_releases``, the pipeline (the policy read once, ``ComparisonSetup``), and
+  the values read off a comparison (telemetry failure signal, unit-cost impact); ``judge``: go /
+  hold / rollback; ``daily``: daily values per version for the review chart.
 
 A margin ``m`` is relative to the reference value: for a metric whose ``worse`` direction is up,
 "worse" means ``new > (1 + m) * reference``; for down, ``new < (1 - m) * reference``. Metrics named
@@ -73,7 +74,6 @@ from analytics.comparison.metrics import (
     METRICS,
     STAT_COLUMNS,
     ComparisonSettings,
-    MetricRule,
     MetricSpec,
     metric_rules,
     settings,
@@ -91,6 +91,7 @@ from analytics.comparison.windows import (
     last_day,
     segment_label,
 )
+from analytics.core.policy import MetricRule
 from analytics.stats.intervals import (
     adjust,
     benjamini_hochberg,

@@ -12,12 +12,12 @@ from typing import Any
 import polars as pl
 
 from analytics.comparison.decisions import (
+    ComparisonSetup,
     _detection_looks,
     _final_verdicts,
     _looks,
     _sequential,
-    decision_family,
-    go_margins,
+    comparison_setup,
     look_inference,
 )
 from analytics.comparison.estimator import look_shares
@@ -28,12 +28,8 @@ from analytics.comparison.metrics import (
     KIND_BY_NAME,
     METHOD_BY_KIND,
     METRICS,
-    STAT_COLUMNS,
-    ComparisonSettings,
+    P95_METRIC,
     MetricRule,
-    metric_rules,
-    settings,
-    unit_cost_stats,
 )
 from analytics.comparison.p95 import _p95
 from analytics.comparison.results import _RESULT_SCHEMA, MetricComparison, ReleaseComparison
@@ -42,6 +38,7 @@ from analytics.comparison.segments import (
     _rules_frame,
     _verdicts,
     assign_strata,
+    enough_cases,
     infer,
     standardise,
     stratified,
@@ -51,16 +48,14 @@ from analytics.comparison.windows import (
     _arm_windows,
     _blocked_reasons,
     _cells,
-    _day_rows,
     _empty_cases,
     _empty_latency,
+    _segment_stats,
     _utc,
-    comparison_windows,
-    segment_label,
+    _windows,
 )
 from analytics.core.policy import Policy
 from analytics.core.results import EstimateResult, Status
-from analytics.core.schemas import SEGMENT_COLUMNS
 from analytics.data.rollup import (
     Rollup,
 )
@@ -154,53 +149,76 @@ def compare_releases(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_ids: Sequence[str],
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
 ) -> dict[str, ReleaseComparison]:
     """Compare each release in ``release_ids`` with the version it replaced over its observation
     window, as of ``as_of`` (see the module docstring for the control arm, the standardisation,
     the daily looks, the methods and the one multiple-testing family).
 
     ``units`` is ``analytics.metrics.releases.release_units`` output; ``rollup`` the telemetry
-    rollup
-    (None: no telemetry, every metric is insufficient_data). Raises ``DataError`` for an unknown
-    release id or an invalid ``comparison`` or ``judge`` policy section."""
+    rollup (None: no telemetry, every metric is insufficient_data). Raises ``DataError`` for an
+    unknown release id or an invalid ``comparison`` or ``judge`` policy section."""
     as_of = _utc(as_of)
-    cfg = settings(policy)
-    rules = metric_rules(policy)
-    family = decision_family(policy)
-    go = go_margins(policy)
+    setup = comparison_setup(policy)
     ids = list(dict.fromkeys(release_ids))
-    windows = comparison_windows(units, ids, policy, as_of, rollup)
+    windows = _windows(units, ids, as_of, setup.cfg, rollup)
     cases = rollup.cases if rollup is not None else _empty_cases()
     latency = rollup.latency if rollup is not None else _empty_latency()
+    cells = _cells(cases, _arm_windows(windows), setup.cost_columns)
+    plans, looks = _looks(cells, windows, as_of, setup.cfg, setup.family)
     blocked = _blocked_reasons(windows, as_of)
-    cells = _cells(cases, _arm_windows(windows), policy)
-    plans, looks = _looks(cells, windows, cfg, as_of, family)
+    blocked |= _no_look_reasons(windows, plans, blocked, as_of)
+    inferred = look_inference(looks, setup.rules, setup.go, setup.cfg.alpha)
+    seq = _sequential(inferred, plans, setup.cfg)
+    arm_days = _arm_days(windows, plans)
+    p95 = _p95_rows(latency, arm_days, plans, setup)
+    overall = _overall(seq, p95, ids, setup, blocked)
+    detection = _detection_looks(seq, setup, blocked)
+    seg = _segment_results(cases, arm_days, setup, blocked)
+    return _assemble(ids, windows, overall, seg, plans, detection, seq, as_of, setup, blocked)
+
+
+def _no_look_reasons(
+    windows: pl.DataFrame,
+    plans: Mapping[str, LookPlan],
+    blocked: Mapping[str, str],
+    as_of: datetime,
+) -> dict[str, str]:
+    """Why a release not otherwise blocked has no complete look: its first day is not over at
+    ``as_of``, or the new version has no telemetry in its window."""
+    out = {}
     for w in windows.iter_rows(named=True):
         plan = plans.get(w["release_id"])
         if w["release_id"] in blocked or (plan is not None and plan.done > 0):
             continue
         first_look = w["window_start"] + timedelta(days=1)
-        blocked[w["release_id"]] = (
+        out[w["release_id"]] = (
             f"no complete UTC day of the new version by as_of (the first look is at "
             f"{first_look.isoformat()})"
             if first_look > as_of
             else "no telemetry of the new version in its window"
         )
-    seq = _sequential(look_inference(looks, rules, go, cfg.alpha), plans, cfg)
-    last = seq.filter(pl.col("look") == pl.col("look").max().over("target"))
-    arm_days = _arm_days(windows, plans)
-    p95 = _p95(latency, arm_days, cfg, rules["latency_p95_ms"], go["latency_p95_ms"])
+    return out
+
+
+def _p95_rows(
+    latency: pl.DataFrame,
+    arm_days: pl.DataFrame,
+    plans: Mapping[str, LookPlan],
+    setup: ComparisonSetup,
+) -> pl.DataFrame:
+    """The p95-latency rows (bootstrapped at the last look only) with their sequential p-values:
+    p over the last look's share of the level, as every other metric's at that look."""
+    cfg = setup.cfg
+    p95 = _p95(latency, arm_days, cfg, setup.rules[P95_METRIC], setup.go[P95_METRIC])
     shares = {
         rid: float(look_shares(plan.planned, cfg.interim_alpha_share)[plan.done - 1])
         for rid, plan in plans.items()
         if plan.done
     }
-    enough = (pl.col("N_new").fill_null(0) >= cfg.min_cases_per_arm) & (
-        pl.col("N_ref").fill_null(0) >= cfg.min_cases_per_arm
-    )
-    p95 = p95.with_columns(
+    enough = enough_cases(cfg.min_cases_per_arm)
+    return p95.with_columns(
         pl.col("target")
         .replace_strict(shares, default=None, return_dtype=pl.Float64)
         .alias("share")
@@ -212,47 +230,53 @@ def compare_releases(
             for p in ("p_worse", "p_better", "p_noninf")
         ]
     )
-    overall = pl.concat([last, p95], how="diagonal_relaxed")
-    overall = _fill_missing_metrics(overall, ids, rules)
-    overall = _final_verdicts(overall, family, cfg, blocked)
-    dq = [m for m in family if rules[m].role == "decision_quality"]
-    detection = _detection_looks(seq, family, dq, cfg, blocked)
-
-    stats = (
-        _day_rows(cases, arm_days)
-        .with_columns(*unit_cost_stats(policy))
-        .group_by(["target", "arm", *SEGMENT_COLUMNS])
-        .agg([pl.col(c).sum() for c in STAT_COLUMNS])
-        .with_columns(segment_label().alias("segment"))
-        .sort(["target", "arm", "segment"])
-        .collect()
-    )
-    strata = assign_strata(stats, ["target"], cfg.min_cases_per_segment)
-    seg_keys = ["target", "seg"]
-    seg_sums = stratified(stats, ["target"], strata).with_columns(pl.col("stratum").alias("seg"))
-    seg = infer(standardise(_long(seg_sums, seg_keys), seg_keys), rules, cfg.alpha)
-    seg = _verdicts(seg, ["target", "metric"], cfg, cfg.min_cases_per_segment, blocked)
-    return _assemble(ids, windows, overall, seg, plans, detection, seq, as_of, cfg, family, blocked)
 
 
-def _assemble(
-    ids: Sequence[str],
-    windows: pl.DataFrame,
-    overall: pl.DataFrame,
-    seg: pl.DataFrame,
-    plans: Mapping[str, LookPlan],
-    detection: Mapping[str, tuple[datetime, tuple[str, ...]]],
+def _overall(
     seq: pl.DataFrame,
-    as_of: datetime,
-    cfg: ComparisonSettings,
-    family: Sequence[str],
+    p95: pl.DataFrame,
+    ids: Sequence[str],
+    setup: ComparisonSetup,
     blocked: Mapping[str, str],
-) -> dict[str, ReleaseComparison]:
+) -> pl.DataFrame:
+    """Every release's metrics at its last look (one row per release and metric, with data or
+    not) with their verdicts over the one family."""
+    last = seq.filter(pl.col("look") == pl.col("look").max().over("target"))
+    overall = pl.concat([last, p95], how="diagonal_relaxed")
+    overall = _fill_missing_metrics(overall, ids, setup.rules)
+    return _final_verdicts(overall, setup.family, setup.cfg, blocked)
+
+
+def _segment_results(
+    cases: pl.DataFrame,
+    arm_days: pl.DataFrame,
+    setup: ComparisonSetup,
+    blocked: Mapping[str, str],
+) -> pl.DataFrame:
+    """Per-segment results for the review report's forest plot: each segment with enough cases
+    in both arms post-stratified on its own (the rest pooled into ``other``), over the days each
+    arm uses at the last look; one multiple-testing family per metric across segments."""
+    cfg = setup.cfg
+    stats = _segment_stats(cases, arm_days, setup.cost_columns)
+    strata = assign_strata(stats, ["target"], cfg.min_cases_per_segment)
+    keys = ["target", "seg"]
+    sums = stratified(stats, ["target"], strata).with_columns(pl.col("stratum").alias("seg"))
+    seg = infer(standardise(_long(sums, keys), keys), setup.rules, cfg.alpha)
+    return _verdicts(seg, ["target", "metric"], cfg, cfg.min_cases_per_segment, blocked)
+
+
+def _metrics_by_target(overall: pl.DataFrame) -> dict[Any, pl.DataFrame]:
+    """The overall rows per target, metrics in catalogue order."""
     order = {m.name: i for i, m in enumerate(METRICS)}
     overall = overall.with_columns(
         pl.col("metric").replace_strict(order, return_dtype=pl.Int32).alias("_o")
     ).sort(["target", "_o"])
-    by_target = overall.partition_by("target", as_dict=True)
+    return overall.partition_by("target", as_dict=True)
+
+
+def _segments_by_target(seg: pl.DataFrame) -> tuple[dict[Any, pl.DataFrame], pl.DataFrame]:
+    """The per-segment rows per target in the columns of ``MetricComparison`` (sorted by metric
+    and segment), and an empty frame of those columns for a release without segments."""
     seg_cols = [c for c in _RESULT_SCHEMA if c not in ("segment",)]
     seg_frame = seg.rename({"seg": "segment", "N_new": "n_new", "N_ref": "n_ref"}).with_columns(
         pl.lit(None, dtype=pl.Float64).alias(c)
@@ -270,41 +294,65 @@ def _assemble(
         "segment",
         *[pl.col(c).cast(_RESULT_SCHEMA[c]) for c in seg_cols if c in seg_frame.columns],
     ).sort(["target", "metric", "segment"])
-    seg_by_target = seg_frame.partition_by("target", as_dict=True)
+    return seg_frame.partition_by("target", as_dict=True), seg_frame.clear().drop("target")
+
+
+def _status(
+    w: Mapping[str, Any],
+    plan: LookPlan | None,
+    blocked: str | None,
+    n_new: int,
+    n_ref: int,
+    min_cases: int,
+    as_of: datetime,
+) -> tuple[Status, str]:
+    """A release comparison's status and message: ``insufficient_data`` (blocked, no complete
+    look, too few cases in an arm), ``immature`` (the window ends after ``as_of``) or ``ok``."""
+    if blocked is not None:
+        return "insufficient_data", blocked
+    if plan is None or plan.done == 0:
+        return "insufficient_data", "no complete UTC day of the new version by as_of"
+    if n_new < min_cases or n_ref < min_cases:
+        return "insufficient_data", (
+            f"fewer than {min_cases} cases in an arm (new {n_new}, reference {n_ref})"
+        )
+    if w["window_end"] > as_of:
+        return "immature", f"observation window ends {w['window_end'].isoformat()}, after as_of"
+    return "ok", ""
+
+
+def _assemble(
+    ids: Sequence[str],
+    windows: pl.DataFrame,
+    overall: pl.DataFrame,
+    seg: pl.DataFrame,
+    plans: Mapping[str, LookPlan],
+    detection: Mapping[str, tuple[datetime, tuple[str, ...]]],
+    seq: pl.DataFrame,
+    as_of: datetime,
+    setup: ComparisonSetup,
+    blocked: Mapping[str, str],
+) -> dict[str, ReleaseComparison]:
+    """One ``ReleaseComparison`` per release, in the order of ``ids``."""
+    cfg = setup.cfg
+    by_target = _metrics_by_target(overall)
+    seg_by_target, empty_seg = _segments_by_target(seg)
     look_by_target = seq.partition_by("target", as_dict=True) if seq.height else {}
-    empty_seg = seg_frame.clear().drop("target")
     out: dict[str, ReleaseComparison] = {}
     for w in windows.iter_rows(named=True):
         rid = w["release_id"]
         rows = by_target[(rid,)].to_dicts()
-        metrics = {r["metric"]: _metric_from_row(r) for r in rows}
         plan = plans.get(rid)
-        counts = {
-            arm: int(max((r[f"N_{arm}"] or 0) for r in rows)) if rows else 0
-            for arm in ("new", "ref")
-        }
-        n_new, n_ref = counts["new"], counts["ref"]
-        if rid in blocked:
-            status: Status = "insufficient_data"
-            message = blocked[rid]
-        elif plan is None or plan.done == 0:
-            status = "insufficient_data"
-            message = "no complete UTC day of the new version by as_of"
-        elif n_new < cfg.min_cases_per_arm or n_ref < cfg.min_cases_per_arm:
-            status = "insufficient_data"
-            message = (
-                f"fewer than {cfg.min_cases_per_arm} cases in an arm "
-                f"(new {n_new}, reference {n_ref})"
-            )
-        elif w["window_end"] > as_of:
-            status = "immature"
-            message = f"observation window ends {w['window_end'].isoformat()}, after as_of"
-        else:
-            status = "ok"
-            message = ""
+        n_new, n_ref = (
+            int(max((r[f"N_{arm}"] or 0) for r in rows)) if rows else 0 for arm in ("new", "ref")
+        )
+        status, message = _status(
+            w, plan, blocked.get(rid), n_new, n_ref, cfg.min_cases_per_arm, as_of
+        )
         segs = seg_by_target.get((rid,))
         found = detection.get(rid)
         looks = look_by_target.get((rid,))
+        shown = rid not in blocked and plan is not None
         out[rid] = ReleaseComparison(
             release_id=rid,
             system=w["system"],
@@ -319,16 +367,16 @@ def _assemble(
             n_ref=n_ref,
             status=status,
             message=message,
-            metrics=metrics,
+            metrics={r["metric"]: _metric_from_row(r) for r in rows},
             segments=segs.drop("target") if segs is not None else empty_seg,
             multiple_testing=cfg.multiple_testing,
             alpha=cfg.alpha,
-            control=None if rid in blocked or plan is None else plan.control,
-            concurrent_share=None if rid in blocked or plan is None else plan.concurrent_share,
+            control=plan.control if shown else None,
+            concurrent_share=plan.concurrent_share if shown else None,
             looks_done=plan.done if plan else 0,
             looks_planned=plan.planned if plan else 0,
             look_time=plan.look_times[-1] if plan and plan.look_times else None,
-            family=tuple(family),
+            family=tuple(setup.family),
             detectable_at=found[0] if found else None,
             detectable_metrics=found[1] if found else (),
             looks=looks.drop("target") if looks is not None else None,
@@ -340,11 +388,11 @@ def compare_release(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_id: str,
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
 ) -> ReleaseComparison:
     """Compare one release with the previous release of its system (see ``compare_releases``)."""
-    return compare_releases(rollup, units, [release_id], policy, as_of)[release_id]
+    return compare_releases(rollup, units, [release_id], as_of, policy)[release_id]
 
 
 def telemetry_failures(

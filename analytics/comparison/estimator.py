@@ -187,6 +187,249 @@ def _new_variance(
     return (cn_s * sig2).sum(axis=1)
 
 
+@dataclass(frozen=True)
+class _Arms:
+    """One batch's cells split into the two arms: per cell (B, C) each arm's cases with the
+    metric, their sum and sum of squares (0 outside the arm or where the cell has no case of the
+    metric), the arm totals (B,) and the same sums per segment (B, S)."""
+
+    new: np.ndarray
+    ref: np.ndarray
+    cn: np.ndarray
+    cr: np.ndarray
+    s1n: np.ndarray
+    s1r: np.ndarray
+    s2n: np.ndarray
+    s2r: np.ndarray
+    n_new: np.ndarray
+    n_ref: np.ndarray
+    cn_s: np.ndarray
+    cr_s: np.ndarray
+    s1n_s: np.ndarray
+    s1r_s: np.ndarray
+    s2n_s: np.ndarray
+    s2r_s: np.ndarray
+
+
+def _split_arms(cells: CellTable, new_mask: np.ndarray, ref_mask: np.ndarray) -> _Arms:
+    """The arms' cells and their per-segment sums (everything else works on these)."""
+    has = cells.cnt > 0
+    new = new_mask & has
+    ref = ref_mask & has
+    cn = np.where(new, cells.cnt, 0.0)
+    cr = np.where(ref, cells.cnt, 0.0)
+    s1n = np.where(new, cells.s1, 0.0)
+    s1r = np.where(ref, cells.s1, 0.0)
+    s2n = np.where(new, cells.s2, 0.0)
+    s2r = np.where(ref, cells.s2, 0.0)
+    seg, n_seg = cells.seg, len(cells.level_maps[0])
+    cr_s, s1r_s, s2r_s = (_gsum(seg, n_seg, x) for x in (cr, s1r, s2r))
+    cn_s, s1n_s, s2n_s = (_gsum(seg, n_seg, x) for x in (cn, s1n, s2n))
+    return _Arms(
+        new, ref, cn, cr, s1n, s1r, s2n, s2r, cn.sum(axis=1), cr.sum(axis=1),
+        cn_s, cr_s, s1n_s, s1r_s, s2n_s, s2r_s,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Strata:
+    """The reference arm's sums per stratum at each collapse level (``cnt``/``s1``/``s2``, one
+    (B, G_l) table per level) and, per segment (B, S), the level its mean comes from
+    (``mean_at``: the finest stratum the reference served at all, unbiased for the new mix) and
+    the level its per-case variance comes from (``var_at``: the finest with at least k reference
+    cases, so a one-case stratum does not claim zero variance)."""
+
+    maps: tuple[np.ndarray, ...]
+    sizes: list[int]
+    cnt: list[np.ndarray]
+    s1: list[np.ndarray]
+    s2: list[np.ndarray]
+    mean_at: list[np.ndarray]
+    var_at: list[np.ndarray]
+
+    def gather(self, tables: Sequence[np.ndarray], where: Sequence[np.ndarray]) -> np.ndarray:
+        """Per segment (B, S), the value of ``tables`` at the level ``where`` selects."""
+        out = np.zeros(self.mean_at[0].shape)
+        for lvl, table in enumerate(tables):
+            out = np.where(where[lvl], table[:, self.maps[lvl]], out)
+        return out
+
+    def means(self) -> list[np.ndarray]:
+        """The reference mean of every stratum at every level (0 where it has no case)."""
+        return [np.where(c > 0, q / c, 0.0) for q, c in zip(self.s1, self.cnt, strict=True)]
+
+
+def _strata(cells: CellTable, arms: _Arms, k: float) -> _Strata:
+    """Collapse the reference arm's segment sums to every level and pick each segment's levels."""
+    maps = cells.level_maps
+    sizes = [int(m.max(initial=-1)) + 1 for m in maps]
+    cnt = [_gsum(m, g, arms.cr_s) for m, g in zip(maps, sizes, strict=True)]
+    last = len(maps) - 1
+
+    def levels_at(threshold: float) -> list[np.ndarray]:
+        lev = np.full(arms.cr_s.shape, last, dtype=np.int64)
+        for lvl in range(last - 1, -1, -1):
+            lev = np.where(cnt[lvl][:, maps[lvl]] >= threshold, lvl, lev)
+        return [lev == lvl for lvl in range(len(maps))]
+
+    return _Strata(
+        maps=maps,
+        sizes=sizes,
+        cnt=cnt,
+        s1=[_gsum(m, g, arms.s1r_s) for m, g in zip(maps, sizes, strict=True)],
+        s2=[_gsum(m, g, arms.s2r_s) for m, g in zip(maps, sizes, strict=True)],
+        mean_at=levels_at(1.0),
+        var_at=levels_at(k),
+    )
+
+
+def _reference_weights(
+    cells: CellTable,
+    arms: _Arms,
+    strata: _Strata,
+    m_seg: np.ndarray,
+    days: tuple[np.ndarray, int],
+    is_rate: np.ndarray,
+    concurrent: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The linear estimator's weights of the reference cases, ``(a_day, a_seg, v_shock)``: a
+    reference case in cell c weighs ``a_day[c] + a_seg[seg(c)]``. With a concurrent control the
+    day term matches the reference arm's own daily deviations (``_day_matching``; ``v_shock`` the
+    variance of the shock left unmatched); the segment term then standardises what the day terms
+    leave to the new arm's mix, each segment through the stratum its mean comes from."""
+    seg, n_seg = cells.seg, len(strata.maps[0])
+    safe_new = np.where(arms.n_new > 0, arms.n_new, 1.0)
+    contrib_s = arms.cn_s / safe_new[:, None]
+    a_day = np.zeros(arms.cr.shape)
+    v_shock = np.zeros(len(arms.n_new))
+    if concurrent:
+        dcodes, ndays = days
+        rd = _gsum(dcodes, ndays, arms.cr)
+        wd = _gsum(dcodes, ndays, arms.cn / safe_new[:, None])
+        lam, v_shock = _day_matching(
+            dcodes, ndays, arms.cr, arms.s1r, arms.s2r, m_seg[:, seg], rd, wd, is_rate
+        )
+        per_day = np.where(rd > 0, lam * wd / rd, 0.0)
+        a_day = np.where(arms.ref, per_day[:, dcodes], 0.0)
+        contrib_s = contrib_s - _gsum(seg, n_seg, a_day * arms.cr)
+    a_seg = np.zeros(arms.cr_s.shape)
+    for lvl, m in enumerate(strata.maps):
+        b = _gsum(m, strata.sizes[lvl], np.where(strata.mean_at[lvl], contrib_s, 0.0))
+        a_seg = a_seg + np.where(strata.cnt[lvl] > 0, b / strata.cnt[lvl], 0.0)[:, m]
+    return a_day, a_seg, v_shock
+
+
+def _reference_case_variance(
+    arms: _Arms, strata: _Strata, means: Sequence[np.ndarray], is_rate: np.ndarray
+) -> np.ndarray:
+    """Per segment (B, S), the per-case variance of the reference: that of the stratum its
+    variance comes from. Rates: the stratum's rate shrunk towards the reference's overall rate
+    (itself with half an event added) by two pseudo-cases, so a stratum, or a whole reference,
+    without events never claims zero variance."""
+    r_c = ((arms.s1r.sum(axis=1) + 0.5) / (arms.n_ref + 1.0))[:, None]
+    cnt_g = strata.gather(strata.cnt, strata.var_at)
+    m_var = strata.gather(means, strata.var_at)
+    p = (m_var * cnt_g + PSEUDO_CASES * r_c) / (cnt_g + PSEUDO_CASES)
+    var_g = [
+        np.where(c > 1, (q2 - q * q / np.where(c > 0, c, 1.0)) / (c - 1), 0.0)
+        for q, q2, c in zip(strata.s1, strata.s2, strata.cnt, strict=True)
+    ]
+    return np.where(
+        is_rate[:, None], p * (1 - p), np.clip(strata.gather(var_g, strata.var_at), 0, None)
+    )
+
+
+def _between_day_variance(
+    cells: CellTable,
+    arms: _Arms,
+    days: tuple[np.ndarray, int],
+    m_seg: np.ndarray,
+    a_cell: np.ndarray,
+    within: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Without a concurrent control, day shocks do not cancel: the variance each arm's mean gets
+    from a between-day component (one-way random effects on the residuals around each arm's own
+    stratum means, pooled over both arms), ``(add to v_new, add to v_ref)``. ``within``: the
+    per-case variance of the new and the reference arm."""
+    seg = cells.seg
+    dcodes, ndays = days
+    safe_new = np.where(arms.n_new > 0, arms.n_new, 1.0)
+    new_mu = arms.s1n_s / np.where(arms.cn_s > 0, arms.cn_s, 1.0)
+    res_new = np.where(arms.new, cells.s1 - cells.cnt * new_mu[:, seg], 0.0)
+    res_ref = np.where(arms.ref, cells.s1 - cells.cnt * m_seg[:, seg], 0.0)
+    tn, dn = _day_variance(dcodes, ndays, arms.cn, res_new, within[0])
+    tr, dr = _day_variance(dcodes, ndays, arms.cr, res_ref, within[1])
+    tau2 = np.where(dn + dr > 0, (tn + tr) / np.where(dn + dr > 0, dn + dr, 1.0), 0.0)
+    wn = _gsum(dcodes, ndays, arms.cn) / safe_new[:, None]
+    wr = _gsum(dcodes, ndays, a_cell * arms.cr)
+    return tau2 * (wn * wn).sum(axis=1), tau2 * (wr * wr).sum(axis=1)
+
+
+def _new_arm(
+    arms: _Arms, strata: _Strata, is_rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The new arm's mean, its per-case variance and the variance of its mean given the served
+    mix (``_new_variance``: within the strata its segments' variances come from)."""
+    n_new = arms.n_new
+    safe_new = np.where(n_new > 0, n_new, 1.0)
+    m_new = arms.s1n.sum(axis=1) / safe_new
+    var_new = np.where(
+        is_rate,
+        m_new * (1 - m_new),
+        np.clip((arms.s2n.sum(axis=1) - n_new * m_new * m_new) / np.maximum(n_new - 1, 1), 0, None),
+    )
+    v_new = _new_variance(
+        arms.cn_s,
+        arms.s1n_s,
+        arms.s2n_s,
+        strata.maps,
+        strata.sizes,
+        strata.var_at,
+        m_new,
+        var_new,
+        is_rate,
+    )
+    return m_new, var_new, v_new / safe_new**2
+
+
+def effective_sizes(
+    rate: np.ndarray,
+    m_new: np.ndarray,
+    v_new: np.ndarray,
+    count_new: np.ndarray,
+    r: np.ndarray,
+    v_ref: np.ndarray,
+    pooled: np.ndarray,
+    kish: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The arms' effective sizes ``(new, reference)`` for the intervals: rates ``p (1 - p) /
+    variance`` (a design effect; the new arm's case count, the reference's Kish size, when the
+    rate is 0 or 1), means the reference's pooled per-case variance over its variance."""
+    n_eff = np.where(
+        rate,
+        np.where((r > 0) & (r < 1) & (v_ref > 0), r * (1 - r) / v_ref, kish),
+        np.where(v_ref > 0, pooled / v_ref, kish),
+    )
+    n_new_eff = np.where(
+        rate & (m_new > 0) & (m_new < 1) & (v_new > 0), m_new * (1 - m_new) / v_new, count_new
+    )
+    return n_new_eff, n_eff
+
+
+def _naive_reference(arms: _Arms, is_rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference arm's plain mean and its variance, for the unstandardised contrast."""
+    n_ref = arms.n_ref
+    safe_ref = np.where(n_ref > 0, n_ref, 1.0)
+    naive_ref = arms.s1r.sum(axis=1) / safe_ref
+    naive_v = np.where(
+        is_rate,
+        naive_ref * (1 - naive_ref) / safe_ref,
+        np.clip((arms.s2r.sum(axis=1) - n_ref * naive_ref**2) / np.maximum(n_ref - 1, 1), 0, None)
+        / safe_ref,
+    )
+    return naive_ref, naive_v
+
+
 def contrast_batch(
     cells: CellTable,
     new_mask: np.ndarray,
@@ -206,145 +449,42 @@ def contrast_batch(
 
     Everything that depends on the collapse is computed per segment (S of them), the rest per
     cell: a reference case's weight is its day's term plus its segment's term."""
-    cnt, s1, s2 = cells.cnt, cells.s1, cells.s2
-    has = cnt > 0
-    new = new_mask & has
-    ref = ref_mask & has
-    cn = np.where(new, cnt, 0.0)
-    cr = np.where(ref, cnt, 0.0)
-    s1n = np.where(new, s1, 0.0)
-    s1r = np.where(ref, s1, 0.0)
-    s2r = np.where(ref, s2, 0.0)
-    n_new = cn.sum(axis=1)
-    n_ref = cr.sum(axis=1)
-    ok = (n_new > 0) & (n_ref > 0)
+    arms = _split_arms(cells, new_mask, ref_mask)
+    n_new, n_ref, seg = arms.n_new, arms.n_ref, cells.seg
     safe_new = np.where(n_new > 0, n_new, 1.0)
-    seg, maps = cells.seg, cells.level_maps
-    n_seg = len(maps[0])
-    sizes = [int(m.max(initial=-1)) + 1 for m in maps]
-    # per segment (B, S)
-    cr_s, s1r_s, s2r_s = (_gsum(seg, n_seg, x) for x in (cr, s1r, s2r))
-    cn_s = _gsum(seg, n_seg, cn)
-    ref_cnt = [_gsum(m, g, cr_s) for m, g in zip(maps, sizes, strict=True)]
-    ref_s1 = [_gsum(m, g, s1r_s) for m, g in zip(maps, sizes, strict=True)]
-    ref_s2 = [_gsum(m, g, s2r_s) for m, g in zip(maps, sizes, strict=True)]
-    last = len(maps) - 1
-
-    def levels_at(threshold: float) -> list[np.ndarray]:
-        lev = np.full(cr_s.shape, last, dtype=np.int64)
-        for lvl in range(last - 1, -1, -1):
-            lev = np.where(ref_cnt[lvl][:, maps[lvl]] >= threshold, lvl, lev)
-        return [lev == lvl for lvl in range(len(maps))]
-
-    # the mean: the finest stratum the reference served at all (unbiased for the new mix);
-    # the per-case variance: the finest stratum with at least k reference cases (stable)
-    at_level = levels_at(1.0)
-    at_var = levels_at(k)
-
-    def gather(tables: Sequence[np.ndarray], where: Sequence[np.ndarray] = at_level) -> np.ndarray:
-        out = np.zeros(cr_s.shape)
-        for lvl, table in enumerate(tables):
-            out = np.where(where[lvl], table[:, maps[lvl]], out)
-        return out
-
+    safe_ref = np.where(n_ref > 0, n_ref, 1.0)
+    strata = _strata(cells, arms, k)
     with np.errstate(divide="ignore", invalid="ignore"):
         is_rate = np.asarray(rate, bool)
-        m_seg = gather([np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)])
-        contrib_s = cn_s / safe_new[:, None]
-        dcodes, ndays = _codes(cells.day)
-        a_day = np.zeros(cnt.shape)
-        v_shock = np.zeros(len(n_new))
-        if concurrent:
-            rd = _gsum(dcodes, ndays, cr)
-            wd = _gsum(dcodes, ndays, cn / safe_new[:, None])
-            lam, v_shock = _day_matching(
-                dcodes, ndays, cr, s1r, s2r, m_seg[:, seg], rd, wd, is_rate
-            )
-            per_day = np.where(rd > 0, lam * wd / rd, 0.0)
-            a_day = np.where(ref, per_day[:, dcodes], 0.0)
-            contrib_s = contrib_s - _gsum(seg, n_seg, a_day * cr)
-        a_seg = np.zeros(cr_s.shape)
-        for lvl, m in enumerate(maps):
-            b = _gsum(m, sizes[lvl], np.where(at_level[lvl], contrib_s, 0.0))
-            a_seg = a_seg + np.where(ref_cnt[lvl] > 0, b / ref_cnt[lvl], 0.0)[:, m]
-        r = (a_day * s1r).sum(axis=1) + (a_seg * s1r_s).sum(axis=1)
-        m_new = s1n.sum(axis=1) / safe_new
-        # per-case variance of each reference segment: that of its stratum
-        # shrink towards the reference's overall rate with half an event added, so a stratum
-        # (or a whole reference) without events never claims zero variance
-        r_c = ((s1r.sum(axis=1) + 0.5) / (n_ref + 1.0))[:, None]
-        cnt_g = gather(ref_cnt, at_var)
-        m_var = gather(
-            [np.where(c > 0, q / c, 0.0) for q, c in zip(ref_s1, ref_cnt, strict=True)], at_var
+        means = strata.means()
+        m_seg = strata.gather(means, strata.mean_at)
+        days = _codes(cells.day)
+        a_day, a_seg, v_shock = _reference_weights(
+            cells, arms, strata, m_seg, days, is_rate, concurrent
         )
-        p = (m_var * cnt_g + PSEUDO_CASES * r_c) / (cnt_g + PSEUDO_CASES)
-        var_g = [
-            np.where(c > 1, (q2 - q * q / np.where(c > 0, c, 1.0)) / (c - 1), 0.0)
-            for q, q2, c in zip(ref_s1, ref_s2, ref_cnt, strict=True)
-        ]
-        sig2_s = np.where(is_rate[:, None], p * (1 - p), np.clip(gather(var_g, at_var), 0, None))
-        a_cell = np.where(ref, a_day + a_seg[:, seg], 0.0)
-        a2n = a_cell * a_cell * cr
-        v_ref = (a2n * sig2_s[:, seg]).sum(axis=1)
+        r = (a_day * arms.s1r).sum(axis=1) + (a_seg * arms.s1r_s).sum(axis=1)
+        m_new, var_new, v_new = _new_arm(arms, strata, is_rate)
+        sig2_s = _reference_case_variance(arms, strata, means, is_rate)
+        a_cell = np.where(arms.ref, a_day + a_seg[:, seg], 0.0)
+        a2n = a_cell * a_cell * arms.cr
+        v_ref = (a2n * sig2_s[:, seg]).sum(axis=1) + v_shock
         a2n_sum = a2n.sum(axis=1)
         kish = np.where(a2n_sum > 0, 1.0 / a2n_sum, 0.0)
-        q_new = np.where(new, s2, 0.0).sum(axis=1)
-        var_new = np.where(
-            is_rate,
-            m_new * (1 - m_new),
-            np.clip((q_new - n_new * m_new * m_new) / np.maximum(n_new - 1, 1), 0, None),
-        )
-        v_new = (
-            _new_variance(
-                cn_s,
-                _gsum(seg, n_seg, s1n),
-                _gsum(seg, n_seg, np.where(new, s2, 0.0)),
-                maps,
-                sizes,
-                at_var,
-                m_new,
-                var_new,
-                is_rate,
-            )
-            / safe_new**2
-        )
-        v_ref = v_ref + v_shock
+        pooled = (arms.cr_s * sig2_s).sum(axis=1) / safe_ref
         if not concurrent:
-            # residuals around each arm's own stratum means (the reference's m_seg; the new
-            # arm's from its own cases in the same strata)
-            new_mu = _gsum(seg, n_seg, s1n) / np.where(cn_s > 0, cn_s, 1.0)
-            res_new = np.where(new, s1 - cnt * new_mu[:, seg], 0.0)
-            res_ref = np.where(ref, s1 - cnt * m_seg[:, seg], 0.0)
-            within_ref = (cr_s * sig2_s).sum(axis=1) / np.where(n_ref > 0, n_ref, 1.0)
-            tn, dn = _day_variance(dcodes, ndays, cn, res_new, v_new * safe_new)
-            tr, dr = _day_variance(dcodes, ndays, cr, res_ref, within_ref)
-            tau2 = np.where(dn + dr > 0, (tn + tr) / np.where(dn + dr > 0, dn + dr, 1.0), 0.0)
-            wn = _gsum(dcodes, ndays, cn) / safe_new[:, None]
-            wr = _gsum(dcodes, ndays, a_cell * cr)
-            v_new = v_new + tau2 * (wn * wn).sum(axis=1)
-            v_ref = v_ref + tau2 * (wr * wr).sum(axis=1)
-        pooled = (cr_s * sig2_s).sum(axis=1) / np.where(n_ref > 0, n_ref, 1.0)
-        n_eff = np.where(
-            is_rate,
-            np.where((r > 0) & (r < 1) & (v_ref > 0), r * (1 - r) / v_ref, kish),
-            np.where(v_ref > 0, pooled / v_ref, kish),
-        )
-        n_new_eff = np.where(
-            is_rate & (m_new > 0) & (m_new < 1) & (v_new > 0), m_new * (1 - m_new) / v_new, n_new
-        )
+            add_new, add_ref = _between_day_variance(
+                cells, arms, days, m_seg, a_cell, (v_new * safe_new, pooled)
+            )
+            v_new = v_new + add_new
+            v_ref = v_ref + add_ref
+        n_new_eff, n_eff = effective_sizes(is_rate, m_new, v_new, n_new, r, v_ref, pooled, kish)
         share = np.stack(
-            [np.where(at_level[lvl], cn_s, 0.0).sum(axis=1) / safe_new for lvl in range(len(maps))],
+            [(np.where(at, arms.cn_s, 0.0).sum(axis=1) / safe_new) for at in strata.mean_at],
             axis=1,
         )
-        safe_ref = np.where(n_ref > 0, n_ref, 1.0)
-        naive_ref = s1r.sum(axis=1) / safe_ref
-        naive_v = np.where(
-            is_rate,
-            naive_ref * (1 - naive_ref) / safe_ref,
-            np.clip((s2r.sum(axis=1) - n_ref * naive_ref**2) / np.maximum(n_ref - 1, 1), 0, None)
-            / safe_ref,
-        )
+        naive_ref, naive_v = _naive_reference(arms, is_rate)
         sd_ref = np.where(is_rate, np.sqrt(np.clip(r * (1 - r), 0, None)), np.sqrt(pooled))
+    ok = (n_new > 0) & (n_ref > 0)
     nan = np.full(len(n_new), np.nan)
     out = {
         "m_new": m_new,
@@ -391,4 +531,4 @@ def sequential_p(p_by_look: np.ndarray, shares: np.ndarray) -> float:
     return float(min(1.0, np.min(p[ok] / s[ok])))
 
 
-__all__ = ["CellTable", "contrast_batch", "look_shares", "sequential_p"]
+__all__ = ["CellTable", "contrast_batch", "effective_sizes", "look_shares", "sequential_p"]

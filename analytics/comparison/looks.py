@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analytics.comparison.estimator import CellTable, contrast_batch
+from analytics.comparison.estimator import CellTable, contrast_batch, effective_sizes
 from analytics.core.schemas import SEGMENT_COLUMNS
 
 LOOK_SCHEMA: dict[str, pl.DataType] = {
@@ -99,6 +99,15 @@ def segment_codes(
     return code.cast(pl.Int64).to_numpy(), tuple(maps)
 
 
+def target_slices(targets: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` of each run of equal values in ``targets`` (rows sorted by target): one
+    numpy slice per release."""
+    if len(targets) == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, targets[1:] != targets[:-1]]).tolist()
+    return list(zip(starts, [*starts[1:], len(targets)], strict=True))
+
+
 def cell_tables(
     frame: pl.DataFrame, metrics: Sequence[tuple[str, str, str]], collapse_order: Sequence[str]
 ) -> dict[str, CellTable]:
@@ -119,8 +128,6 @@ def cell_tables(
 
     cnt, s1, s2 = stack(0), stack(1), stack(2)
     targets = frame["target"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, targets[1:] != targets[:-1]])
-    ends = np.r_[starts[1:], len(targets)]
     return {
         str(targets[a]): CellTable(
             new=new[a:b],
@@ -132,7 +139,7 @@ def cell_tables(
             s1=s1[:, a:b],
             s2=s2[:, a:b],
         )
-        for a, b in zip(starts, ends, strict=True)
+        for a, b in target_slices(targets)
     }
 
 
@@ -270,13 +277,8 @@ def _combine(parts: Sequence[dict[str, np.ndarray]], rate: np.ndarray) -> dict[s
         r, m, vr, vn = out["r"], out["m_new"], out["v_ref"], out["v_new"]
         pooled = mix("sd_ref") ** 2
         out["kish_ref"] = kish
-        out["n_eff_ref"] = np.where(
-            rate,
-            np.where((r > 0) & (r < 1) & (vr > 0), r * (1 - r) / vr, kish),
-            np.where(vr > 0, pooled / vr, kish),
-        )
-        out["n_new"] = np.where(
-            rate & (m > 0) & (m < 1) & (vn > 0), m * (1 - m) / vn, out["count_new"]
+        out["n_new"], out["n_eff_ref"] = effective_sizes(
+            rate, m, vn, out["count_new"], r, vr, pooled, kish
         )
     single = sum((w > 0).astype(int) for w in weights) == 1
     for key in _ROW_FIELDS:
@@ -375,4 +377,5 @@ __all__ = [
     "look_rows",
     "plan_looks",
     "segment_codes",
+    "target_slices",
 ]

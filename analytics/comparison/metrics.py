@@ -9,15 +9,13 @@ from typing import Any, Literal
 import polars as pl
 
 from analytics.core.errors import DataError
-from analytics.core.policy import Policy
+from analytics.core.policy import MetricRule, Policy
 from analytics.core.schemas import SEGMENT_COLUMNS
 from analytics.data.rollup import (
     unit_cost_columns,
 )
 
 Verdict = Literal["better", "worse", "inconclusive", "insufficient_data"]
-
-Role = Literal["decision_quality", "operational"]
 
 Kind = Literal["rate", "mean", "quantile"]
 
@@ -28,6 +26,8 @@ OTHER = "other"
 SEGMENT_SEPARATOR = " / "
 
 P95 = 0.95
+
+P95_METRIC = "latency_p95_ms"  # the catalogue's one quantile metric (``analytics.comparison.p95``)
 
 
 @dataclass(frozen=True)
@@ -135,28 +135,10 @@ def unit_cost_stats(policy: Policy) -> list[pl.Expr]:
     ]
 
 
-@dataclass(frozen=True)
-class MetricRule:
-    """How one metric is judged in a comparison."""
-
-    name: str
-    kind: Kind
-    role: Role
-    worse: Literal["up", "down"]
-    margin: float
-
-    @property
-    def sign(self) -> float:
-        return 1.0 if self.worse == "up" else -1.0
-
-    @property
-    def factor(self) -> float:
-        """``c`` in the contrast ``new - c * reference`` that is 0 at the margin."""
-        return 1.0 + self.sign * self.margin
-
-
 def metric_rules(policy: Policy) -> dict[str, MetricRule]:
-    """Direction, margin and role of every compared metric under ``policy`` (see module doc).
+    """Metric name -> its rule under ``policy``, in catalogue order: the policy's rule for the
+    metrics it names in ``decision_quality_metrics``, else ``operational`` (the metric's default
+    worse direction, margin 0; see ``analytics.core.policy.MetricRule``).
 
     Raises ``DataError`` when the policy names a decision-quality metric this module cannot
     compute."""
@@ -168,16 +150,11 @@ def metric_rules(policy: Policy) -> dict[str, MetricRule]:
             + "; known: "
             + ", ".join(METRIC_NAMES)
         )
-    rules = {}
-    for spec in METRICS:
-        dq = policy.decision_quality_metrics.get(spec.name)
-        if dq is not None:
-            rules[spec.name] = MetricRule(
-                spec.name, spec.kind, "decision_quality", dq.worse, dq.margin
-            )
-        else:
-            rules[spec.name] = MetricRule(spec.name, spec.kind, "operational", spec.worse, 0.0)
-    return rules
+    dq = policy.decision_quality_metrics
+    return {
+        spec.name: dq.get(spec.name) or MetricRule(spec.worse, 0.0, "operational")
+        for spec in METRICS
+    }
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from analytics.comparison.metrics import Role, Verdict
+from analytics.comparison.metrics import Verdict
+from analytics.core.policy import Role
 from analytics.core.results import Status, clean
 
 

@@ -4,7 +4,7 @@ and the verdict wording shared with the overall verdicts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,8 +13,8 @@ from scipy import stats as sps
 
 from analytics.comparison.metrics import (
     ARMS,
+    CELL_METRICS,
     KIND_BY_NAME,
-    METRICS,
     OTHER,
     STAT_COLUMNS,
     ComparisonSettings,
@@ -62,24 +62,20 @@ def assign_strata(stats: pl.DataFrame, keys: Sequence[str], min_cases: int) -> p
 
 def _long(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """Stats per (keys, arm, stratum) in long form: one row per metric with n_case, cnt, s1, s2."""
-    frames = []
-    for spec in METRICS:
-        if spec.kind == "quantile":
-            continue
-        frames.append(
-            stats.select(
-                *keys,
-                "arm",
-                "stratum",
-                pl.lit(spec.name).alias("metric"),
-                pl.lit(spec.kind).alias("kind"),
-                pl.col("n").cast(pl.Float64).alias("n_case"),
-                pl.col(spec.count).cast(pl.Float64).alias("cnt"),
-                pl.col(spec.total).cast(pl.Float64).alias("s1"),
-                pl.col(spec.total_sq).cast(pl.Float64).alias("s2"),
-            )
+    return pl.concat(
+        stats.select(
+            *keys,
+            "arm",
+            "stratum",
+            pl.lit(spec.name).alias("metric"),
+            pl.lit(spec.kind).alias("kind"),
+            pl.col("n").cast(pl.Float64).alias("n_case"),
+            pl.col(spec.count).cast(pl.Float64).alias("cnt"),
+            pl.col(spec.total).cast(pl.Float64).alias("s1"),
+            pl.col(spec.total_sq).cast(pl.Float64).alias("s2"),
         )
-    return pl.concat(frames)
+        for spec in CELL_METRICS
+    )
 
 
 def stratified(
@@ -160,9 +156,10 @@ def standardise(long: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
 
 
 def _rules_frame(rules: Mapping[str, MetricRule]) -> pl.DataFrame:
+    """One row per metric: its rule's role, worse direction, margin, sign and factor."""
     return pl.DataFrame(
         {
-            "metric": [r.name for r in rules.values()],
+            "metric": list(rules),
             "role": [r.role for r in rules.values()],
             "worse": [r.worse for r in rules.values()],
             "margin": [r.margin for r in rules.values()],
@@ -347,6 +344,11 @@ def _reason_head(
     )
 
 
+def method_label(method: str) -> str:
+    """The multiple-testing method as the reasons name it: ``Holm`` or ``BH``."""
+    return "BH" if method == "bh" else "Holm"
+
+
 def _verdict_expr(half: float) -> pl.Expr:
     """The verdict of a row from its usability and adjusted p-values (one-sided level half)."""
     return (
@@ -357,6 +359,41 @@ def _verdict_expr(half: float) -> pl.Expr:
         .when(pl.col("p_better_adjusted") < half)
         .then(pl.lit("better"))
         .otherwise(pl.lit("inconclusive"))
+    )
+
+
+def enough_cases(min_cases: int) -> pl.Expr:
+    """At least ``min_cases`` cases of the metric in each arm (``N_new``, ``N_ref``)."""
+    return (pl.col("N_new").fill_null(0) >= min_cases) & (pl.col("N_ref").fill_null(0) >= min_cases)
+
+
+def _mark_usable(
+    df: pl.DataFrame, min_cases: int, computable: pl.Expr, blocked: Mapping[str, str]
+) -> pl.DataFrame:
+    """Add ``_blocked`` (the reason that makes every metric of the row's target
+    insufficient_data, e.g. no previous release; null when none) and ``_usable``: computable,
+    ``enough_cases`` and not blocked. Only usable rows enter a multiple-testing family."""
+    df = df.with_columns(
+        pl.col("target")
+        .replace_strict(dict(blocked), default=None, return_dtype=pl.String)
+        .alias("_blocked")
+    )
+    usable = computable & enough_cases(min_cases) & pl.col("_blocked").is_null()
+    return df.with_columns(usable.alias("_usable"))
+
+
+def _add_adjusted(
+    df: pl.DataFrame, worse: str, better: str, adjust: Callable[[pl.DataFrame, str], np.ndarray]
+) -> pl.DataFrame:
+    """Add ``p_worse_adjusted`` and ``p_better_adjusted``: ``adjust(frame, column)`` of the
+    usable rows' ``worse`` and ``better`` p-values (the other rows are left out, null)."""
+    masked = df.with_columns(
+        pl.when(pl.col("_usable")).then(pl.col(worse)).alias("_pw"),
+        pl.when(pl.col("_usable")).then(pl.col(better)).alias("_pb"),
+    )
+    return df.with_columns(
+        pl.Series("p_worse_adjusted", adjust(masked, "_pw")).fill_nan(None),
+        pl.Series("p_better_adjusted", adjust(masked, "_pb")).fill_nan(None),
     )
 
 
@@ -371,43 +408,28 @@ def _verdicts(
 
     ``blocked`` maps a target to a reason that makes every one of its metrics
     insufficient_data (e.g. no previous release)."""
-    blocked = dict(blocked or {})
     half = cfg.alpha / 2
-    enough_new = pl.col("N_new").fill_null(0) >= min_cases
-    enough_ref = pl.col("N_ref").fill_null(0) >= min_cases
     computable = (
         pl.col("estimate").is_not_nan()
         & pl.col("estimate").is_not_null()
         & pl.col("p_worse").is_not_nan()
         & pl.col("p_worse").is_not_null()
     )
-    df = df.with_columns(
-        pl.col("target")
-        .replace_strict(blocked, default=None, return_dtype=pl.String)
-        .alias("_blocked")
-    )
-    usable = computable & enough_new & enough_ref & pl.col("_blocked").is_null()
-    df = df.with_columns(usable.alias("_usable"))
-    pw = df.with_columns(
-        pl.when(pl.col("_usable")).then(pl.col("p_worse")).alias("_pw"),
-        pl.when(pl.col("_usable")).then(pl.col("p_better")).alias("_pb"),
-    )
-    df = df.with_columns(
-        pl.Series("p_worse_adjusted", _adjust_groups(pw, families, "_pw", cfg.multiple_testing)),
-        pl.Series("p_better_adjusted", _adjust_groups(pw, families, "_pb", cfg.multiple_testing)),
-    ).with_columns(
-        pl.col("p_worse_adjusted").fill_nan(None),
-        pl.col("p_better_adjusted").fill_nan(None),
+    df = _mark_usable(df, min_cases, computable, blocked or {})
+    df = _add_adjusted(
+        df,
+        "p_worse",
+        "p_better",
+        lambda frame, col: _adjust_groups(frame, families, col, cfg.multiple_testing),
     )
     pct = (pl.col("margin") * 100).round(1).cast(pl.String)
-    method = cfg.multiple_testing.upper() if cfg.multiple_testing == "bh" else "Holm"
     reason = (
         _reason_head(
             min_cases,
-            ~enough_new | ~enough_ref,
+            ~enough_cases(min_cases),
             computable,
             half,
-            method,
+            method_label(cfg.multiple_testing),
             "no segment with data in both arms, or no reference value",
             "",
         )

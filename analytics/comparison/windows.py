@@ -10,7 +10,12 @@ import polars as pl
 from analytics.comparison.looks import (
     LookPlan,
 )
-from analytics.comparison.metrics import SEGMENT_SEPARATOR, STAT_COLUMNS, settings, unit_cost_stats
+from analytics.comparison.metrics import (
+    SEGMENT_SEPARATOR,
+    STAT_COLUMNS,
+    ComparisonSettings,
+    settings,
+)
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy
 from analytics.core.schemas import SEGMENT_COLUMNS
@@ -41,38 +46,48 @@ def _ceil_day(expr: pl.Expr) -> pl.Expr:
 def comparison_windows(
     units: pl.DataFrame,
     release_ids: Sequence[str],
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
     rollup: Rollup | None = None,
 ) -> pl.DataFrame:
     """One row per requested release: ``release_id, system, released_at, previous_release_id,
     ref_release_id, window_start, window_end, ref_start`` (UTC datetimes; see module docstring)
     and ``last_day``, the last UTC day counted at ``as_of``. Raises ``DataError`` for an unknown
-    release id.
+    release id or an invalid ``comparison`` policy section.
 
     ``ref_release_id`` is the reference version: the previous release, or, when that release
     served fewer than ``comparison.min_cases_per_arm`` cases in the reference window (it was
     rolled back or halted early) and ``rollup`` is given, the latest earlier release of the
     system that did: the version the release actually replaced in production."""
+    return _windows(units, release_ids, as_of, settings(policy), rollup)
+
+
+def _windows(
+    units: pl.DataFrame,
+    release_ids: Sequence[str],
+    as_of: datetime,
+    cfg: ComparisonSettings,
+    rollup: Rollup | None = None,
+) -> pl.DataFrame:
+    """``comparison_windows`` with the comparison settings already parsed."""
     known = set(units["release_id"].to_list())
     missing = [r for r in release_ids if r not in known]
     if missing:
         raise DataError("unknown release(s): " + ", ".join(sorted(set(missing))))
-    window = timedelta(days=policy.observation_window_days)
     windows = (
         units.filter(pl.col("release_id").is_in(list(release_ids)))
         .select("release_id", "system", "released_at", "previous_release_id")
         .with_columns(
             pl.col("released_at").dt.truncate("1d").alias("window_start"),
-            _ceil_day(pl.col("released_at") + window).alias("window_end"),
-            (pl.col("released_at") - window).dt.truncate("1d").alias("ref_start"),
+            _ceil_day(pl.col("released_at") + cfg.window).alias("window_end"),
+            (pl.col("released_at") - cfg.window).dt.truncate("1d").alias("ref_start"),
             pl.lit(last_day(as_of)).alias("last_day"),
         )
         .sort("release_id")
     )
     return (
         windows.join(
-            _reference_releases(units, windows, rollup, settings(policy).min_cases_per_arm),
+            _reference_releases(units, windows, rollup, cfg.min_cases_per_arm),
             on="release_id",
             how="left",
         )
@@ -89,16 +104,13 @@ def _reference_releases(
     empty = pl.DataFrame(schema={"release_id": pl.String, "_ref": pl.String})
     if rollup is None or windows.height == 0:
         return empty
-    day_to = pl.min_horizontal(
-        (pl.col("window_end") - pl.duration(days=1)).dt.date(), pl.col("last_day")
-    )
     targets = windows.filter(pl.col("previous_release_id").is_not_null()).select(
         "release_id",
         "system",
         "released_at",
         "previous_release_id",
         pl.col("ref_start").dt.date().alias("day_from"),
-        day_to.alias("day_to"),
+        _last_counted_day().alias("day_to"),
     )
     candidates = units.select(
         pl.col("release_id").alias("cand"), "system", pl.col("released_at").alias("cand_at")
@@ -125,30 +137,41 @@ def _reference_releases(
     )
 
 
-def _arm_windows(windows: pl.DataFrame) -> pl.DataFrame:
-    """Rows (target, arm, source, system, day_from, day_to) of the days each arm counts."""
-    day_to = pl.min_horizontal(
+def _last_counted_day() -> pl.Expr:
+    """The last UTC day an arm counts: the window's last day, or the last day complete at
+    as_of (``last_day``) when that is earlier."""
+    return pl.min_horizontal(
         (pl.col("window_end") - pl.duration(days=1)).dt.date(), pl.col("last_day")
     )
-    new = windows.filter(pl.col("released_at").is_not_null()).select(
-        pl.col("release_id").alias("target"),
-        pl.lit("new").alias("arm"),
-        pl.col("release_id").alias("source"),
-        "system",
-        pl.col("window_start").dt.date().alias("day_from"),
-        day_to.alias("day_to"),
+
+
+def _arm_windows(windows: pl.DataFrame) -> pl.DataFrame:
+    """Rows (target, arm, source, system, day_from, day_to) of the days each arm counts: the
+    new arm the release itself from its window's start, the reference arm the reference
+    version from ``ref_start``."""
+
+    def arm(name: str, source: str, first: str, keep: pl.Expr) -> pl.DataFrame:
+        return windows.filter(keep).select(
+            pl.col("release_id").alias("target"),
+            pl.lit(name).alias("arm"),
+            pl.col(source).alias("source"),
+            "system",
+            pl.col(first).dt.date().alias("day_from"),
+            _last_counted_day().alias("day_to"),
+        )
+
+    released = pl.col("released_at").is_not_null()
+    return pl.concat(
+        [
+            arm("new", "release_id", "window_start", released),
+            arm(
+                "ref",
+                "ref_release_id",
+                "ref_start",
+                released & pl.col("ref_release_id").is_not_null(),
+            ),
+        ]
     )
-    ref = windows.filter(
-        pl.col("released_at").is_not_null() & pl.col("ref_release_id").is_not_null()
-    ).select(
-        pl.col("release_id").alias("target"),
-        pl.lit("ref").alias("arm"),
-        pl.col("ref_release_id").alias("source"),
-        "system",
-        pl.col("ref_start").dt.date().alias("day_from"),
-        day_to.alias("day_to"),
-    )
-    return pl.concat([new, ref])
 
 
 def segment_label() -> pl.Expr:
@@ -170,27 +193,29 @@ def _window_rows(frame: pl.DataFrame | pl.LazyFrame, arms: pl.DataFrame) -> pl.L
     )
 
 
-def _arm_stats(
-    cases: pl.DataFrame, arms: pl.DataFrame, policy: Policy, keys: Sequence[str] = ("target",)
+def _segment_stats(
+    cases: pl.DataFrame, arm_days: pl.DataFrame, cost_columns: Sequence[pl.Expr]
 ) -> pl.DataFrame:
-    """Sums of ``STAT_COLUMNS`` per (keys, arm, segment), with the segment's label and its
-    four columns."""
+    """Sums of ``STAT_COLUMNS`` per (target, arm, segment) over the days each arm uses at its
+    last look (``_arm_days``), with the segment's label and its four columns."""
     return (
-        _window_rows(cases, arms)
-        .with_columns(*unit_cost_stats(policy))
-        .group_by([*keys, "arm", *SEGMENT_COLUMNS])
+        _day_rows(cases, arm_days)
+        .with_columns(*cost_columns)
+        .group_by(["target", "arm", *SEGMENT_COLUMNS])
         .agg([pl.col(c).sum() for c in STAT_COLUMNS])
         .with_columns(segment_label().alias("segment"))
-        .sort([*keys, "arm", "segment"])
+        .sort(["target", "arm", "segment"])
         .collect()
     )
 
 
-def _cells(cases: pl.DataFrame, arms: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+def _cells(
+    cases: pl.DataFrame, arms: pl.DataFrame, cost_columns: Sequence[pl.Expr]
+) -> pl.DataFrame:
     """Per (target, arm, day, segment columns) sums of ``STAT_COLUMNS`` over each arm's days."""
     return (
         _window_rows(cases, arms)
-        .with_columns(*unit_cost_stats(policy))
+        .with_columns(*cost_columns)
         .group_by(["target", "arm", "day", *SEGMENT_COLUMNS])
         .agg([pl.col(c).sum() for c in STAT_COLUMNS])
         .sort(["target", "arm", "day", *SEGMENT_COLUMNS])

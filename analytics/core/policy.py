@@ -43,12 +43,29 @@ class TierPolicy:
     train: str
 
 
+Role = Literal["decision_quality", "operational"]
+
+
 @dataclass(frozen=True)
 class MetricRule:
-    """A decision-quality metric: which direction is worse and the tolerated relative change."""
+    """How a metric is judged: which direction is worse and the tolerated change ``margin``,
+    relative to the reference value. The policy's ``decision_quality_metrics`` are rules of role
+    ``decision_quality``; the version comparison (``analytics.comparison.metric_rules``) judges
+    every other metric ``operational``: up worse, margin 0, never a decision-quality failure."""
 
     worse: Literal["up", "down"]
     margin: float
+    role: Role = "decision_quality"
+
+    @property
+    def sign(self) -> float:
+        """+1 when up is worse, -1 when down is."""
+        return 1.0 if self.worse == "up" else -1.0
+
+    @property
+    def factor(self) -> float:
+        """``c`` in the contrast ``new - c * reference`` that is 0 at the margin."""
+        return 1.0 + self.sign * self.margin
 
 
 @dataclass(frozen=True)

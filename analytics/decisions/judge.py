@@ -70,7 +70,7 @@ def judge_release(ds: Dataset, release_id: str, as_of: datetime | None = None) -
     as_of = as_of or default_as_of(ds.telemetry_rollup, ds.telemetry, match["released_at"][0])
     if as_of is None:
         raise DataError(f"release {release_id!r} has no valid released_at: pass --as-of")
-    windows = comparison_windows(units, [release_id], policy, as_of)
+    windows = comparison_windows(units, [release_id], as_of, policy)
     rollup = dataset_rollup(_release_telemetry(ds.telemetry, windows), ds.telemetry_rollup)
-    comparison = compare_release(rollup, units, release_id, policy, as_of)
+    comparison = compare_release(rollup, units, release_id, as_of, policy)
     return judge_comparison(comparison, policy)

@@ -101,8 +101,8 @@ def detection_potentials(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_ids: Sequence[str],
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
     *,
     comparisons: Mapping[str, ReleaseComparison] | None = None,
 ) -> dict[str, DetectionPotential]:
@@ -111,7 +111,7 @@ def detection_potentials(
     known = dict(comparisons or {})
     missing = [r for r in dict.fromkeys(release_ids) if r not in known]
     if missing:
-        known.update(compare_releases(rollup, units, missing, policy, as_of))
+        known.update(compare_releases(rollup, units, missing, as_of, policy))
     return {rid: detection_from_comparison(known[rid]) for rid in dict.fromkeys(release_ids)}
 
 
@@ -119,13 +119,13 @@ def detection_potential(
     rollup: Rollup | None,
     units: pl.DataFrame,
     release_id: str,
-    policy: Policy,
     as_of: datetime,
+    policy: Policy,
 ) -> DetectionPotential:
     """The earliest time (hours after ``released_at``) a degradation of a decision-quality
     metric beyond its policy margin was visible at the comparison's daily looks (see module
     docstring)."""
-    return detection_potentials(rollup, units, [release_id], policy, as_of)[release_id]
+    return detection_potentials(rollup, units, [release_id], as_of, policy)[release_id]
 
 
 def sequence_frame(comparison: ReleaseComparison) -> pl.DataFrame:

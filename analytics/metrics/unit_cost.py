@@ -31,7 +31,7 @@ def unit_cost_levels(
     if rollup is None or rollup.cases.height == 0:
         return pl.DataFrame(schema=schema)
     ids = units.filter(pl.col("released_at") <= as_of)["release_id"].to_list()
-    win = comparison_windows(units, ids, policy, as_of).select(
+    win = comparison_windows(units, ids, as_of, policy).select(
         "release_id",
         pl.col("window_start").dt.date().alias("_from"),
         pl.col("window_end").dt.date().alias("_to"),

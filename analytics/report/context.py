@@ -361,8 +361,8 @@ def _detection(
         analysis.rollup,
         analysis.releases,
         list(release_ids),
-        analysis.dataset.policy,
         analysis.as_of,
+        analysis.dataset.policy,
         comparisons=analysis.comparisons,
     ), ""
 

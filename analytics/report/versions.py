@@ -213,7 +213,7 @@ def _forest_figures(c: ReleaseComparison, dq: Sequence[str]) -> list[go.Figure]:
 def _daily_figures(ctx: ReleaseContext) -> list[go.Figure]:
     """Daily values of ``DAILY_METRICS`` per version, the rollout stage starts marked."""
     daily = daily_series(
-        ctx.analysis.rollup, ctx.analysis.releases, ctx.release_id, ctx.policy, ctx.as_of
+        ctx.analysis.rollup, ctx.analysis.releases, ctx.release_id, ctx.as_of, ctx.policy
     )
     figs: list[go.Figure] = []
     for name in DAILY_METRICS:

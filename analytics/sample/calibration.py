@@ -403,7 +403,7 @@ def run_scenario(
     policy = policy or calibration_policy()
     sim = simulate(s, world)
     ids = [f"r{r:04d}-new" for r in range(s.releases)]
-    comps = compare_releases(sim.rollup, sim.units, ids, policy, sim.as_of)
+    comps = compare_releases(sim.rollup, sim.units, ids, sim.as_of, policy)
     alpha = policy.alpha
     margin = policy.decision_quality_metrics["escalation_rate"].margin
     rows = []

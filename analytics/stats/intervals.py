@@ -1,5 +1,12 @@
 """Interval and test methods (Wilson, Newcombe / MOVER, MOVER-R, Fieller, Welch) and multiplicity
 adjustments (Holm, Benjamini-Hochberg).
+
+The methods statsmodels also has are written here vectorised (many rows at once, fractional
+effective counts, NaN entries left out of a family); ``tests/test_stats.py`` checks them against
+statsmodels on a grid: ``wilson`` / ``wilson_bounds`` against ``proportion_confint(method=
+"wilson")`` (equal to the last bit for whole counts), ``rate_contrast_bounds`` with ``c = 1``
+against ``confint_proportions_2indep(method="newcomb")``, ``holm`` and ``benjamini_hochberg``
+against ``multipletests(method="holm")`` and ``"fdr_bh"``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,16 @@ def wilson_bounds(x: Any, n: Any, z: Any) -> tuple[np.ndarray, np.ndarray]:
         centre = (p + z2 / (2 * n)) / denom
         half = z * np.sqrt(np.clip(p * (1 - p), 0, None) / n + z2 / (4 * n * n)) / denom
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def wilson(numerator: int, denominator: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score (1 - ``alpha``) interval of ``numerator`` events in ``denominator`` trials:
+    ``wilson_bounds`` at ``z = norm.isf(alpha / 2)``, with the exact bounds 0 (no event) and 1
+    (every trial an event) where the closed form leaves rounding dust (1e-17) at the edges."""
+    low, high = wilson_bounds(numerator, denominator, sps.norm.isf(alpha / 2))
+    low = 0.0 if numerator == 0 else float(low)
+    high = 1.0 if numerator == denominator else float(high)
+    return low, high
 
 
 def rate_contrast_bounds(
@@ -147,8 +164,10 @@ def fieller_bounds(
     return lower, upper
 
 
-def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
+def _step_adjusted(p: Sequence[float] | np.ndarray, step: Any) -> np.ndarray:
+    """Adjusted p-values of one family: ``step(sorted_p, m)`` maps the m finite p-values in
+    ascending order to their adjusted values (capped at 1 here); NaN entries are left out of the
+    family and stay NaN. Ties keep their input order (a stable sort)."""
     p = np.asarray(p, dtype=float)
     out = np.full_like(p, np.nan)
     ok = np.flatnonzero(np.isfinite(p))
@@ -156,24 +175,20 @@ def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
     if m == 0:
         return out
     order = ok[np.argsort(p[ok], kind="stable")]
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = adj
+    out[order] = np.minimum(1.0, step(p[order], m))
     return out
+
+
+def holm(p: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm step-down adjusted p-values (NaN entries are left out and stay NaN)."""
+    return _step_adjusted(p, lambda s, m: np.maximum.accumulate((m - np.arange(m)) * s))
 
 
 def benjamini_hochberg(p: Sequence[float] | np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg step-up adjusted p-values (NaN entries stay NaN)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    ranked = p[order] * m / np.arange(1, m + 1)
-    adj = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
-    out[order] = adj
-    return out
+    return _step_adjusted(
+        p, lambda s, m: np.minimum.accumulate((s * m / np.arange(1, m + 1))[::-1])[::-1]
+    )
 
 
 def adjust(p: Sequence[float] | np.ndarray, method: str) -> np.ndarray:
@@ -208,7 +223,8 @@ def _mean_z(diff: np.ndarray, var: np.ndarray) -> np.ndarray:
 def welch_t_df(v_new: Any, n_new: Any, v_ref: Any, n_ref: Any, c: Any) -> np.ndarray:
     """Satterthwaite degrees of freedom of ``new - c * reference`` from the two variances and
     the arms' (effective) sizes: ``(v_new + c^2 v_ref)^2 / (v_new^2 / (n_new - 1) + c^4 v_ref^2
-    / (n_ref - 1))``; large when undefined."""
+    / (n_ref - 1))``; large when undefined. (``welch_df`` with one stratum per arm, written out:
+    routed through it, ``c^4 (v_ref^2 / (n_ref - 1))`` rounds differently in the last bit.)"""
     vn, nn, vr, nr, c = (np.asarray(x, float) for x in (v_new, n_new, v_ref, n_ref, c))
     with np.errstate(divide="ignore", invalid="ignore"):
         df = (vn + c * c * vr) ** 2 / (vn**2 / (nn - 1) + c**4 * vr**2 / (nr - 1))

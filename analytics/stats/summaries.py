@@ -6,18 +6,9 @@ import math
 
 import numpy as np
 from scipy import stats as sps
-from statsmodels.stats.proportion import proportion_confint
 
 from analytics.core.results import DurationResult, RateResult, Status
-
-
-def wilson(numerator: int, denominator: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Wilson score interval of a proportion (statsmodels ``method="wilson"``)."""
-    low, high = proportion_confint(numerator, denominator, alpha=alpha, method="wilson")
-    # The closed form leaves rounding dust (1e-17) at the edges; the exact bounds are 0 and 1.
-    low = 0.0 if numerator == 0 else max(0.0, float(low))
-    high = 1.0 if numerator == denominator else min(1.0, float(high))
-    return low, high
+from analytics.stats.intervals import wilson
 
 
 def rate(
