@@ -16,9 +16,9 @@ The package, from the bottom up (imports point only upwards in this list):
   ``setup_notebook``; ``format``: numbers, intervals, times, months, shared labels;
 - ``context``: ``ExecutiveContext`` / ``executive_context``, ``ReleaseContext`` /
   ``release_context`` (from a folder or an ``Analysis``), ``reproducibility``;
-- executive sections: ``executive`` (headline, trends, breakdowns, DORA), ``failures`` (failed
-  releases, detection paths, risk attribution), ``audit`` (process audit, data quality, also in
-  the review), ``takeaway``;
+- executive sections: ``executive`` (headline, trends, DORA), ``groups`` (the breakdowns),
+  ``failures`` (failed releases, detection paths, risk attribution), ``audit`` (process audit,
+  data quality, also in the review), ``takeaway``;
 - post-release review sections: ``review`` (release diff, path, rollout chart, incident review,
   operator log), ``versions`` (version comparison and its diagnostics), ``verdict``;
 - ``showcase``: the most instructive release and the latest complete month (``analytics report``);
@@ -56,9 +56,9 @@ from analytics.report.context import (
 )
 from analytics.report.executive import (
     DORA_METRICS,
-    breakdowns,
     dora,
     headline,
+    headline_sentences,
     trends,
 )
 from analytics.report.failures import (
@@ -78,6 +78,7 @@ from analytics.report.format import (
     fmt_usd,
     month_name,
 )
+from analytics.report.groups import breakdowns
 from analytics.report.html import (
     RESIZE_SCRIPT,
     STYLE,
@@ -157,6 +158,7 @@ __all__ = [
     "fmt_time",
     "fmt_usd",
     "headline",
+    "headline_sentences",
     "hours_between",
     "incident_review",
     "latest_complete_month",

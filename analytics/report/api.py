@@ -26,6 +26,7 @@ from analytics.report import (
     context,
     executive,
     failures,
+    groups,
     review,
     showcase,
     takeaway,
@@ -62,8 +63,9 @@ class ExecutiveReport(ExecutiveContext):
         return executive.trends(self)
 
     def breakdowns(self) -> Section:
-        """CFR-DQ by risk tier, system and changed component (``executive.breakdowns``)."""
-        return executive.breakdowns(self)
+        """CFR-DQ by risk tier, team, system and changed component
+        (``groups.breakdowns``)."""
+        return groups.breakdowns(self)
 
     def failed_releases(self) -> Section:
         """The month's failed releases and how they were detected (``failures.failed_releases``)."""

@@ -30,6 +30,7 @@ from analytics.metrics.detection import DetectionPotential, detection_potentials
 from analytics.metrics.releases import deployed_in_month, month_expr
 from analytics.report.format import fmt_time, month_name
 from analytics.report.html import Safe, Section, _h, _join, _p, _tag
+from analytics.stats.change import plural
 
 
 def trend_months(policy: Policy) -> int:
@@ -41,6 +42,12 @@ def min_trend_n(policy: Policy) -> int:
     """Below this many observations a month-to-month change is called too thin to read as a
     trend (policy ``reports.min_trend_n``)."""
     return int(policy.section("reports")["min_trend_n"])
+
+
+def min_group_releases(policy: Policy) -> int:
+    """A group (a breakdown row, a team's or a system's view) with fewer releases shows its
+    counts, not a rate (policy ``risk.min_group_releases``, the floor of the risk section)."""
+    return int(policy.section("risk")["min_group_releases"])
 
 
 # ---------------------------------------------------------------- loading
@@ -100,7 +107,8 @@ def _check_compared(analysis: Analysis, months: Sequence[str]) -> None:
     ]
     if missing:
         raise DataError(
-            f"the analysis did not compare {len(missing)} release(s) of {', '.join(months)} "
+            f"the analysis did not compare {plural(len(missing), 'release')} of "
+            f"{', '.join(months)} "
             f"(e.g. {missing[0]}); analyse with months=None or including these months"
         )
 
@@ -126,7 +134,8 @@ def restrict_systems(ds: Dataset, systems: Sequence[str]) -> Dataset:
     unknown = sorted(set(systems) - known)
     if unknown:
         raise DataError(
-            f"unknown system(s): {', '.join(unknown)}; the dataset has {', '.join(sorted(known))}"
+            f"unknown {'system' if len(unknown) == 1 else 'systems'}: {', '.join(unknown)}; "
+            f"the dataset has {', '.join(sorted(known))}"
         )
     keep = list(systems)
     releases = ds.releases.filter(pl.col("system").is_in(keep))
@@ -237,11 +246,21 @@ class ExecutiveContext:
         """The month's deployed releases (rows of ``analysis.releases``)."""
         return deployed_in_month(self.analysis.releases, self.month, self.as_of)
 
+    @property
+    def alpha(self) -> float:
+        return self.analysis.dataset.policy.alpha
+
+    @property
+    def rate_floor(self) -> int:
+        """A view of some systems (or teams) with fewer releases than this in a month shows
+        counts, not rates (``min_group_releases``); 0 for the whole organisation."""
+        return min_group_releases(self.analysis.dataset.policy) if self.systems else 0
+
     def _repr_html_(self) -> str:
         scope = ", ".join(self.systems) if self.systems else "all systems"
         sub = (
-            f"{self.kpis.releases_deployed} releases deployed in {self.month} · {scope} · "
-            f"data as of {fmt_time(self.as_of)}"
+            f"{plural(self.kpis.releases_deployed, 'release')} deployed in {self.month} · "
+            f"{scope} · data as of {fmt_time(self.as_of)}"
         )
         return str(
             _tag(

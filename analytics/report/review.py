@@ -16,8 +16,9 @@ from analytics.governance.audit import FINDING_CODES
 from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.failures import detection_path
-from analytics.report.format import fmt_hours, fmt_time
+from analytics.report.format import counted, fmt_hours, fmt_time
 from analytics.report.html import Safe, Section, _badge, _p, _section, _table, _tag
+from analytics.stats.change import plural
 
 
 def _implied_by(ctx: ReleaseContext) -> list[str]:
@@ -185,8 +186,8 @@ def release_path(ctx: ReleaseContext) -> Section:
         rollout_text.append(f"Skipped steps: {', '.join(f'{s:g} %' for s in skipped)}.")
     if a.get("stop_conditions_ignored"):
         rollout_text.append(
-            f"{a['stop_conditions_ignored']} stage(s) advanced although their "
-            "stop condition was met."
+            f"{plural(a['stop_conditions_ignored'], 'stage')} advanced although "
+            f"{'its' if a['stop_conditions_ignored'] == 1 else 'their'} stop condition was met."
         )
     parts += [
         _tag("h3", Safe(f"Rollout {_status_badge(a.get('rollout_ok'))}")),
@@ -262,13 +263,13 @@ def release_path(ctx: ReleaseContext) -> Section:
     ]
     compliant = a.get("path_compliant")
     takeaway = [
-        f"Tier {tier} requires {len(tp.required_evidence)} evidence item(s), "
-        f"{len(tp.required_gates)} gate(s), the rollout plan {plan} and "
-        f"{len(tp.required_approvals)} approval role(s).",
+        f"Tier {tier} requires {plural(len(tp.required_evidence), 'evidence item')}, "
+        f"{plural(len(tp.required_gates), 'gate')}, the rollout plan {plan} and "
+        f"{plural(len(tp.required_approvals), 'approval role')}.",
         (
             "The release followed that path."
             if compliant
-            else f"The release did not follow that path: {len(f_rows)} audit finding(s)."
+            else f"The release did not follow that path: {plural(len(f_rows), 'audit finding')}."
             if compliant is False
             else "Whether it followed that path cannot be decided yet."
         ),
@@ -309,7 +310,7 @@ def rollout_chart(ctx: ReleaseContext) -> Section:
     end = last["ended_at"] or ctx.as_of
     span = (end - first["started_at"]).total_seconds() / 3600 if first["started_at"] else None
     takeaway = [
-        f"{st.height} stage(s) from {first['traffic_pct']:g} % to "
+        f"{plural(st.height, 'stage')} from {first['traffic_pct']:g} % to "
         f"{last['traffic_pct']:g} % over {fmt_hours(span)}; the last decision was "
         f"{last['decision'] or 'not recorded'}."
     ]
@@ -375,7 +376,7 @@ def incident_review(ctx: ReleaseContext) -> Section:
         ],
         rows,
     )
-    takeaway = [f"{inc.height} incident(s) attributed to {ctx.release_id}."]
+    takeaway = [f"{counted(inc.height, 'incident', past=False)} attributed to {ctx.release_id}."]
     if r.get("detection_hours") is not None:
         takeaway.append(
             f"First detection after {fmt_hours(r['detection_hours'])}: "
@@ -383,7 +384,9 @@ def incident_review(ctx: ReleaseContext) -> Section:
         )
     open_n = int((~inc["mitigated_by_as_of"]).sum())
     if open_n:
-        takeaway.append(f"{open_n} incident(s) still open at {fmt_time(ctx.as_of)}.")
+        takeaway.append(
+            f"{counted(open_n, 'incident', past=False)} still open at {fmt_time(ctx.as_of)}."
+        )
     takeaway += _release_detection_sentences(ctx)
     return _section("incident_review", takeaway, fig, table)
 
@@ -444,4 +447,4 @@ def operator_log(ctx: ReleaseContext) -> Section:
     )
     actions = d.group_by("action").len().sort("len", "action", descending=[True, False])
     summary = ", ".join(f"{a['len']} {a['action']}" for a in actions.iter_rows(named=True))
-    return _section("operator_log", [f"{d.height} decision(s): {summary}."], table)
+    return _section("operator_log", [f"{plural(d.height, 'decision')}: {summary}."], table)
