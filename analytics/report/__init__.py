@@ -14,6 +14,7 @@ The package, from the bottom up (imports point only upwards in this list):
 
 - ``charts`` (the figures), ``html``: escaping, tags, tables, badges, ``Section``, the styles,
   ``setup_notebook``; ``format``: numbers, intervals, times, months, shared labels;
+- ``scope``: what a report covers (``restrict_systems``, ``restrict_teams``);
 - ``context``: ``ExecutiveContext`` / ``executive_context``, ``ReleaseContext`` /
   ``release_context`` (from a folder or an ``Analysis``), ``reproducibility``;
 - executive sections: ``executive`` (headline, trends, DORA), ``groups`` (the breakdowns),
@@ -50,7 +51,6 @@ from analytics.report.context import (
     min_trend_n,
     release_context,
     reproducibility,
-    restrict_systems,
     trend_months,
     trend_release_ids,
 )
@@ -96,6 +96,7 @@ from analytics.report.review import (
     release_path,
     rollout_chart,
 )
+from analytics.report.scope import restrict_releases, restrict_systems, restrict_teams
 from analytics.report.showcase import (
     latest_complete_month,
     most_instructive_release,
@@ -174,7 +175,9 @@ __all__ = [
     "release_verdict",
     "render_report",
     "reproducibility",
+    "restrict_releases",
     "restrict_systems",
+    "restrict_teams",
     "risk",
     "rollout_chart",
     "setup_notebook",

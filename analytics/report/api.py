@@ -144,13 +144,15 @@ def executive_report(
     *,
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
+    teams: str | Sequence[str] | None = None,
 ) -> ExecutiveReport:
     """The executive report of ``month`` (``YYYY-MM``) as of ``as_of`` (ISO 8601 with offset).
 
     ``source``: a dataset folder (loaded and analysed once; ``policy``: a policy file, default
     the folder's ``policy.yaml`` or the shipped one; ``systems``: only these systems) or an
-    ``Analysis`` computed at ``as_of`` (used as it is: no ``policy`` or ``systems`` then)."""
-    return _as(ExecutiveReport, executive_context(source, month, as_of, policy, systems))
+    ``Analysis`` computed at ``as_of`` (used as it is: no ``policy`` or ``systems`` then).
+    ``teams``: only the releases of these teams (``releases.team``), either source."""
+    return _as(ExecutiveReport, executive_context(source, month, as_of, policy, systems, teams))
 
 
 def release_review(

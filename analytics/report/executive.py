@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from analytics.report.html import Safe, Section, _h, _join, _section, _table, _t
 from analytics.stats.change import (
     ChangeTest,
     estimate_change,
+    p_chart,
     plural,
     rate_change,
     se_from_interval,
@@ -356,8 +358,8 @@ def _trend_figures(ctx: ExecutiveContext) -> list[go.Figure]:
 
 
 def _trend_sentences(ctx: ExecutiveContext) -> list[str]:
-    """The month against the earlier months of the window: pooled rates, the range of the
-    monthly medians and means."""
+    """The month against the earlier months of the window: pooled rates with the month's place
+    on a p-chart of the window, the range of the monthly medians and means."""
     h = ctx.history
     alpha = ctx.analysis.dataset.policy.alpha
     takeaway: list[str] = []
@@ -374,25 +376,51 @@ def _trend_sentences(ctx: ExecutiveContext) -> list[str]:
             if now.value is not None and pooled.value is not None:
                 takeaway.append(
                     f"{label}: {_rate_text(now)} in {cur.month}, against "
-                    f"{_rate_text(pooled)} pooled over {span}."
+                    f"{_rate_text(pooled)} pooled over {span}; {_p_chart_clause(h, pick)}."
                 )
         for label, pick in (("MTTD", lambda m: m.mttd_hours), ("MTTM", lambda m: m.mttm_hours)):
             meds = [pick(m).median for m in earlier if pick(m).median is not None]
             now_d = pick(cur)
             if now_d.median is not None and meds:
                 takeaway.append(
-                    f"{label}: median {fmt_hours(now_d.median)} in {cur.month}; monthly medians "
-                    f"ranged {fmt_hours(min(meds))} to {fmt_hours(max(meds))} over {span}."
+                    f"{label}: median {fmt_hours(now_d.median)} in {cur.month}; "
+                    f"{_range_text('monthly medians', meds, fmt_hours)} over {span}."
                 )
         costs = [m.unit_cost_usd.mean for m in earlier if m.unit_cost_usd.mean is not None]
         if cur.unit_cost_usd.mean is not None and costs:
             takeaway.append(
-                f"Unit cost: {fmt_usd(cur.unit_cost_usd.mean)} per case in {cur.month}; monthly "
-                f"means ranged {fmt_usd(min(costs))} to {fmt_usd(max(costs))} over {span}."
+                f"Unit cost: {fmt_usd(cur.unit_cost_usd.mean)} per case in {cur.month}; "
+                f"{_range_text('monthly means', costs, fmt_usd)} over {span}."
             )
     if not takeaway:
         takeaway.append("There is not enough history before this month for a trend statement.")
     return takeaway
+
+
+def _range_text(what: str, values: Sequence[float], fmt: Any) -> str:
+    """``monthly medians ranged 2.0 h to 9.0 h``, or ``the monthly median was 2.0 h`` for one."""
+    if len(values) == 1:
+        return f"the {what[:-1]} was {fmt(values[0])}"
+    return f"{what} ranged {fmt(min(values))} to {fmt(max(values))}"
+
+
+def _p_chart_clause(history: Sequence[MonthlyKpis], pick: Any) -> str:
+    """Where the last month of ``history`` falls on a p-chart of the window (3-sigma limits
+    around the pooled rate, ``analytics.stats.change.p_chart``)."""
+    rates = [pick(m) for m in history]
+    chart = p_chart([r.numerator for r in rates], [r.denominator for r in rates])
+    last = len(rates) - 1
+    if math.isnan(chart.lower[last]):
+        return "no p-chart limit for a month without releases"
+    if last in chart.outside:
+        return (
+            f"outside the p-chart's 3-sigma limits ({fmt_pct(chart.lower[last])} to "
+            f"{fmt_pct(chart.upper[last])}): a signal, not month-to-month noise"
+        )
+    return (
+        f"within the p-chart's 3-sigma limits ({fmt_pct(chart.lower[last])} to "
+        f"{fmt_pct(chart.upper[last])}), no signal"
+    )
 
 
 # ---------------------------------------------------------------- executive: DORA
