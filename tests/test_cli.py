@@ -94,7 +94,7 @@ def test_table_output_is_readable(capsys, tiny_dir: Path) -> None:
 
 def test_validate_exit_codes(capsys, tiny_dir: Path, tmp_path: Path) -> None:
     assert main(["validate", "--data", str(tiny_dir)]) == 0
-    assert "0 error(s)" in capsys.readouterr().out
+    assert "0 errors" in capsys.readouterr().out
     assert main(["validate", "--data", str(tmp_path / "nowhere")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

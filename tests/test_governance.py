@@ -1170,7 +1170,7 @@ def test_health_steps_by_hand() -> None:
     assert escape_rate.extra["releases_passing_all_gates"] == 1
     miscl = health._misclassification_rate(df, 0.05)
     assert (miscl.numerator, miscl.denominator) == (1, 2)
-    assert miscl.message == "1 release(s) without a valid declared tier"
+    assert miscl.message == "1 release without a valid declared tier"
     stop = health._stop_conditions_ignored(df)
     assert (stop.count, stop.release_ids, stop.extra) == (3, ("b", "c"), {"releases": 2})
     assert health._findings_by_code(df) == {

@@ -154,7 +154,7 @@ def test_notebook_committed_without_outputs(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "injected"),
     [
-        ("executive_monthly.ipynb", {"month", "data_dir", "as_of", "policy", "systems"}),
+        ("executive_monthly.ipynb", {"month", "data_dir", "as_of", "policy", "systems", "teams"}),
         ("post_release_review.ipynb", {"release_id", "data_dir", "as_of", "policy"}),
     ],
 )
@@ -222,6 +222,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "as_of": AS_OF,
             "policy": None,
             "systems": None,
+            "teams": None,
         },
         "post_release_review.ipynb": {
             "release_id": RELEASE,

@@ -19,6 +19,7 @@ from analytics.core.periods import parse_as_of, parse_month, period_months
 from analytics.core.schemas import TS_MAX, TS_MIN
 from analytics.data.io import Dataset, load_dataset
 from analytics.importers.database import is_database_uri, load_database
+from analytics.stats.change import plural
 
 # The --as-of values the commands accept: the plausible timestamps of the data contract (later
 # cuts and windows subtract and add days and months, which would overflow Python's datetime
@@ -176,7 +177,10 @@ def _kpis(args: argparse.Namespace) -> int:
     )
     Console().print(table)
     dq = out["data_quality"]
-    print(f"data quality: {len(dq['errors'])} error(s), {len(dq['warnings'])} warning(s)")
+    print(
+        f"data quality: {plural(len(dq['errors']), 'error')}, "
+        f"{plural(len(dq['warnings']), 'warning')}"
+    )
     return 0
 
 
@@ -265,7 +269,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"  {t}: read {n}, loaded {q.rows_loaded.get(t, 0)}{extra}")
     for f in q.findings:
         print(f"{f.severity}: {f}")
-    print(f"{len(q.errors)} error(s), {len(q.warnings)} warning(s); no structural error")
+    print(
+        f"{plural(len(q.errors), 'error')}, {plural(len(q.warnings), 'warning')}; "
+        "no structural error"
+    )
     return 0
 
 

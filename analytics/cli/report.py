@@ -10,7 +10,6 @@ import argparse
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +19,6 @@ from rich.console import Console
 from analytics.cli.core import as_of_arg, month_arg
 from analytics.core.errors import DataError
 from analytics.core.periods import parse_as_of
-from analytics.core.progress import progress_iter
 from analytics.importers.database import dataset_folder, is_database_uri
 
 if TYPE_CHECKING:
@@ -36,11 +34,11 @@ def _as_of(text: str) -> str:
     return text
 
 
-def _systems(text: str) -> list[str]:
+def _names(text: str) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def _common(p: argparse.ArgumentParser, *, pdf: bool = True) -> None:
+def _common(p: argparse.ArgumentParser, *, pdf: bool = True, out_required: bool = True) -> None:
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument(
         "--as-of",
@@ -51,7 +49,7 @@ def _common(p: argparse.ArgumentParser, *, pdf: bool = True) -> None:
     )
     p.add_argument(
         "--out",
-        required=True,
+        required=out_required,
         help="output folder (created if missing); an existing file, a path under a file or an "
         "unwritable folder is invalid input (exit 2, checked before rendering)",
     )
@@ -81,6 +79,31 @@ def _report(rendered: Rendered) -> None:
 
 
 def _executive(args: argparse.Namespace) -> int:
+    """One executive report (HTML, or its headline and takeaway as Markdown on stdout with
+    ``--format md``), or with ``--by`` the set of views (``analytics.report.views``)."""
+    scoped = bool(args.systems or args.teams)
+    if args.by and (scoped or args.format == "md"):
+        raise DataError(
+            "--by renders every team or system as HTML: drop --systems/--teams/--format"
+        )
+    if args.format == "md":
+        from analytics.report.api import executive_report
+        from analytics.report.markdown import executive_markdown
+
+        report = executive_report(
+            args.data,
+            args.month,
+            args.as_of,
+            policy=args.policy,
+            systems=args.systems,
+            teams=args.teams,
+        )
+        print(executive_markdown(report), end="")
+        return 0
+    if args.out is None:
+        raise DataError("--out is required to render HTML (only --format md prints instead)")
+    if args.by:
+        return _views(args)
     from analytics.report.render import render_executive
 
     _report(
@@ -91,10 +114,30 @@ def _executive(args: argparse.Namespace) -> int:
             args.out,
             policy=args.policy,
             systems=args.systems or (),
+            teams=args.teams or (),
             pdf=args.pdf,
         )
     )
     return 0
+
+
+def _views(args: argparse.Namespace) -> int:
+    from analytics.report.views import render_views
+
+    written, failures = render_views(
+        args.data,
+        args.month,
+        args.as_of,
+        args.out,
+        args.by,
+        policy=args.policy,
+        pdf=args.pdf,
+        jobs=args.jobs,
+    )
+    for path in written:
+        print(path)
+    _errors(failures)
+    return 1 if failures else 0
 
 
 def _post_release(args: argparse.Namespace) -> int:
@@ -119,27 +162,20 @@ def _month_releases(args: argparse.Namespace, month: str) -> list[str]:
 
 
 def _run_all(jobs: list[tuple[str, Callable[[], Rendered]]], workers: int) -> int:
-    """Run render jobs (label, thunk), ``workers`` at a time, with a progress bar on a terminal
-    (``analytics.core.progress``); print the paths written; report failures at the end. Exit code 1
-    when any job failed (the other reports are still written)."""
-    from analytics.report.render import ReportError
+    """Run render jobs (``analytics.report.render.run_jobs``), print the paths written, then the
+    failures. Exit code 1 when any job failed (the other reports are still written)."""
+    from analytics.report.render import run_jobs
 
-    failures: list[str] = []
-    rendered: list[Rendered] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {pool.submit(fn): label for label, fn in jobs}
-        for fut in progress_iter(
-            as_completed(futures), total=len(jobs), description="rendering reports"
-        ):
-            try:
-                rendered.append(fut.result())
-            except ReportError as exc:  # one failed report does not stop the others
-                failures.append(f"{futures[fut]}: {exc}")
-    for r in sorted(rendered, key=lambda r: r.html.name):
+    rendered, failures = run_jobs(jobs, workers)
+    for r in rendered:
         _report(r)
+    _errors(failures)
+    return 1 if failures else 0
+
+
+def _errors(failures: list[str]) -> None:
     for f in failures:
         _stderr().print(f"error: {f}", markup=False, highlight=False)
-    return 1 if failures else 0
 
 
 def _all(args: argparse.Namespace) -> int:
@@ -233,7 +269,8 @@ def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     ``ReportError`` (nothing was written) into a message and exit code 1."""
 
     def run(args: argparse.Namespace) -> int:
-        check_out_dir(args.out)
+        if args.out is not None:
+            check_out_dir(args.out)
         if is_database_uri(args.data):  # the notebooks read a folder: the tables as Parquet
             args.data = str(dataset_folder(args.data))
         from analytics.report.render import ReportError
@@ -247,6 +284,15 @@ def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     return run
 
 
+def _jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="reports rendered at once (default: min(2, CPUs))",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     report = subparsers.add_parser(
         "report",
@@ -257,9 +303,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = report.add_subparsers(dest="report_kind", required=True)
 
     p = sub.add_parser("executive", help="the executive monthly report")
-    _common(p)
+    _common(p, out_required=False)
     p.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
-    p.add_argument("--systems", type=_systems, help="comma-separated systems (default: all)")
+    p.add_argument("--systems", type=_names, help="comma-separated systems (default: all)")
+    p.add_argument(
+        "--teams", type=_names, help="comma-separated teams, releases.team (default: all)"
+    )
+    p.add_argument(
+        "--by",
+        choices=("team", "system"),
+        help="also one view per team or system, linked from an index page: one folder in --out",
+    )
+    p.add_argument(
+        "--format",
+        choices=("html", "md"),
+        default="html",
+        help="md: print the headline and takeaway as Markdown (for chat or e-mail), no file",
+    )
+    _jobs(p)
     p.set_defaults(handler=_guard(_executive))
 
     p = sub.add_parser("post-release", help="the post-release review of one release")
@@ -270,12 +331,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("all", help="the executive report plus one review per release of the month")
     _common(p)
     p.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="reports rendered at once (default: min(2, CPUs))",
-    )
+    _jobs(p)
     p.set_defaults(handler=_guard(_all))
 
     p = sub.add_parser(

@@ -97,6 +97,7 @@ RELEASES = TableSchema(
         Column("accountable_owner", "str"),
         Column("train", "enum", False, ("daily", "weekly", "monthly", "emergency")),
         Column("summary", "str"),
+        Column("team", "str"),
     ),
 )
 

@@ -16,6 +16,7 @@ from analytics.core.policy import TIERS, Policy
 from analytics.core.results import RateResult, Status, clean
 from analytics.governance.findings import ANTI_PATTERNS, FINDING_CODES
 from analytics.metrics.releases import deployed_in_month
+from analytics.stats.change import plural
 from analytics.stats.summaries import rate
 
 
@@ -130,7 +131,7 @@ class ProcessHealth:
             )
         if self.stop_conditions_ignored.count:
             out.append(
-                f"{self.stop_conditions_ignored.count} stop condition(s) were ignored "
+                f"{plural(self.stop_conditions_ignored.count, 'stop condition')} ignored "
                 f"({', '.join(self.stop_conditions_ignored.release_ids)})."
             )
         ge = self.gate_escape_rate
@@ -160,9 +161,9 @@ def _bool_rate(
     status: Status = "ok"
     message = ""
     if undecided and known.height:
-        status, message = "immature", f"{undecided} release(s) {pending}"
+        status, message = "immature", f"{plural(undecided, 'release')} {pending}"
     elif undecided:
-        message = f"{undecided} release(s) {pending}"
+        message = f"{plural(undecided, 'release')} {pending}"
     behind = known.filter(~pl.col(col))["release_id"].to_list()
     return rate(
         int(known[col].sum()),
@@ -275,7 +276,7 @@ def _anti_patterns(
             len(flagged),
             tuple(flagged),
             status="immature" if pending else "ok",
-            message=f"{pending} release(s) not decidable yet" if pending else "",
+            message=f"{plural(pending, 'release')} not decidable yet" if pending else "",
         )
     seg = df.filter(pl.col("no_risk_segmentation").fill_null(False))["release_id"].to_list()
     anti["no_risk_segmentation"] = AntiPatternResult(
@@ -307,7 +308,7 @@ def _misclassification_rate(df: pl.DataFrame, alpha: float) -> RateResult:
         extra={"release_ids": miscl_ids},
         message=""
         if tiered.height == df.height
-        else f"{df.height - tiered.height} release(s) without a valid declared tier",
+        else f"{plural(df.height - tiered.height, 'release')} without a valid declared tier",
     )
 
 

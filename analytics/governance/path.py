@@ -16,6 +16,7 @@ from analytics.core.errors import DataError
 from analytics.core.policy import Policy, TierPolicy
 from analytics.core.results import clean
 from analytics.governance.findings import FINDING_CODES
+from analytics.stats.change import plural
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,12 @@ def _gates(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
 def _rollout(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
     happened = _plan(r["traffic_steps"]) if r["traffic_steps"] else "no stage recorded"
     if r["stop_conditions_ignored"]:
-        happened += f"; {r['stop_conditions_ignored']} stop condition(s) ignored"
+        happened += f"; {plural(r['stop_conditions_ignored'], 'stop condition')} ignored"
     if r["skipped_steps"]:
         skipped = ", ".join(f"{float(p):g}" for p in r["skipped_steps"])
-        happened += f"; skipped step(s) {skipped} %"
+        happened += (
+            f"; skipped {'step' if len(r['skipped_steps'] or []) == 1 else 'steps'} {skipped} %"
+        )
     required = _plan(tp.rollout_plan) + ", halting when a stop condition is met"
     return required, happened, r["rollout_ok"]
 
@@ -145,7 +148,8 @@ def _approvals(r: Mapping[str, Any], tp: TierPolicy, policy: Policy) -> Area:
     missing = f"missing go: {_join(r['missing_approvals'])}; " if r["missing_approvals"] else ""
     last = f", the last {r['final_decision']} by {r['final_approver']}" if r["final_votes"] else ""
     happened = (
-        f"{missing}{r['final_votes']} final vote(s){last}; owner {r['accountable_owner'] or 'none'}"
+        f"{missing}{plural(r['final_votes'], 'final vote')}{last}; "
+        f"owner {r['accountable_owner'] or 'none'}"
     )
     ok = None if r["approvals_ok"] is None else bool(r["approvals_ok"] and r["single_owner"])
     return (

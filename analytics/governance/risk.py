@@ -31,6 +31,7 @@ from scipy import stats as sps
 
 from analytics.core.policy import COMPONENTS, TIERS, Policy
 from analytics.core.results import RateResult, Status, clean
+from analytics.stats.change import plural
 from analytics.stats.summaries import rate
 
 COMPONENT_LABELS: Mapping[str, str] = {
@@ -129,7 +130,7 @@ def _group(
         why = (
             "no release in the group"
             if n1 == 0
-            else f"only {n1} release(s) in the group, fewer than {min_n}"
+            else f"only {plural(n1, 'release')} in the group, fewer than {min_n}"
             if n1 < min_n
             else ("every release is in the group" if n0 == 0 else "no failure in the cohort")
         )
@@ -319,7 +320,8 @@ def _select(cols: Mapping[str, np.ndarray], y: np.ndarray) -> tuple[list[str], d
         if min(cells) == 0:
             dropped[name] = (
                 "not estimable, it separates the outcome: "
-                f"{int((x.astype(bool) & y).sum())} failure(s) among the {k} release(s) with "
+                f"{plural(int((x.astype(bool) & y).sum()), 'failure')} among the "
+                f"{plural(k, 'release')} with "
                 f"it, {int((~x.astype(bool) & y).sum())} among the {len(x) - k} without"
             )
             continue

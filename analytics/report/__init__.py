@@ -14,11 +14,12 @@ The package, from the bottom up (imports point only upwards in this list):
 
 - ``charts`` (the figures), ``html``: escaping, tags, tables, badges, ``Section``, the styles,
   ``setup_notebook``; ``format``: numbers, intervals, times, months, shared labels;
+- ``scope``: what a report covers (``restrict_systems``, ``restrict_teams``);
 - ``context``: ``ExecutiveContext`` / ``executive_context``, ``ReleaseContext`` /
   ``release_context`` (from a folder or an ``Analysis``), ``reproducibility``;
-- executive sections: ``executive`` (headline, trends, breakdowns, DORA), ``failures`` (failed
-  releases, detection paths, risk attribution), ``audit`` (process audit, data quality, also in
-  the review), ``takeaway``;
+- executive sections: ``executive`` (headline, trends, DORA), ``groups`` (the breakdowns),
+  ``failures`` (failed releases, detection paths, risk attribution), ``audit`` (process audit,
+  data quality, also in the review), ``takeaway``;
 - post-release review sections: ``review`` (release diff, path, rollout chart, incident review,
   operator log), ``versions`` (version comparison and its diagnostics), ``verdict``;
 - ``showcase``: the most instructive release and the latest complete month (``analytics report``);
@@ -50,15 +51,14 @@ from analytics.report.context import (
     min_trend_n,
     release_context,
     reproducibility,
-    restrict_systems,
     trend_months,
     trend_release_ids,
 )
 from analytics.report.executive import (
     DORA_METRICS,
-    breakdowns,
     dora,
     headline,
+    headline_sentences,
     trends,
 )
 from analytics.report.failures import (
@@ -78,6 +78,7 @@ from analytics.report.format import (
     fmt_usd,
     month_name,
 )
+from analytics.report.groups import breakdowns
 from analytics.report.html import (
     RESIZE_SCRIPT,
     STYLE,
@@ -95,6 +96,7 @@ from analytics.report.review import (
     release_path,
     rollout_chart,
 )
+from analytics.report.scope import restrict_releases, restrict_systems, restrict_teams
 from analytics.report.showcase import (
     latest_complete_month,
     most_instructive_release,
@@ -157,6 +159,7 @@ __all__ = [
     "fmt_time",
     "fmt_usd",
     "headline",
+    "headline_sentences",
     "hours_between",
     "incident_review",
     "latest_complete_month",
@@ -172,7 +175,9 @@ __all__ = [
     "release_verdict",
     "render_report",
     "reproducibility",
+    "restrict_releases",
     "restrict_systems",
+    "restrict_teams",
     "risk",
     "rollout_chart",
     "setup_notebook",

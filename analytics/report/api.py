@@ -26,6 +26,7 @@ from analytics.report import (
     context,
     executive,
     failures,
+    groups,
     review,
     showcase,
     takeaway,
@@ -62,8 +63,9 @@ class ExecutiveReport(ExecutiveContext):
         return executive.trends(self)
 
     def breakdowns(self) -> Section:
-        """CFR-DQ by risk tier, system and changed component (``executive.breakdowns``)."""
-        return executive.breakdowns(self)
+        """CFR-DQ by risk tier, team, system and changed component
+        (``groups.breakdowns``)."""
+        return groups.breakdowns(self)
 
     def failed_releases(self) -> Section:
         """The month's failed releases and how they were detected (``failures.failed_releases``)."""
@@ -142,13 +144,15 @@ def executive_report(
     *,
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
+    teams: str | Sequence[str] | None = None,
 ) -> ExecutiveReport:
     """The executive report of ``month`` (``YYYY-MM``) as of ``as_of`` (ISO 8601 with offset).
 
     ``source``: a dataset folder (loaded and analysed once; ``policy``: a policy file, default
     the folder's ``policy.yaml`` or the shipped one; ``systems``: only these systems) or an
-    ``Analysis`` computed at ``as_of`` (used as it is: no ``policy`` or ``systems`` then)."""
-    return _as(ExecutiveReport, executive_context(source, month, as_of, policy, systems))
+    ``Analysis`` computed at ``as_of`` (used as it is: no ``policy`` or ``systems`` then).
+    ``teams``: only the releases of these teams (``releases.team``), either source."""
+    return _as(ExecutiveReport, executive_context(source, month, as_of, policy, systems, teams))
 
 
 def release_review(

@@ -8,8 +8,9 @@ from analytics.core.policy import TIER_RANK
 from analytics.core.results import RateResult
 from analytics.governance.findings import FINDING_CODES
 from analytics.report.context import ExecutiveContext, ReleaseContext
-from analytics.report.format import MAX_FINDINGS_LISTED, fmt_interval, fmt_pct
+from analytics.report.format import MAX_FINDINGS_LISTED, counted, fmt_interval, fmt_pct
 from analytics.report.html import Section, _p, _section, _table
+from analytics.stats.change import plural
 
 # ---------------------------------------------------------------- executive: process health
 
@@ -51,7 +52,7 @@ def process_audit(ctx: ExecutiveContext) -> Section:
         [
             "stop conditions ignored",
             str(stop.count),
-            f"{len(stop.release_ids)} releases",
+            plural(len(stop.release_ids), "release"),
             "",
             ", ".join(stop.release_ids),
         ]
@@ -163,10 +164,11 @@ def data_quality(ctx: ExecutiveContext | ReleaseContext) -> Section:
         takeaway = ["The dataset loaded without a single data-quality finding."]
     else:
         takeaway = [
-            f"{n_err} error(s) and {n_warn} warning(s) in the dataset; {excluded} row(s) "
-            "were left out and every exclusion is counted below, so totals reconcile."
+            f"{plural(n_err, 'error')} and {plural(n_warn, 'warning')} in the dataset; "
+            f"{counted(excluded, 'row')} left out and every exclusion is counted below, so "
+            "totals reconcile."
             if q.reconciles()
-            else f"{n_err} error(s) and {n_warn} warning(s) in the dataset; the row counts "
-            "below do NOT reconcile."
+            else f"{plural(n_err, 'error')} and {plural(n_warn, 'warning')} in the dataset; the "
+            "row counts below do NOT reconcile."
         ]
     return _section("data_quality", takeaway, counts, values, summary, detail)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,13 +23,14 @@ from analytics.core.errors import DataError
 from analytics.core.periods import month_range, parse_as_of
 from analytics.core.policy import Policy
 from analytics.data.io import Dataset, load_dataset
-from analytics.data.rollup import Rollup
 from analytics.governance.health import ProcessHealth, process_health
 from analytics.governance.risk import RiskAttribution, risk_attribution
 from analytics.metrics.detection import DetectionPotential, detection_potentials
 from analytics.metrics.releases import deployed_in_month, month_expr
 from analytics.report.format import fmt_time, month_name
 from analytics.report.html import Safe, Section, _h, _join, _p, _tag
+from analytics.report.scope import names, restrict_systems, restrict_teams, scope_text
+from analytics.stats.change import plural
 
 
 def trend_months(policy: Policy) -> int:
@@ -43,6 +44,12 @@ def min_trend_n(policy: Policy) -> int:
     return int(policy.section("reports")["min_trend_n"])
 
 
+def min_group_releases(policy: Policy) -> int:
+    """A group (a breakdown row, a team's or a system's view) with fewer releases shows its
+    counts, not a rate (policy ``risk.min_group_releases``, the floor of the risk section)."""
+    return int(policy.section("risk")["min_group_releases"])
+
+
 # ---------------------------------------------------------------- loading
 
 
@@ -52,14 +59,6 @@ def _as_datetime(as_of: str | datetime) -> datetime:
             raise DataError("as_of needs a timezone offset")
         return as_of
     return parse_as_of(as_of)
-
-
-def _systems(systems: str | Sequence[str] | None) -> tuple[str, ...]:
-    if systems is None:
-        return ()
-    if isinstance(systems, str):
-        return tuple(s.strip() for s in systems.split(",") if s.strip())
-    return tuple(str(s) for s in systems)
 
 
 Source = str | Path | Analysis  # a dataset folder, or an Analysis already computed
@@ -100,7 +99,8 @@ def _check_compared(analysis: Analysis, months: Sequence[str]) -> None:
     ]
     if missing:
         raise DataError(
-            f"the analysis did not compare {len(missing)} release(s) of {', '.join(months)} "
+            f"the analysis did not compare {plural(len(missing), 'release')} of "
+            f"{', '.join(months)} "
             f"(e.g. {missing[0]}); analyse with months=None or including these months"
         )
 
@@ -114,47 +114,6 @@ def _dataset_policy(ds: Dataset) -> str | None:
     if ds.source and Path(src) == Path(ds.source) / "policy.yaml":
         return None
     return src
-
-
-def restrict_systems(ds: Dataset, systems: Sequence[str]) -> Dataset:
-    """The dataset limited to the releases, incidents and telemetry of ``systems`` (all tables
-    that name a release keep only rows of those releases). An empty selection keeps everything;
-    an unknown system name is a ``DataError``."""
-    if not systems:
-        return ds
-    known = set(ds.releases["system"].drop_nulls().to_list())
-    unknown = sorted(set(systems) - known)
-    if unknown:
-        raise DataError(
-            f"unknown system(s): {', '.join(unknown)}; the dataset has {', '.join(sorted(known))}"
-        )
-    keep = list(systems)
-    releases = ds.releases.filter(pl.col("system").is_in(keep))
-    ids = releases["release_id"].implode()
-
-    def by_release(df: pl.DataFrame) -> pl.DataFrame:
-        return df.filter(pl.col("release_id").is_in(ids))
-
-    rollup = ds.telemetry_rollup
-    if rollup is not None:
-        rollup = Rollup(
-            cases=rollup.cases.filter(pl.col("system").is_in(keep)),
-            latency=rollup.latency.filter(pl.col("system").is_in(keep)),
-        )
-    return replace(
-        ds,
-        releases=releases,
-        evidence=by_release(ds.evidence),
-        gates=by_release(ds.gates),
-        rollout_stages=by_release(ds.rollout_stages),
-        approvals=by_release(ds.approvals),
-        operator_decisions=by_release(ds.operator_decisions),
-        incidents=ds.incidents.filter(pl.col("system").is_in(keep)),
-        telemetry=None
-        if ds.telemetry is None
-        else ds.telemetry.filter(pl.col("system").is_in(keep)),
-        telemetry_rollup=rollup,
-    )
 
 
 @dataclass(frozen=True)
@@ -213,7 +172,8 @@ class ExecutiveContext:
     """Everything the executive report shows for one month, computed once.
 
     ``history``: the monthly KPIs of the ``reports.trend_months`` months ending with ``month``,
-    oldest first (the last one is ``kpis``). ``audit``/``health``: the release-process audit."""
+    oldest first (the last one is ``kpis``). ``audit``/``health``: the release-process audit.
+    ``systems``/``teams``: what the report is restricted to (empty: the whole organisation)."""
 
     month: str
     as_of: datetime
@@ -226,6 +186,7 @@ class ExecutiveContext:
     detection: Mapping[str, DetectionPotential]
     detection_note: str
     systems: tuple[str, ...]
+    teams: tuple[str, ...]
     provenance: Provenance
 
     @property
@@ -237,24 +198,31 @@ class ExecutiveContext:
         """The month's deployed releases (rows of ``analysis.releases``)."""
         return deployed_in_month(self.analysis.releases, self.month, self.as_of)
 
+    @property
+    def alpha(self) -> float:
+        return self.analysis.dataset.policy.alpha
+
+    @property
+    def rate_floor(self) -> int:
+        """A view of some systems (or teams) with fewer releases than this in a month shows
+        counts, not rates (``min_group_releases``); 0 for the whole organisation."""
+        scoped = self.systems or self.teams
+        return min_group_releases(self.analysis.dataset.policy) if scoped else 0
+
+    @property
+    def title(self) -> str:
+        return f"AI release report: {month_name(self.month)}"
+
+    @property
+    def subtitle(self) -> str:
+        return (
+            f"{plural(self.kpis.releases_deployed, 'release')} deployed in {self.month} · "
+            f"{scope_text(self.systems, self.teams)} · data as of {fmt_time(self.as_of)}"
+        )
+
     def _repr_html_(self) -> str:
-        scope = ", ".join(self.systems) if self.systems else "all systems"
-        sub = (
-            f"{self.kpis.releases_deployed} releases deployed in {self.month} · {scope} · "
-            f"data as of {fmt_time(self.as_of)}"
-        )
-        return str(
-            _tag(
-                "div",
-                _join(
-                    [
-                        _tag("h1", f"AI release report: {month_name(self.month)}"),
-                        _p(sub, cls="ra-subtitle"),
-                    ]
-                ),
-                "ra-title ra-report",
-            )
-        )
+        head = [_tag("h1", self.title), _p(self.subtitle, cls="ra-subtitle")]
+        return str(_tag("div", _join(head), "ra-title ra-report"))
 
 
 def executive_context(
@@ -263,14 +231,16 @@ def executive_context(
     as_of: str | datetime,
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
+    teams: str | Sequence[str] | None = None,
 ) -> ExecutiveContext:
     """The month's KPIs, the 12-month history and the process audit as of ``as_of`` (ISO 8601
     with offset). ``source``: a dataset folder (loaded once and analysed once) or an
     ``Analysis`` already computed at ``as_of`` (not analysed again; it must cover the trend
-    months and every system). ``systems``: restrict to these systems (a list or a
-    comma-separated string; None = all)."""
+    months and every system). ``systems``: restrict to these systems; ``teams``: to the
+    releases of these teams (``releases.team``, cut after the analysis: ``analytics.report.scope``);
+    each a list or a comma-separated string, None = all."""
     when = _as_datetime(as_of)
-    chosen = _systems(systems)
+    chosen, chosen_teams = names(systems), names(teams)
     if isinstance(source, Analysis):
         analysis = _given_analysis(source, when, policy, chosen)
         months = month_range(month, trend_months(analysis.dataset.policy))
@@ -287,6 +257,7 @@ def executive_context(
         "as_of": when.isoformat(),
         "policy": policy,
         "systems": list(chosen) or None,
+        "teams": list(chosen_teams) or None,
     }
     command = [
         "executive",
@@ -294,12 +265,13 @@ def executive_context(
         month,
         *(["--policy", str(policy)] if policy is not None else []),
         *(["--systems", ",".join(chosen)] if chosen else []),
+        *(["--teams", ",".join(chosen_teams)] if chosen_teams else []),
     ]
     return _executive(
-        analysis,
+        restrict_teams(analysis, chosen_teams),
         month,
         months,
-        chosen,
+        (chosen, chosen_teams),
         _provenance(analysis.dataset, data_dir, when, params, command),
     )
 
@@ -308,7 +280,7 @@ def _executive(
     analysis: Analysis,
     month: str,
     months: Sequence[str],
-    systems: tuple[str, ...],
+    scope: tuple[tuple[str, ...], tuple[str, ...]],
     provenance: Provenance,
 ) -> ExecutiveContext:
     """The executive context of ``month`` read off ``analysis`` (``months``: the trend window)."""
@@ -335,7 +307,8 @@ def _executive(
         risk_attribution=risk,
         detection=detection,
         detection_note=note,
-        systems=systems,
+        systems=scope[0],
+        teams=scope[1],
         provenance=provenance,
     )
 

@@ -1,15 +1,16 @@
-"""Executive report sections: the headline tiles, the trends, the breakdowns and DORA."""
+"""Executive report sections: the headline tiles, the trends and DORA (the breakdowns are in
+``breakdowns``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
-import polars as pl
 
 from analytics.analysis.kpis import MonthlyKpis
-from analytics.core.policy import TIER_RANK
 from analytics.core.results import DurationResult, EstimateResult, RateResult
 from analytics.metrics.dora import dora_benchmarks
 from analytics.report import charts
@@ -17,12 +18,24 @@ from analytics.report.context import ExecutiveContext
 from analytics.report.format import (
     _rate_text,
     _status_note,
+    be,
+    change_note,
+    counted,
     fmt_hours,
     fmt_interval,
     fmt_pct,
     fmt_usd,
+    share,
 )
-from analytics.report.html import Safe, Section, _h, _join, _p, _section, _table, _tag
+from analytics.report.html import Safe, Section, _h, _join, _section, _table, _tag
+from analytics.stats.change import (
+    ChangeTest,
+    estimate_change,
+    p_chart,
+    plural,
+    rate_change,
+    se_from_interval,
+)
 from analytics.stats.summaries import rate
 
 # ---------------------------------------------------------------- executive: headline
@@ -37,14 +50,6 @@ def _delta_class(diff: float | None, worse: str) -> str:
 
 def _arrow(diff: float) -> str:
     return "▲" if diff > 0 else ("▼" if diff < 0 else "=")
-
-
-def _overlap(
-    a_low: float | None, a_high: float | None, b_low: float | None, b_high: float | None
-) -> bool | None:
-    if None in (a_low, a_high, b_low, b_high):
-        return None
-    return not (a_high < b_low or b_high < a_low)  # type: ignore[operator]
 
 
 def _tile(
@@ -67,22 +72,35 @@ def _tile(
     return _tag("div", _join(parts), "ra-tile")
 
 
-def _rate_delta(cur: RateResult, prev: RateResult | None, prev_month: str, worse: str) -> Safe:
+@dataclass(frozen=True)
+class _Compare:
+    """What every tile compares with: the previous month's name, the interval level, alpha, and
+    the releases below which a rate is shown as counts (``ExecutiveContext.rate_floor``)."""
+
+    month: str
+    level: str
+    alpha: float
+    floor: int
+
+
+def _rate_delta(cur: RateResult, prev: RateResult | None, c: _Compare, worse: str) -> Safe:
+    """The change of a rate from the previous month, with the result of Fisher's exact test."""
     if prev is None or prev.value is None or cur.value is None:
         return _tag(
             "div",
-            f"no comparison with {prev_month}: no releases there"
+            f"no comparison with {c.month}: no releases there"
             if prev is not None and prev.value is None
             else "no comparison",
             "ra-tile-delta ra-flat",
         )
     diff = cur.value - prev.value
-    ov = _overlap(cur.ci_low, cur.ci_high, prev.ci_low, prev.ci_high)
-    noise = " · intervals overlap" if ov else (" · intervals apart" if ov is False else "")
-    text = (
-        f"{_arrow(diff)} {abs(diff) * 100:.1f} pp vs {prev_month} "
-        f"({fmt_pct(prev.value)}, {prev.numerator} of {prev.denominator}){noise}"
-    )
+    test = rate_change(cur.numerator, cur.denominator, prev.numerator, prev.denominator, c.alpha)
+    if min(cur.denominator, prev.denominator) < c.floor:
+        text = f"{_arrow(diff)} vs {prev.numerator} of {prev.denominator} in {c.month}"
+    else:
+        text = f"{_arrow(diff)} {abs(diff) * 100:.1f} pp vs {share(prev)} in {c.month}"
+    note = change_note(test)
+    text += f" · {note}" if note else ""
     return _tag("div", text, f"ra-tile-delta {_delta_class(diff, worse)}")
 
 
@@ -97,15 +115,27 @@ def _duration_delta(cur: DurationResult, prev: DurationResult | None, prev_month
     return _tag("div", text, f"ra-tile-delta {_delta_class(diff, 'up')}")
 
 
-def _estimate_delta(cur: EstimateResult, prev: EstimateResult | None, prev_month: str) -> Safe:
+def _estimate_delta(cur: EstimateResult, prev: EstimateResult | None, c: _Compare) -> Safe:
+    """The change of a mean from the previous month, with the z test of the difference."""
     if prev is None or prev.mean is None or cur.mean is None:
-        return _tag("div", f"no comparison with {prev_month}", "ra-tile-delta ra-flat")
+        return _tag("div", f"no comparison with {c.month}", "ra-tile-delta ra-flat")
     diff = cur.mean - prev.mean
     rel = f", {diff / prev.mean:+.1%}" if prev.mean else ""
-    ov = _overlap(cur.ci_low, cur.ci_high, prev.ci_low, prev.ci_high)
-    noise = " · intervals overlap" if ov else (" · intervals apart" if ov is False else "")
-    text = f"{_arrow(diff)} {fmt_usd(abs(diff))}{rel} vs {prev_month} ({fmt_usd(prev.mean)}){noise}"
+    note = change_note(_estimate_test(cur, prev, c.alpha))
+    text = f"{_arrow(diff)} {fmt_usd(abs(diff))}{rel} vs {c.month} ({fmt_usd(prev.mean)})"
+    text += f" · {note}" if note else ""
     return _tag("div", text, f"ra-tile-delta {_delta_class(diff, 'up')}")
+
+
+def _estimate_test(cur: EstimateResult, prev: EstimateResult, alpha: float) -> ChangeTest:
+    """The z test of ``cur - prev``, the standard errors read off their normal intervals."""
+    return estimate_change(
+        cur.mean,
+        se_from_interval(cur.ci_low, cur.ci_high, alpha),
+        prev.mean,
+        se_from_interval(prev.ci_low, prev.ci_high, alpha),
+        alpha,
+    )
 
 
 def _duration_value(d: DurationResult) -> tuple[str, list[str]]:
@@ -121,40 +151,72 @@ def _duration_value(d: DurationResult) -> tuple[str, list[str]]:
 
 def headline(ctx: ExecutiveContext) -> Section:
     """The five KPI tiles of the month (CFR-DQ, MTTD, MTTM, evidence completeness, unit cost),
-    each with its counts, interval and the change from the previous month."""
+    each with its counts, interval and the change from the previous month (tested: Fisher's
+    exact test for the rates, the z test of the difference for unit cost)."""
     k, p = ctx.kpis, ctx.previous
-    pm = p.month if p else "previous month"
-    level = f"{1 - ctx.analysis.dataset.policy.alpha:.0%}"
+    c = _Compare(
+        p.month if p else "previous month", f"{1 - ctx.alpha:.0%}", ctx.alpha, ctx.rate_floor
+    )
     tiles = [
-        _cfr_tile(k, p, pm, level),
-        *_duration_tiles(k, p, pm),
-        _evidence_tile(k, p, pm, level),
-        _unit_cost_tile(k, p, pm, level),
+        _cfr_tile(k, p, c),
+        *_duration_tiles(k, p, c.month),
+        _evidence_tile(k, p, c),
+        _unit_cost_tile(k, p, c),
     ]
-    takeaway = [_headline_sentence(ctx)]
+    return _section("headline", headline_sentences(ctx), _tag("div", _join(tiles), "ra-tiles"))
+
+
+def headline_sentences(ctx: ExecutiveContext) -> list[str]:
+    """The sentences above the tiles: releases and failures of the month, and the releases still
+    inside their windows (also the first lines of ``analytics report executive --format md``)."""
+    k = ctx.kpis
+    cfr = k.change_failure_rate
+    n = k.releases_deployed
+    if n == 0:
+        return [f"No release was deployed in {ctx.month}; there is nothing to measure."]
+    few = n < ctx.rate_floor
+    out = [
+        f"{counted(n, 'release')} deployed in {ctx.month}"
+        + (f" (fewer than {ctx.rate_floor}: counts, not rates)" if few else "")
+        + f"; {cfr.numerator} degraded decision quality"
+        + ("." if few else f" ({fmt_pct(cfr.value)}).")
+    ]
     if k.immature_releases:
-        takeaway.append(
-            f"{len(k.immature_releases)} of the {k.releases_deployed} releases are still inside "
-            "their observation or attribution window: these figures can still rise."
+        out.append(
+            f"{len(k.immature_releases)} of the {plural(n, 'release')} "
+            f"{be(len(k.immature_releases))} still inside their observation or attribution "
+            "window: these figures can still rise."
         )
-    return _section("headline", takeaway, _tag("div", _join(tiles), "ra-tiles"))
+    return out
 
 
-def _cfr_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) -> Safe:
+def _rate_value(r: RateResult, c: _Compare, what: str) -> tuple[str, str]:
+    """A rate tile's value and first detail line: the share with its interval, or only the
+    counts when the view has fewer releases than ``c.floor``."""
+    counts = f"{r.numerator} of {plural(r.denominator, 'release')} {what}"
+    if r.denominator < c.floor:
+        return f"{r.numerator} of {r.denominator}", f"{counts} · too few for a rate"
+    interval = fmt_interval(r.ci_low, r.ci_high, fmt_pct)
+    return fmt_pct(r.value), f"{counts} · {c.level} CI {interval}"
+
+
+def _cfr_tile(k: MonthlyKpis, p: MonthlyKpis | None, c: _Compare) -> Safe:
     """CFR-DQ: the share, its interval, failures by signal and the classic DORA rate beside it."""
     cfr = k.change_failure_rate
     sig = cfr.extra.get("by_signal", {})
     sig_text = " · ".join(f"{s} {n}" for s, n in sig.items()) if sig else ""
+    value, counts = _rate_value(cfr, c, "failed")
+    dora = k.dora_change_failure_rate
+    dora_text = share(dora, c.floor) if dora.value is not None else _rate_text(dora)
     return _tile(
         "Change failure rate (decision quality)",
-        fmt_pct(cfr.value),
+        value,
         [
-            f"{cfr.numerator} of {cfr.denominator} releases failed"
-            f" · {level} CI {fmt_interval(cfr.ci_low, cfr.ci_high, fmt_pct)}",
+            counts,
             f"failures by signal: {sig_text}" if sig_text else "",
-            f"classic DORA CFR {_rate_text(k.dora_change_failure_rate)}",
+            f"classic DORA CFR {dora_text}",
         ],
-        _rate_delta(cfr, p.change_failure_rate if p else None, pm, "up"),
+        _rate_delta(cfr, p.change_failure_rate if p else None, c, "up"),
         cfr.status,
         cfr.message,
     )
@@ -181,27 +243,25 @@ def _duration_tiles(k: MonthlyKpis, p: MonthlyKpis | None, pm: str) -> list[Safe
     return tiles
 
 
-def _evidence_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) -> Safe:
+def _evidence_tile(k: MonthlyKpis, p: MonthlyKpis | None, c: _Compare) -> Safe:
     """Evidence completeness: the share of releases with every required item."""
     ev = k.evidence_completeness
+    value, counts = _rate_value(ev, c, "had every required item")
     return _tile(
         "Evidence completeness",
-        fmt_pct(ev.value),
-        [
-            f"{ev.numerator} of {ev.denominator} releases had every required item"
-            f" · {level} CI {fmt_interval(ev.ci_low, ev.ci_high, fmt_pct)}"
-        ],
-        _rate_delta(ev, p.evidence_completeness if p else None, pm, "down"),
+        value,
+        [counts],
+        _rate_delta(ev, p.evidence_completeness if p else None, c, "down"),
         ev.status,
         ev.message,
     )
 
 
-def _unit_cost_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) -> Safe:
+def _unit_cost_tile(k: MonthlyKpis, p: MonthlyKpis | None, c: _Compare) -> Safe:
     """Unit process cost: the month's mean per case and the releases' impact on it."""
     uc, imp = k.unit_cost_usd, k.unit_cost_impact_usd
     detail = [
-        f"mean per case over {uc.n:,} cases · {level} CI "
+        f"mean per case over {uc.n:,} cases · {c.level} CI "
         f"{fmt_interval(uc.ci_low, uc.ci_high, fmt_usd)}"
         if uc.mean is not None
         else (uc.message or "no telemetry")
@@ -210,7 +270,7 @@ def _unit_cost_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) 
         detail.append(
             f"release impact {fmt_usd(imp.mean, signed=True)} per case "
             f"({fmt_interval(imp.ci_low, imp.ci_high, lambda v: fmt_usd(v, True))}, "
-            f"{imp.n} releases)"
+            f"{plural(imp.n, 'release')})"
         )
     else:
         detail.append(f"release impact: {imp.message or 'not available'}")
@@ -218,22 +278,10 @@ def _unit_cost_tile(k: MonthlyKpis, p: MonthlyKpis | None, pm: str, level: str) 
         "Unit process cost (USD per case)",
         fmt_usd(uc.mean),
         detail,
-        _estimate_delta(uc, p.unit_cost_usd if p else None, pm),
+        _estimate_delta(uc, p.unit_cost_usd if p else None, c),
         uc.status,
         uc.message if uc.mean is not None else "",
     )
-
-
-def _headline_sentence(ctx: ExecutiveContext) -> str:
-    k = ctx.kpis
-    cfr = k.change_failure_rate
-    if k.releases_deployed == 0:
-        return f"No release was deployed in {ctx.month}; there is nothing to measure."
-    text = (
-        f"{k.releases_deployed} releases were deployed in {ctx.month}; "
-        f"{cfr.numerator} degraded decision quality ({fmt_pct(cfr.value)})."
-    )
-    return text
 
 
 # ---------------------------------------------------------------- executive: trends
@@ -310,8 +358,8 @@ def _trend_figures(ctx: ExecutiveContext) -> list[go.Figure]:
 
 
 def _trend_sentences(ctx: ExecutiveContext) -> list[str]:
-    """The month against the earlier months of the window: pooled rates, the range of the
-    monthly medians and means."""
+    """The month against the earlier months of the window: pooled rates with the month's place
+    on a p-chart of the window, the range of the monthly medians and means."""
     h = ctx.history
     alpha = ctx.analysis.dataset.policy.alpha
     takeaway: list[str] = []
@@ -328,146 +376,50 @@ def _trend_sentences(ctx: ExecutiveContext) -> list[str]:
             if now.value is not None and pooled.value is not None:
                 takeaway.append(
                     f"{label}: {_rate_text(now)} in {cur.month}, against "
-                    f"{_rate_text(pooled)} pooled over {span}."
+                    f"{_rate_text(pooled)} pooled over {span}; {_p_chart_clause(h, pick)}."
                 )
         for label, pick in (("MTTD", lambda m: m.mttd_hours), ("MTTM", lambda m: m.mttm_hours)):
             meds = [pick(m).median for m in earlier if pick(m).median is not None]
             now_d = pick(cur)
             if now_d.median is not None and meds:
                 takeaway.append(
-                    f"{label}: median {fmt_hours(now_d.median)} in {cur.month}; monthly medians "
-                    f"ranged {fmt_hours(min(meds))} to {fmt_hours(max(meds))} over {span}."
+                    f"{label}: median {fmt_hours(now_d.median)} in {cur.month}; "
+                    f"{_range_text('monthly medians', meds, fmt_hours)} over {span}."
                 )
         costs = [m.unit_cost_usd.mean for m in earlier if m.unit_cost_usd.mean is not None]
         if cur.unit_cost_usd.mean is not None and costs:
             takeaway.append(
-                f"Unit cost: {fmt_usd(cur.unit_cost_usd.mean)} per case in {cur.month}; monthly "
-                f"means ranged {fmt_usd(min(costs))} to {fmt_usd(max(costs))} over {span}."
+                f"Unit cost: {fmt_usd(cur.unit_cost_usd.mean)} per case in {cur.month}; "
+                f"{_range_text('monthly means', costs, fmt_usd)} over {span}."
             )
     if not takeaway:
         takeaway.append("There is not enough history before this month for a trend statement.")
     return takeaway
 
 
-# ---------------------------------------------------------------- executive: breakdowns
+def _range_text(what: str, values: Sequence[float], fmt: Any) -> str:
+    """``monthly medians ranged 2.0 h to 9.0 h``, or ``the monthly median was 2.0 h`` for one."""
+    if len(values) == 1:
+        return f"the {what[:-1]} was {fmt(values[0])}"
+    return f"{what} ranged {fmt(min(values))} to {fmt(max(values))}"
 
 
-def _group_rates(
-    df: pl.DataFrame, by: str, alpha: float
-) -> list[tuple[str, RateResult, RateResult, RateResult, int]]:
-    """Per group: CFR-DQ, classic DORA CFR, evidence completeness, misclassified count."""
-    if df.height == 0:
-        return []
-    agg = (
-        df.group_by(by)
-        .agg(
-            pl.len().alias("n"),
-            pl.col("failed").fill_null(False).sum().alias("failed"),
-            pl.col("dora_failed").fill_null(False).sum().alias("dora"),
-            pl.col("evidence_complete").fill_null(False).sum().alias("complete"),
-            pl.col("misclassified").fill_null(False).sum().alias("miscl"),
+def _p_chart_clause(history: Sequence[MonthlyKpis], pick: Any) -> str:
+    """Where the last month of ``history`` falls on a p-chart of the window (3-sigma limits
+    around the pooled rate, ``analytics.stats.change.p_chart``)."""
+    rates = [pick(m) for m in history]
+    chart = p_chart([r.numerator for r in rates], [r.denominator for r in rates])
+    last = len(rates) - 1
+    if math.isnan(chart.lower[last]):
+        return "no p-chart limit for a month without releases"
+    if last in chart.outside:
+        return (
+            f"outside the p-chart's 3-sigma limits ({fmt_pct(chart.lower[last])} to "
+            f"{fmt_pct(chart.upper[last])}): a signal, not month-to-month noise"
         )
-        .with_columns(pl.col(by).cast(pl.String).fill_null("(unknown)"))
-        .sort(["n", by], descending=[True, False])
-    )
-    return [
-        (
-            r[by],
-            rate(r["failed"], r["n"], alpha),
-            rate(r["dora"], r["n"], alpha),
-            rate(r["complete"], r["n"], alpha),
-            int(r["miscl"]),
-        )
-        for r in agg.iter_rows(named=True)
-    ]
-
-
-def _tier_order(rows: list, key: int = 0) -> list:
-    return sorted(rows, key=lambda r: -TIER_RANK.get(r[key], -1))
-
-
-def breakdowns(ctx: ExecutiveContext) -> Section:
-    """CFR-DQ of the month by effective risk tier, by system and by changed component (a release
-    that changed several components counts once in each), with counts and intervals."""
-    alpha = ctx.analysis.dataset.policy.alpha
-    cohort = ctx.cohort
-    if cohort.height == 0:
-        return _section("breakdowns", [f"No release was deployed in {ctx.month}."])
-    comp = cohort.explode("changed_components").rename({"changed_components": "changed_component"})
-    dims = [
-        (
-            "effective_tier",
-            "effective risk tier",
-            _tier_order(_group_rates(cohort, "effective_tier", alpha)),
-        ),
-        ("system", "system", _group_rates(cohort, "system", alpha)),
-        ("changed_component", "changed component", _group_rates(comp, "changed_component", alpha)),
-    ]
-    parts: list[Any] = []
-    takeaway: list[str] = []
-    for _col, label, rows in dims:
-        if not rows:
-            continue
-        fig = charts.rate_bars(
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            title=f"CFR-DQ by {label}, {ctx.month}",
-            x_title=label,
-            y_title="failed releases (%)",
-            level=1 - alpha,
-        )
-        table = _table(
-            [
-                label,
-                "releases",
-                "CFR-DQ",
-                "interval",
-                "classic DORA CFR",
-                "evidence complete",
-                "misclassified",
-            ],
-            [
-                [
-                    r[0],
-                    r[1].denominator,
-                    f"{fmt_pct(r[1].value)} ({r[1].numerator})",
-                    fmt_interval(r[1].ci_low, r[1].ci_high, fmt_pct),
-                    f"{fmt_pct(r[2].value)} ({r[2].numerator})",
-                    f"{fmt_pct(r[3].value)} ({r[3].numerator})",
-                    r[4],
-                ]
-                for r in rows
-            ],
-            numeric=(1, 2, 4, 5, 6),
-        )
-        parts += [fig, table]
-        takeaway.append(_spread_sentence(label, rows))
-    note = _p(
-        "A release that changed several components is counted under each of them, so the "
-        "component rows add up to more than the month's releases.",
-        cls="ra-muted",
-    )
-    return Section("breakdowns", (*parts, note), tuple(t for t in takeaway if t))
-
-
-def _spread_sentence(label: str, rows: list) -> str:
-    rated = [r for r in rows if r[1].value is not None]
-    if len(rated) < 2:
-        return ""
-    hi = max(rated, key=lambda r: (r[1].value, r[1].denominator))
-    lo = min(rated, key=lambda r: (r[1].value, -r[1].denominator))
-    if hi[1].value == lo[1].value:
-        return f"By {label}: every group failed at the same rate ({fmt_pct(hi[1].value)})."
-    ov = _overlap(hi[1].ci_low, hi[1].ci_high, lo[1].ci_low, lo[1].ci_high)
-    verdict = (
-        "the intervals overlap, so this difference is not conclusive at these counts"
-        if ov
-        else "the intervals do not overlap"
-    )
     return (
-        f"By {label}: highest CFR-DQ in {hi[0]} ({hi[1].numerator} of {hi[1].denominator}, "
-        f"{fmt_pct(hi[1].value)}), lowest in {lo[0]} ({lo[1].numerator} of "
-        f"{lo[1].denominator}, {fmt_pct(lo[1].value)}); {verdict}."
+        f"within the p-chart's 3-sigma limits ({fmt_pct(chart.lower[last])} to "
+        f"{fmt_pct(chart.upper[last])}), no signal"
     )
 
 

@@ -15,8 +15,9 @@ from analytics.core.columns import MTTM_INVALID
 from analytics.governance.risk import GroupRisk
 from analytics.metrics.detection import DetectionPotential, detection_summary
 from analytics.report.context import ExecutiveContext, _release_incidents, trend_months
-from analytics.report.format import DETECTION_LABELS, fmt_hours, fmt_pct, fmt_time
+from analytics.report.format import DETECTION_LABELS, be, fmt_hours, fmt_pct, fmt_time
 from analytics.report.html import Safe, Section, _h, _p, _section, _table, _ul
+from analytics.stats.change import plural
 
 # ---------------------------------------------------------------- executive: failed releases
 
@@ -118,7 +119,7 @@ def failed_releases(ctx: ExecutiveContext) -> Section:
     table = _table(headers, rows, numeric=(6,))
     late = failed.filter(pl.col("detected_at").is_null())
     takeaway = [
-        f"{failed.height} of {cohort.height} releases deployed in {ctx.month} failed by "
+        f"{failed.height} of {plural(cohort.height, 'release')} deployed in {ctx.month} failed by "
         f"decision quality."
     ]
     detected = failed.filter(pl.col("detection_hours").is_not_null())
@@ -137,7 +138,8 @@ def failed_releases(ctx: ExecutiveContext) -> Section:
         )
     if late.height:
         takeaway.append(
-            f"{late.height} failure(s) have no operational detection yet: "
+            f"{plural(late.height, 'failure')} {'has' if late.height == 1 else 'have'} no "
+            "operational detection yet: "
             f"{', '.join(late['release_id'].to_list())}."
         )
     takeaway += _detection_sentences(failed)
@@ -176,7 +178,8 @@ def _detection_sentences(failed: pl.DataFrame) -> list[str]:
             )
         return [text + "."]
     text = (
-        f"{s.n} of the {failed.height} failures were statistically visible in the "
+        f"{s.n} of the {plural(failed.height, 'failure')} {be(s.n, past=True)} statistically "
+        "visible in the "
         f"telemetry (always-valid confidence sequence) after a median of "
         f"{fmt_hours(s.median_detectable_after_hours)}"
     )
@@ -202,7 +205,8 @@ def risk(ctx: ExecutiveContext) -> Section:
     if ra_.n == 0:
         return _section("risk", [f"No release was deployed from {span}."])
     takeaway = [
-        f"{ra_.failures} of {ra_.n} releases deployed from {span} failed by decision quality."
+        f"{ra_.failures} of {plural(ra_.n, 'release')} deployed from {span} failed by decision "
+        "quality."
     ]
     rated = [g for g in ra_.groups if g.status == "ok" and g.risk_ratio is not None]
     clear = sorted(

@@ -11,6 +11,7 @@ from typing import Any
 
 from analytics.core.results import RateResult
 from analytics.report.html import Safe, _badge, _join
+from analytics.stats.change import ChangeTest, format_p, plural
 
 MAX_FINDINGS_LISTED = 25
 DETECTION_LABELS: Mapping[str, str] = {
@@ -87,6 +88,37 @@ def _rate_text(r: RateResult, unit: str = "releases") -> str:
     if r.value is None:
         return f"no data ({r.message or r.status})"
     return f"{fmt_pct(r.value)} ({r.numerator} of {r.denominator} {unit})"
+
+
+# ---------------------------------------------------------------- words
+
+
+def be(n: int, *, past: bool = False) -> str:
+    """The verb for a count: ``is``/``are`` (``was``/``were`` when ``past``)."""
+    if past:
+        return "was" if n == 1 else "were"
+    return "is" if n == 1 else "are"
+
+
+def counted(n: int, word: str, *, past: bool = True) -> str:
+    """A count, its noun and the verb: ``1 release was``, ``2 releases were``."""
+    return f"{plural(n, word)} {be(n, past=past)}"
+
+
+def share(r: RateResult, min_n: int = 0) -> str:
+    """A rate as ``50% (2 of 4)``; only the counts, ``2 of 4``, when it rests on fewer than
+    ``min_n`` (a view or group too small for a rate)."""
+    if r.value is None or r.denominator < min_n:
+        return f"{r.numerator} of {r.denominator}"
+    return f"{fmt_pct(r.value)} ({r.numerator} of {r.denominator})"
+
+
+def change_note(test: ChangeTest) -> str:
+    """The result of a change test in a few words, for a tile: ``beyond chance, p = 0.012``,
+    ``within chance, p = 0.41``; empty when there was nothing to test."""
+    if test.p_value is None:
+        return ""
+    return f"{'beyond' if test.significant else 'within'} chance, {format_p(test.p_value)}"
 
 
 def _status_note(status: str, message: str) -> Safe | None:

@@ -25,7 +25,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from analytics.analysis.kpis import parse_as_of
 from analytics.core.errors import DataError
+from analytics.core.progress import progress_iter
 
 if TYPE_CHECKING:  # nbformat, jinja2 and nbconvert are imported when a report is rendered
     import nbformat
@@ -141,11 +143,12 @@ def report_filename(
     month: str | None = None,
     release_id: str | None = None,
     systems: Sequence[str] = (),
+    teams: Sequence[str] = (),
     policy_tag: str | None = None,
     suffix: str = ".html",
 ) -> str:
     """The report's file name, from its parameters:
-    ``executive_<month>[_systems-<s>][_policy-<fingerprint>]_asof-<stamp>.html`` or
+    ``executive_<month>[_systems-<s>][_teams-<t>][_policy-<fingerprint>]_asof-<stamp>.html`` or
     ``post_release_<release id>[_policy-<fingerprint>]_asof-<stamp>.html``; every part
     sanitised with ``safe_name``."""
     parts = [kind]
@@ -155,6 +158,8 @@ def report_filename(
         parts.append(month)
         if systems:
             parts.append("systems-" + safe_name("+".join(systems)))
+        if teams:
+            parts.append("teams-" + safe_name("+".join(teams)))
     elif kind == "post_release":
         if not release_id:
             raise DataError("a post-release report needs a release id")
@@ -308,6 +313,26 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = PDF_TIMEOUT_S
 # ---------------------------------------------------------------- rendering
 
 
+def run_jobs(
+    jobs: Sequence[tuple[str, Callable[[], Rendered]]],
+    workers: int,
+    description: str = "rendering reports",
+) -> tuple[list[Rendered], list[str]]:
+    """Run render jobs (label, thunk), ``workers`` at a time, with a progress bar on a terminal
+    (``analytics.core.progress``). Returns the reports written, sorted by file name, and one
+    message per job that failed with ``ReportError`` (the other jobs still run)."""
+    failures: list[str] = []
+    rendered: list[Rendered] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(fn): label for label, fn in jobs}
+        for fut in progress_iter(as_completed(futures), total=len(jobs), description=description):
+            try:
+                rendered.append(fut.result())
+            except ReportError as exc:  # one failed report does not stop the others
+                failures.append(f"{futures[fut]}: {exc}")
+    return sorted(rendered, key=lambda r: r.html.name), failures
+
+
 def render(
     kind: str,
     parameters: Mapping[str, Any],
@@ -317,10 +342,13 @@ def render(
     pdf: bool = False,
     notebook_dir: Path | None = None,
     cwd: Path | None = None,
+    plotlyjs_src: str | None = None,
 ) -> Rendered:
     """Execute the report notebook of ``kind`` with ``parameters`` and write ``out_dir/name``
     (and its PDF beside it when ``pdf``). All or nothing: temporary files in ``out_dir`` are
-    renamed into place only after every step succeeded."""
+    renamed into place only after every step succeeded. ``plotlyjs_src``: the name of a
+    plotly.js file in ``out_dir`` that the page loads instead of holding its own copy (a set of
+    pages, ``analytics.report.views``)."""
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -330,6 +358,10 @@ def render(
         nb = execute(notebook, parameters, cwd=cwd)
     nb, notes = strip_noise(nb)
     body = to_html(nb, title=final_html.stem)
+    if plotlyjs_src is not None:
+        from analytics.report.charts.embed import share_plotlyjs
+
+        body = share_plotlyjs(body, plotlyjs_src)
     tmp_html = out / f".{final_html.stem}.{secrets.token_hex(6)}.partial.html"
     tmp_pdf = tmp_html.with_suffix(".pdf") if pdf else None
     try:
@@ -355,13 +387,21 @@ def render_executive(
     *,
     policy: str | Path | None = None,
     systems: Sequence[str] = (),
+    teams: Sequence[str] = (),
     pdf: bool = False,
     notebook_dir: Path | None = None,
+    plotlyjs_src: str | None = None,
 ) -> Rendered:
-    """Render the executive monthly report of ``month`` as of ``as_of`` into ``out_dir``."""
+    """Render the executive monthly report of ``month`` as of ``as_of`` into ``out_dir``
+    (``systems``, ``teams``: only those; ``plotlyjs_src``: see ``render``)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
-        "executive", as_of, month=month, systems=systems, policy_tag=_policy_tag(policy)
+        "executive",
+        as_of,
+        month=month,
+        systems=systems,
+        teams=teams,
+        policy_tag=policy_tag(policy),
     )
     params = {
         "month": month,
@@ -369,8 +409,17 @@ def render_executive(
         "as_of": as_of,
         "policy": None if policy is None else str(policy),
         "systems": list(systems) or None,
+        "teams": list(teams) or None,
     }
-    return render("executive", params, out_dir, name, pdf=pdf, notebook_dir=notebook_dir)
+    return render(
+        "executive",
+        params,
+        out_dir,
+        name,
+        pdf=pdf,
+        notebook_dir=notebook_dir,
+        plotlyjs_src=plotlyjs_src,
+    )
 
 
 def render_post_release(
@@ -386,7 +435,7 @@ def render_post_release(
     """Render the post-release review of ``release_id`` as of ``as_of`` into ``out_dir``."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
-        "post_release", as_of, release_id=release_id, policy_tag=_policy_tag(policy)
+        "post_release", as_of, release_id=release_id, policy_tag=policy_tag(policy)
     )
     params = {
         "release_id": release_id,
@@ -407,19 +456,23 @@ def render_report(
     release_id: str | None = None,
     policy: str | Path | None = None,
     systems: Sequence[str] = (),
+    teams: Sequence[str] = (),
     pdf: bool = False,
 ) -> Rendered:
     """Render one report into ``out_dir``, as ``analytics report`` does: ``kind``
-    ``"executive"`` (the report of ``month``; ``systems`` optional) or ``"post_release"`` (the
-    review of ``release_id``). Returns the paths written (see ``Rendered``)."""
+    ``"executive"`` (the report of ``month``; ``systems`` and ``teams`` optional) or
+    ``"post_release"`` (the review of ``release_id``). Returns the paths written (see
+    ``Rendered``)."""
     if kind == "executive" and month is not None and release_id is None:
         return render_executive(
-            data_dir, month, as_of, out_dir, policy=policy, systems=systems, pdf=pdf
+            data_dir, month, as_of, out_dir, policy=policy, systems=systems, teams=teams, pdf=pdf
         )
-    if kind == "post_release" and release_id is not None and month is None and not systems:
+    scoped = systems or teams
+    if kind == "post_release" and release_id is not None and month is None and not scoped:
         return render_post_release(data_dir, release_id, as_of, out_dir, policy=policy, pdf=pdf)
     raise DataError(
-        f"report {kind!r}: 'executive' takes month (and systems), 'post_release' takes release_id"
+        f"report {kind!r}: 'executive' takes month (and systems or teams), 'post_release' takes "
+        "release_id"
     )
 
 
@@ -430,7 +483,7 @@ def _check_inputs(data_dir: str | Path, as_of: str) -> None:
         raise DataError(f"dataset folder {data_dir} does not exist")
 
 
-def _policy_tag(policy: str | Path | None) -> str | None:
+def policy_tag(policy: str | Path | None) -> str | None:
     """The fingerprint of an explicit policy file (so reports under two policies do not share a
     name); None for the dataset's own or the default policy."""
     if policy is None:
@@ -453,8 +506,10 @@ __all__ = [
     "render",
     "render_executive",
     "render_post_release",
+    "policy_tag",
     "render_report",
     "report_filename",
+    "run_jobs",
     "safe_name",
     "strip_noise",
     "to_html",

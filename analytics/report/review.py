@@ -18,8 +18,9 @@ from analytics.metrics.evidence import evidence_satisfied
 from analytics.report import charts
 from analytics.report.context import ReleaseContext
 from analytics.report.failures import detection_path
-from analytics.report.format import fmt_hours, fmt_time
+from analytics.report.format import counted, fmt_hours, fmt_time
 from analytics.report.html import Safe, Section, _badge, _h, _p, _section, _table, _tag
+from analytics.stats.change import plural
 
 
 def _implied_by(ctx: ReleaseContext) -> list[str]:
@@ -229,13 +230,15 @@ def _path_takeaway(ctx: ReleaseContext, review: PathReview) -> list[str]:
     plan = ", ".join(f"{p:g} %" for p in tp.rollout_plan) or "none"
     compliant = review.path_compliant
     return [
-        f"Tier {review.effective_tier} requires {len(tp.required_evidence)} evidence item(s), "
-        f"{len(tp.required_gates)} gate(s), the rollout plan {plan} and "
-        f"{len(tp.required_approvals)} approval role(s).",
+        f"Tier {review.effective_tier} requires "
+        f"{plural(len(tp.required_evidence), 'evidence item')}, "
+        f"{plural(len(tp.required_gates), 'gate')}, the rollout plan {plan} and "
+        f"{plural(len(tp.required_approvals), 'approval role')}.",
         (
             "The release followed that path."
             if compliant
-            else f"The release did not follow that path: {len(review.findings)} audit finding(s)."
+            else f"The release did not follow that path: "
+            f"{plural(len(review.findings), 'audit finding')}."
             if compliant is False
             else "Whether it followed that path cannot be decided yet."
         ),
@@ -286,7 +289,7 @@ def rollout_chart(ctx: ReleaseContext) -> Section:
     end = last["ended_at"] or ctx.as_of
     span = (end - first["started_at"]).total_seconds() / 3600 if first["started_at"] else None
     takeaway = [
-        f"{st.height} stage(s) from {first['traffic_pct']:g} % to "
+        f"{plural(st.height, 'stage')} from {first['traffic_pct']:g} % to "
         f"{last['traffic_pct']:g} % over {fmt_hours(span)}; the last decision was "
         f"{last['decision'] or 'not recorded'}."
     ]
@@ -352,7 +355,7 @@ def incident_review(ctx: ReleaseContext) -> Section:
         ],
         rows,
     )
-    takeaway = [f"{inc.height} incident(s) attributed to {ctx.release_id}."]
+    takeaway = [f"{counted(inc.height, 'incident', past=False)} attributed to {ctx.release_id}."]
     if r.get("detection_hours") is not None:
         takeaway.append(
             f"First detection after {fmt_hours(r['detection_hours'])}: "
@@ -360,7 +363,9 @@ def incident_review(ctx: ReleaseContext) -> Section:
         )
     open_n = int((~inc["mitigated_by_as_of"]).sum())
     if open_n:
-        takeaway.append(f"{open_n} incident(s) still open at {fmt_time(ctx.as_of)}.")
+        takeaway.append(
+            f"{counted(open_n, 'incident', past=False)} still open at {fmt_time(ctx.as_of)}."
+        )
     takeaway += _release_detection_sentences(ctx)
     return _section("incident_review", takeaway, fig, table)
 
@@ -421,4 +426,4 @@ def operator_log(ctx: ReleaseContext) -> Section:
     )
     actions = d.group_by("action").len().sort("len", "action", descending=[True, False])
     summary = ", ".join(f"{a['len']} {a['action']}" for a in actions.iter_rows(named=True))
-    return _section("operator_log", [f"{d.height} decision(s): {summary}."], table)
+    return _section("operator_log", [f"{plural(d.height, 'decision')}: {summary}."], table)

@@ -9,9 +9,18 @@ import polars as pl
 from analytics.analysis.kpis import MonthlyKpis
 from analytics.core.results import RateResult
 from analytics.report.context import ExecutiveContext, min_trend_n
-from analytics.report.executive import _overlap
-from analytics.report.format import LATE_DETECTION_SOURCES, fmt_hours, fmt_pct, fmt_time, fmt_usd
+from analytics.report.executive import _estimate_test
+from analytics.report.format import (
+    LATE_DETECTION_SOURCES,
+    be,
+    counted,
+    fmt_hours,
+    fmt_time,
+    fmt_usd,
+    share,
+)
 from analytics.report.html import Section, _join, _section, _tag, _ul
+from analytics.stats.change import change_clause, plural, rate_change
 
 # ---------------------------------------------------------------- executive: takeaway
 
@@ -27,25 +36,20 @@ class Takeaway:
 
 
 def _change_sentence(
-    name: str, cur: RateResult, prev: RateResult | None, prev_month: str
+    name: str, cur: RateResult, prev: RateResult | None, prev_month: str, ctx: ExecutiveContext
 ) -> str | None:
+    """A rate against the previous month, ending with the result of Fisher's exact test (counts
+    only below ``ctx.rate_floor`` releases)."""
     if prev is None or prev.value is None or cur.value is None:
         return None
-    diff = cur.value - prev.value
-    if diff == 0:
-        return f"{name} held at {fmt_pct(cur.value)} ({cur.numerator} of {cur.denominator})."
-    verb = "rose" if diff > 0 else "fell"
-    ov = _overlap(cur.ci_low, cur.ci_high, prev.ci_low, prev.ci_high)
-    tail = (
-        " The intervals overlap, so the change may be noise."
-        if ov
-        else " The intervals do not overlap."
-        if ov is False
-        else ""
-    )
+    floor = ctx.rate_floor
+    if cur.value == prev.value:
+        return f"{name} held at {share(cur, floor)}."
+    verb = "rose" if cur.value > prev.value else "fell"
+    test = rate_change(cur.numerator, cur.denominator, prev.numerator, prev.denominator, ctx.alpha)
     return (
-        f"{name} {verb} from {fmt_pct(prev.value)} ({prev.numerator} of {prev.denominator}) "
-        f"in {prev_month} to {fmt_pct(cur.value)} ({cur.numerator} of {cur.denominator})." + tail
+        f"{name} {verb} from {share(prev, floor)} in {prev_month} to {share(cur, floor)}: "
+        f"{change_clause(test)}."
     )
 
 
@@ -67,6 +71,10 @@ def _ids(df: pl.DataFrame) -> str:
     return ", ".join(df["release_id"].to_list())
 
 
+def _its(n: int) -> str:
+    return "its" if n == 1 else "their"
+
+
 def _what_changed(ctx: ExecutiveContext) -> list[str]:
     """The month against the previous one: releases deployed, CFR-DQ and evidence completeness,
     median times to detect and mitigate, unit cost."""
@@ -75,11 +83,11 @@ def _what_changed(ctx: ExecutiveContext) -> list[str]:
         if not k.releases_deployed:
             return []
         return [
-            f"{k.releases_deployed} releases were deployed in {ctx.month}; there is "
+            f"{counted(k.releases_deployed, 'release')} deployed in {ctx.month}; there is "
             "no earlier month in the data to compare with."
         ]
     changed = [
-        f"{k.releases_deployed} releases were deployed in {ctx.month} "
+        f"{counted(k.releases_deployed, 'release')} deployed in {ctx.month} "
         f"against {p.releases_deployed} in {p.month}."
     ]
     for name, cur, prev in (
@@ -90,11 +98,11 @@ def _what_changed(ctx: ExecutiveContext) -> list[str]:
         ),
         ("Evidence completeness", k.evidence_completeness, p.evidence_completeness),
     ):
-        s = _change_sentence(name, cur, prev, p.month)
+        s = _change_sentence(name, cur, prev, p.month, ctx)
         if s:
             changed.append(s)
     changed += _duration_changes(ctx, p)
-    cost = _unit_cost_change(k, p)
+    cost = _unit_cost_change(k, p, ctx.alpha)
     return changed + ([cost] if cost else [])
 
 
@@ -127,23 +135,19 @@ def _duration_changes(ctx: ExecutiveContext, p: MonthlyKpis) -> list[str]:
     return out
 
 
-def _unit_cost_change(k: MonthlyKpis, p: MonthlyKpis) -> str | None:
-    """Unit process cost against the previous month ``p``: a change only when the intervals are
-    apart, otherwise 'held within noise'."""
+def _unit_cost_change(k: MonthlyKpis, p: MonthlyKpis, alpha: float) -> str | None:
+    """Unit process cost against the previous month ``p``, ending with the z test of the
+    difference (standard errors from the months' intervals)."""
     uc, puc = k.unit_cost_usd, p.unit_cost_usd
     if uc.mean is None or puc.mean is None or not puc.mean:
         return None
     rel = (uc.mean - puc.mean) / puc.mean
-    if _overlap(uc.ci_low, uc.ci_high, puc.ci_low, puc.ci_high) is False:
-        verb = "rose" if rel > 0 else "fell"
-        return (
-            f"Unit process cost {verb} {abs(rel):.1%}: {fmt_usd(puc.mean)} → "
-            f"{fmt_usd(uc.mean)} per case; the intervals do not overlap."
-        )
-    return (
-        f"Unit process cost held within noise: {fmt_usd(puc.mean)} → "
-        f"{fmt_usd(uc.mean)} per case ({rel:+.1%}, intervals overlap)."
-    )
+    values = f"{fmt_usd(puc.mean)} in {p.month} → {fmt_usd(uc.mean)} per case"
+    if uc.mean == puc.mean:
+        return f"Unit process cost held: {values}."
+    verb = "rose" if rel > 0 else "fell"
+    clause = change_clause(_estimate_test(uc, puc, alpha))
+    return f"Unit process cost {verb} {abs(rel):.1%}: {values}; {clause}."
 
 
 def _why_it_matters(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFrame) -> list[str]:
@@ -153,20 +157,20 @@ def _why_it_matters(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
     late, src = _late_incidents(inc)
     if late.height:
         matters.append(
-            f"{late.height} of the month's {inc.height} attributed incidents were "
-            f"found by {src} rather than by the release's own monitoring."
+            f"{late.height} of the month's {plural(inc.height, 'attributed incident')} "
+            f"{be(late.height, past=True)} found by {src} rather than by the release's own "
+            "monitoring."
         )
     open_inc = _open_dq_incidents(inc)
     if open_inc.height:
         matters.append(
-            f"{open_inc.height} decision-quality incident(s) are still open at "
-            f"{fmt_time(ctx.as_of)}: "
-            f"{', '.join(open_inc['incident_id'].to_list())}."
+            f"{counted(open_inc.height, 'decision-quality incident', past=False)} still open "
+            f"at {fmt_time(ctx.as_of)}: {', '.join(open_inc['incident_id'].to_list())}."
         )
     if ctx.kpis.immature_releases:
         matters.append(
-            f"{len(ctx.kpis.immature_releases)} release(s) are still inside their observation "
-            "window, so this month's failure rate can still rise."
+            f"{counted(len(ctx.kpis.immature_releases), 'release', past=False)} still inside "
+            "their observation window, so this month's failure rate can still rise."
         )
     return matters
 
@@ -179,26 +183,28 @@ def _failure_sentences(ctx: ExecutiveContext, cohort: pl.DataFrame) -> list[str]
         if not cohort.height:
             return []
         return [f"No release of {ctx.month} degraded decision quality as of {fmt_time(ctx.as_of)}."]
-    out = [f"{failed.height} release(s) degraded decision quality: {_ids(failed)}."]
+    out = [f"{plural(failed.height, 'release')} degraded decision quality: {_ids(failed)}."]
     miscl = failed.filter(pl.col("misclassified").fill_null(False))
     if miscl.height:
         out.append(
-            f"{miscl.height} of them {'was' if miscl.height == 1 else 'were'} declared "
-            "at a lower risk tier than "
-            f"their changed components imply ({_ids(miscl)}), so they skipped "
-            "part of the path their risk required."
+            f"{miscl.height} of them {be(miscl.height, past=True)} declared at a lower risk "
+            f"tier than {_its(miscl.height)} changed components imply ({_ids(miscl)}), so "
+            f"{'it' if miscl.height == 1 else 'they'} skipped part of the path "
+            f"{_its(miscl.height)} risk required."
         )
     incomplete = failed.filter(~pl.col("evidence_complete").fill_null(True))
     if incomplete.height:
         out.append(
-            f"{incomplete.height} of them shipped without the evidence their "
-            f"tier requires ({_ids(incomplete)})."
+            f"{incomplete.height} of them shipped without the evidence "
+            f"{_its(incomplete.height)} tier requires "
+            f"({_ids(incomplete)})."
         )
     undetected = failed.filter(pl.col("detected_at").is_null())
     if undetected.height:
         out.append(
-            f"{undetected.height} failure(s) were found only by telemetry "
-            f"analysis and have not been detected in operation ({_ids(undetected)})."
+            f"{counted(undetected.height, 'failure')} found only by telemetry analysis and "
+            f"{'has' if undetected.height == 1 else 'have'} not been detected in operation "
+            f"({_ids(undetected)})."
         )
     return out
 
@@ -221,19 +227,28 @@ def _what_to_decide(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
     late, src = _late_incidents(inc)
     if late.height:
         decide.append(
-            f"Invest in detection: {late.height} incident(s) surfaced through {src}; "
-            "decide which canary metric or alert should have caught them."
+            f"Invest in detection: {plural(late.height, 'incident')} surfaced through {src}; "
+            "decide which canary metric or alert should have caught "
+            f"{'it' if late.height == 1 else 'them'}."
         )
     open_inc = _open_dq_incidents(inc)
     if open_inc.height:
-        decide.append(f"Assign an owner and a deadline to the {open_inc.height} open incident(s).")
+        decide.append(
+            "Assign an owner and a deadline to the "
+            f"{'open incident' if open_inc.height == 1 else f'{open_inc.height} open incidents'}."
+        )
     miscl_all = cohort.filter(pl.col("misclassified").fill_null(False))
     if miscl_all.height:
         failed_share = miscl_all.filter(pl.col("failed").fill_null(False)).height
+        outcome = (
+            f"and {'failed' if failed_share else 'did not fail'}"
+            if miscl_all.height == 1
+            else f"{failed_share} of which failed"
+        )
         decide.append(
-            f"Enforce the implied risk tier at release time: {miscl_all.height} "
-            f"release(s) were declared below it ({_ids(miscl_all)}), {failed_share} of "
-            "which failed."
+            "Enforce the implied risk tier at release time: "
+            f"{counted(miscl_all.height, 'release')} declared below it ({_ids(miscl_all)}), "
+            f"{outcome}."
         )
     incomplete_all = cohort.filter(~pl.col("evidence_complete").fill_null(True))
     if incomplete_all.height:
@@ -243,13 +258,14 @@ def _what_to_decide(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
         )
     h = ctx.health
     if h.stop_conditions_ignored.count:
+        n_stop = h.stop_conditions_ignored.count
         decide.append(
-            f"Hold rollouts to their stop conditions: {h.stop_conditions_ignored.count} "
-            f"were ignored ({', '.join(h.stop_conditions_ignored.release_ids)})."
+            f"Hold rollouts to their stop conditions: {n_stop} {be(n_stop, past=True)} "
+            f"ignored ({', '.join(h.stop_conditions_ignored.release_ids)})."
         )
     if h.gate_escape_rate.numerator:
         decide.append(
-            f"Review the gates: {h.gate_escape_rate.numerator} failed release(s) had "
+            f"Review the gates: {plural(h.gate_escape_rate.numerator, 'failed release')} had "
             "passed every required gate."
         )
     if not decide:

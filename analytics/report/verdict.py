@@ -83,8 +83,9 @@ def _path_follow_ups(ctx: ReleaseContext) -> list[str]:
             f"Explain why the release shipped with failed gates: {', '.join(a['gates_failed'])}."
         )
     if a.get("stop_conditions_ignored"):
+        n_stop = a["stop_conditions_ignored"]
         follow.append(
-            f"Review the {a['stop_conditions_ignored']} stage(s) that advanced past a "
+            f"Review the {'stage' if n_stop == 1 else f'{n_stop} stages'} that advanced past a "
             "met stop condition with the rollout owner."
         )
     if a.get("skipped_steps"):
@@ -112,7 +113,7 @@ def _outcome_follow_ups(ctx: ReleaseContext) -> list[str]:
     open_inc = ctx.incidents.filter(~pl.col("mitigated_by_as_of"))
     if open_inc.height:
         follow.append(
-            f"Mitigate and close the open incident(s): "
+            f"Mitigate and close the open {'incident' if open_inc.height == 1 else 'incidents'}: "
             f"{', '.join(open_inc['incident_id'].to_list())}."
         )
     if r.get("failed") and r.get("detected_at") is None:

@@ -1,4 +1,5 @@
 """The fictional organisation of the sample data ("Northwind Mutual"): its three AI systems with
+the team that owns each (support and search: customer-experience; claims: claims-automation),
 their task types, segment mixes and base rates, the effect of each segment on the outcomes, the
 people who own, approve and operate releases, version strings, summary texts, which metrics a
 changed component can regress, the gates and the hourly traffic curve."""
@@ -46,6 +47,7 @@ class _System:
     operators: tuple[str, ...]
     latency_gate_ms: float
     easy_segments: tuple[str, ...]
+    team: str  # the team that owns the system's releases (releases.team)
 
 
 _CRIT_FX = ((0.65, 0.8, 0.7, 1.02), (1.0, 1.0, 1.0, 1.0), (1.5, 1.3, 1.4, 0.95))
@@ -90,6 +92,7 @@ _SYSTEMS: tuple[_System, ...] = (
         operators=("Ravi Nair", "Chloé Martin", "oncall-support"),
         latency_gate_ms=2500.0,
         easy_segments=("task_type=faq", "criticality=low", "language=en"),
+        team="customer-experience",
     ),
     _System(
         name="claims",
@@ -114,6 +117,7 @@ _SYSTEMS: tuple[_System, ...] = (
         operators=("Fatima Zahra", "Jonas Berg", "oncall-claims"),
         latency_gate_ms=6000.0,
         easy_segments=("task_type=auto_claim", "criticality=low"),
+        team="claims-automation",
     ),
     _System(
         name="search",
@@ -137,6 +141,7 @@ _SYSTEMS: tuple[_System, ...] = (
         operators=("Ben Adler", "Mei Lin", "oncall-search"),
         latency_gate_ms=1500.0,
         easy_segments=("task_type=policy_lookup", "language=en"),
+        team="customer-experience",
     ),
 )
 

@@ -35,6 +35,7 @@ _HEADERS: dict[str, tuple[str, ...]] = {
         "accountable_owner",
         "train",
         "summary",
+        "team",
     ),
     "evidence": ("release_id", "item", "status", "approved_by", "uri"),
     "gates": ("release_id", "gate", "result", "evaluated_at", "metric", "value", "threshold"),
@@ -137,6 +138,7 @@ def _release_row(rel: _Rel, w: _Writer) -> list[str]:
         rel.owner,
         rel.train,
         rel.summary,
+        rel.system.team,
     ]
 
 

@@ -7,7 +7,8 @@ before they reach a figure, because plotly renders a subset of HTML in its text.
 
 ``figure_html`` turns a figure into an HTML fragment that draws with the plotly.js embedded once
 per page by ``plotlyjs_script`` (no CDN, no MathJax), which is how the reports stay readable
-offline.
+offline; that plotly.js is a pinned partial bundle (``embed``, ``vendor/README.md``) holding the
+trace types ``PLOTLYJS_TRACE_TYPES``, the only ones the figures here use.
 
 The package, from the bottom up: ``theme`` (colours, template, titles, month ticks, bands),
 ``trends`` (executive report: monthly trends, bars per group), ``timelines`` (rollout and
@@ -20,10 +21,15 @@ from __future__ import annotations
 from analytics.report.charts.comparison import VERDICT_COLORS, forest, version_daily
 from analytics.report.charts.embed import (
     CONFIG,
+    PLOTLYJS_TRACE_TYPES,
     RENDERER,
     OfflineRenderer,
     figure_html,
+    plotlyjs,
+    plotlyjs_filename,
     plotlyjs_script,
+    plotlyjs_version,
+    share_plotlyjs,
     use_offline_renderer,
 )
 from analytics.report.charts.theme import (
@@ -67,6 +73,7 @@ __all__ = [
     "ORANGE",
     "OfflineRenderer",
     "PALETTE",
+    "PLOTLYJS_TRACE_TYPES",
     "PURPLE",
     "RED",
     "RENDERER",
@@ -80,10 +87,14 @@ __all__ = [
     "forest",
     "incident_timeline",
     "month_label",
+    "plotlyjs",
+    "plotlyjs_filename",
     "plotlyjs_script",
+    "plotlyjs_version",
     "rate_bars",
     "rate_trend",
     "rollout_timeline",
+    "share_plotlyjs",
     "template",
     "use_offline_renderer",
     "version_daily",

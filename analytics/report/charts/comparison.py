@@ -162,6 +162,6 @@ def version_daily(
     n_ref = int(daily.filter(pl.col("arm") == "ref")["n"].sum())
     sub = (
         f"n = {n_new:,} cases new, {n_ref:,} reference; daily values, not mix-standardised; "
-        f"dashed: {n_stage} rollout stage start(s)"
+        f"dashed: {n_stage} rollout stage {'start' if n_stage == 1 else 'starts'}"
     )
     return finish(fig, title or metric_label, sub, "day (UTC)", y_title)

@@ -25,6 +25,7 @@ from analytics.report.charts.theme import (
     finish,
     rgba,
 )
+from analytics.stats.change import plural
 
 
 def rollout_timeline(
@@ -55,7 +56,8 @@ def rollout_timeline(
     n_dec = _add_operator_decisions(fig, decisions)
     fig.update_yaxes(range=[-8, top * 1.12], ticksuffix="%")
     sub = (
-        f"n = {st.height} stages, {n_inc} incident detections, {n_dec} operator decisions; "
+        f"n = {plural(st.height, 'stage')}, {plural(n_inc, 'incident detection')}, "
+        f"{plural(n_dec, 'operator decision')}; "
         "dotted lines: planned steps"
     )
     return finish(fig, title, sub, "time (UTC)", "traffic on the new version (%)")
@@ -244,8 +246,8 @@ def incident_timeline(
     fig.update_layout(barmode="overlay", bargap=0.35)
     fig.update_yaxes(autorange="reversed", type="category")
     sub = (
-        f"n = {inc.height} incidents, {n_open} open at as_of (hatched, running to as_of); "
-        "hours since release"
+        f"n = {plural(inc.height, 'incident')}, {n_open} open at as_of (hatched, running to "
+        "as_of); hours since release"
     )
     height = max(220, 90 + 42 * max(inc.height, 1))
     return finish(fig, title, sub, "hours since release", "incident", height=height)

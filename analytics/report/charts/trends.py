@@ -84,7 +84,7 @@ def rate_trend(
         )
     n_total = sum(r.denominator for r in results)
     immature = sum(r.status == "immature" for r in results)
-    sub = f"n = {n_total} {unit} over {len(x)} months; band: {level:.0%} Wilson interval"
+    sub = f"n = {_count(n_total, unit)} over {len(x)} months; band: {level:.0%} Wilson interval"
     if immature:
         sub += "; hollow marker: observation window not over"
     fig.update_xaxes(
@@ -147,7 +147,7 @@ def duration_trend(
         )
     )
     sub = (
-        f"n = {n_obs} {what} {seen}, {n_open} still open at as_of, over {len(x)} months; "
+        f"n = {_count(n_obs, what)} {seen}, {n_open} still open at as_of, over {len(x)} months; "
         "with none open the two medians coincide"
     )
     ticks = month_ticks(
@@ -197,11 +197,18 @@ def estimate_trend(
         )
     )
     n_total = sum(r.n for r in results)
-    sub = f"n = {n_total:,} {unit} over {len(x)} months; band: {level:.0%} interval of the mean"
+    sub = (
+        f"n = {_count(n_total, unit)} over {len(x)} months; band: {level:.0%} interval of the mean"
+    )
     ticks = month_ticks(x, [_compact(r.n) for r in results])
     fig.update_xaxes(tickmode="array", tickvals=x, ticktext=ticks, tickangle=0)
     fig.update_yaxes(tickprefix=tick_prefix)
     return finish(fig, title, sub, f"month (n = {unit})", y_title)
+
+
+def _count(n: int, unit: str) -> str:
+    """``n`` and its unit (a plural noun), singular for one: ``1 release``, ``2 releases``."""
+    return f"{n:,} {unit[:-1] if n == 1 and unit.endswith('s') else unit}"
 
 
 def _compact(n: int) -> str:
@@ -256,7 +263,7 @@ def rate_bars(
     )
     n_total = sum(r.denominator for r in results)
     sub = (
-        f"n = {n_total} {unit} counted across {len(x)} groups; bar label k/n; "
+        f"n = {_count(n_total, unit)} counted across {_count(len(x), 'groups')}; bar label k/n; "
         f"whiskers: {level:.0%} Wilson interval"
     )
     fig.update_yaxes(range=[0, 105], ticksuffix="%")
