@@ -869,9 +869,9 @@ def test_path_review_required_vs_happened(tmp_path: Path) -> None:
     assert (
         steps["rollout"].required == "1 -> 5 -> 20 -> 100 %, halting when a stop condition is met"
     )
-    assert steps["rollout"].happened == "1 -> 20 -> 100 %; skipped step(s) 5 %"
+    assert steps["rollout"].happened == "1 -> 20 -> 100 %; skipped step 5 %"
     assert steps["approvals"].happened == (
-        "2 final vote(s), the last go by platform_lead; owner dana"
+        "2 final votes, the last go by platform_lead; owner dana"
     )
     assert steps["approvals"].ok is False
     assert steps["train"].happened == "monthly train, released Wed 2026-04-01 10:00"
@@ -1019,7 +1019,7 @@ def test_review_path_section_renders_path_review(tmp_path: Path) -> None:
         "rollout_step_skipped",
         "multiple_final_approvals",
     )
-    assert section.takeaway[1] == "The release did not follow that path: 5 audit finding(s)."
+    assert section.takeaway[1] == "The release did not follow that path: 5 audit findings."
     # the evidence table marks the waiver without approver and the missing item, nothing else
     assert page.count('<tr class="ra-row-bad"><td>canary_plan</td>') == 1
     assert page.count('<tr class="ra-row-bad"><td>pilot_report</td>') == 1
@@ -1236,10 +1236,10 @@ def test_path_areas_by_hand() -> None:
     )
     assert path_areas._rollout(r, tp, policy) == (
         "1 -> 5 -> 20 -> 100 %, halting when a stop condition is met",
-        "1 -> 20 -> 100 %; 2 stop condition(s) ignored; skipped step(s) 5 %",
+        "1 -> 20 -> 100 %; 2 stop conditions ignored; skipped step 5 %",
         False,
     )
     assert path_areas._approvals(r, tp, policy)[1:] == (
-        "missing go: operations; 0 final vote(s); owner none",
+        "missing go: operations; 0 final votes; owner none",
         False,
     )
