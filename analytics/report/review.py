@@ -81,10 +81,46 @@ def release_path(ctx: ReleaseContext) -> Section:
     """The path the effective tier required against what happened: tier (declared, implied,
     effective), evidence, gates, rollout stages with their stop conditions, approvals and the
     single accountable owner, with the audit's findings."""
-    r, a, tp = ctx.release, ctx.audit, ctx.tier_policy
+    a, tp = ctx.audit, ctx.tier_policy
+    tier = ctx.release["effective_tier"]
+    plan = ", ".join(f"{p:g} %" for p in tp.rollout_plan) or "none"
+    codes = list(a.get("findings") or [])
+    f_rows = [
+        [FINDING_CODES[c].severity, c, FINDING_CODES[c].sentence]
+        for c in codes
+        if c in FINDING_CODES
+    ]
+    parts: list[Any] = [
+        *_tier_part(ctx),
+        *_evidence_part(ctx, tier),
+        *_gates_part(ctx, tier),
+        *_rollout_part(ctx, tier, plan),
+        *_approvals_part(ctx, tier),
+        _tag("h3", "Audit findings"),
+        _table(["severity", "finding", "meaning"], f_rows)
+        if f_rows
+        else _p("The audit found no gap in this release's path."),
+    ]
+    compliant = a.get("path_compliant")
+    takeaway = [
+        f"Tier {tier} requires {plural(len(tp.required_evidence), 'evidence item')}, "
+        f"{plural(len(tp.required_gates), 'gate')}, the rollout plan {plan} and "
+        f"{plural(len(tp.required_approvals), 'approval role')}.",
+        (
+            "The release followed that path."
+            if compliant
+            else f"The release did not follow that path: {plural(len(f_rows), 'audit finding')}."
+            if compliant is False
+            else "Whether it followed that path cannot be decided yet."
+        ),
+    ]
+    return _section("release_path", takeaway, *parts)
+
+
+def _tier_part(ctx: ReleaseContext) -> list[Any]:
+    """The declared, implied and effective tier."""
+    r = ctx.release
     tier = r["effective_tier"]
-    parts: list[Any] = []
-    # tier
     tier_line = (
         f"Declared {r['declared_tier']}, implied {r['implied_tier']} by the changed "
         f"components, effective {tier}."
@@ -94,8 +130,12 @@ def release_path(ctx: ReleaseContext) -> Section:
         if r["misclassified"] is not None
         else ""
     )
-    parts += [_tag("h3", Safe(f"Risk tier {tier_badge}")), _p(tier_line)]
-    # evidence
+    return [_tag("h3", Safe(f"Risk tier {tier_badge}")), _p(tier_line)]
+
+
+def _evidence_part(ctx: ReleaseContext, tier: str) -> list[Any]:
+    """The required evidence items (and any extra ones) with their status."""
+    a, tp = ctx.audit, ctx.tier_policy
     ev = ctx.evidence
     ev_rows, ev_cls = [], []
     for item in tp.required_evidence:
@@ -111,13 +151,17 @@ def release_path(ctx: ReleaseContext) -> Section:
     for e in ev.filter(~pl.col("item").is_in(list(tp.required_evidence))).iter_rows(named=True):
         ev_rows.append([e["item"], "extra", e["status"], e["approved_by"] or "", e["uri"] or ""])
         ev_cls.append("")
-    parts += [
+    return [
         _tag("h3", Safe(f"Evidence {_status_badge(a.get('evidence_ok'))}")),
         _table(["item", "", "status", "approved by", "uri"], ev_rows, row_classes=ev_cls)
         if ev_rows
         else _p(f"Tier {tier} requires no evidence and none is recorded."),
     ]
-    # gates
+
+
+def _gates_part(ctx: ReleaseContext, tier: str) -> list[Any]:
+    """The required gates (and any extra ones) with their results."""
+    a, tp = ctx.audit, ctx.tier_policy
     g = ctx.gates
     g_rows, g_cls = [], []
     for gate in tp.required_gates:
@@ -149,7 +193,7 @@ def release_path(ctx: ReleaseContext) -> Section:
             ]
         )
         g_cls.append("ra-row-bad" if e["result"] == "fail" else "")
-    parts += [
+    return [
         _tag("h3", Safe(f"Gates {_status_badge(a.get('gates_ok'))}")),
         _table(
             ["gate", "", "result", "evaluated", "metric", "value / threshold"],
@@ -159,8 +203,11 @@ def release_path(ctx: ReleaseContext) -> Section:
         if g_rows
         else _p(f"Tier {tier} requires no gate and none is recorded."),
     ]
-    # rollout
-    plan = ", ".join(f"{p:g} %" for p in tp.rollout_plan) or "none"
+
+
+def _rollout_part(ctx: ReleaseContext, tier: str, plan: str) -> list[Any]:
+    """The planned steps against the rollout stages, with their stop conditions."""
+    a = ctx.audit
     st = ctx.stages
     s_rows, s_cls = [], []
     for e in st.iter_rows(named=True):
@@ -189,7 +236,7 @@ def release_path(ctx: ReleaseContext) -> Section:
             f"{plural(a['stop_conditions_ignored'], 'stage')} advanced although "
             f"{'its' if a['stop_conditions_ignored'] == 1 else 'their'} stop condition was met."
         )
-    parts += [
+    return [
         _tag("h3", Safe(f"Rollout {_status_badge(a.get('rollout_ok'))}")),
         _p(" ".join(rollout_text)),
         _table(
@@ -210,7 +257,11 @@ def release_path(ctx: ReleaseContext) -> Section:
         if s_rows
         else _p("No rollout stage is recorded."),
     ]
-    # approvals
+
+
+def _approvals_part(ctx: ReleaseContext, tier: str) -> list[Any]:
+    """The required approval roles, the votes and the accountable owner."""
+    r, a, tp = ctx.release, ctx.audit, ctx.tier_policy
     ap = ctx.approvals
     missing = a.get("missing_approvals") or []
     ap_rows = [
@@ -234,7 +285,7 @@ def release_path(ctx: ReleaseContext) -> Section:
     appr_text = f"Required roles for tier {tier}: {req}."
     if missing:
         appr_text += f" Missing a go from: {', '.join(missing)}."
-    parts += [
+    return [
         _tag(
             "h3",
             Safe(
@@ -248,33 +299,6 @@ def release_path(ctx: ReleaseContext) -> Section:
         if ap_rows
         else _p("No approval is recorded."),
     ]
-    # findings
-    codes = list(a.get("findings") or [])
-    f_rows = [
-        [FINDING_CODES[c].severity, c, FINDING_CODES[c].sentence]
-        for c in codes
-        if c in FINDING_CODES
-    ]
-    parts += [
-        _tag("h3", "Audit findings"),
-        _table(["severity", "finding", "meaning"], f_rows)
-        if f_rows
-        else _p("The audit found no gap in this release's path."),
-    ]
-    compliant = a.get("path_compliant")
-    takeaway = [
-        f"Tier {tier} requires {plural(len(tp.required_evidence), 'evidence item')}, "
-        f"{plural(len(tp.required_gates), 'gate')}, the rollout plan {plan} and "
-        f"{plural(len(tp.required_approvals), 'approval role')}.",
-        (
-            "The release followed that path."
-            if compliant
-            else f"The release did not follow that path: {plural(len(f_rows), 'audit finding')}."
-            if compliant is False
-            else "Whether it followed that path cannot be decided yet."
-        ),
-    ]
-    return _section("release_path", takeaway, *parts)
 
 
 def _value_vs(value: float | None, threshold: float | None) -> str:
