@@ -12,20 +12,24 @@ notebook: it embeds plotly.js and the report styles once and sets the offline pl
 
 The package, from the bottom up (imports point only upwards in this list):
 
-- ``charts`` (the figures), ``html``: escaping, tags, tables, badges, ``Section``, the styles,
-  ``setup_notebook``; ``format``: numbers, intervals, times, months, shared labels;
+- ``charts`` (the figures and the pinned plotly.js bundle they draw with), ``html``: escaping,
+  tags, tables, badges, ``Section``, the styles, ``setup_notebook``; ``format``: numbers,
+  intervals, times, months, words, shared labels;
 - ``scope``: what a report covers (``restrict_systems``, ``restrict_teams``);
 - ``context``: ``ExecutiveContext`` / ``executive_context``, ``ReleaseContext`` /
   ``release_context`` (from a folder or an ``Analysis``), ``reproducibility``;
 - executive sections: ``executive`` (headline, trends, DORA), ``groups`` (the breakdowns),
   ``failures`` (failed releases, detection paths, risk attribution), ``audit`` (process audit,
-  data quality, also in the review), ``takeaway``;
+  data quality, also in the review), ``takeaway``; ``markdown``: the headline and takeaway as
+  Markdown (``analytics report executive --format md``);
 - post-release review sections: ``review`` (release diff, path, rollout chart, incident review,
   operator log), ``versions`` (version comparison and its diagnostics), ``verdict``;
 - ``showcase``: the most instructive release and the latest complete month (``analytics report``);
 - ``api``: ``executive_report`` / ``release_review`` and their ``ExecutiveReport`` /
   ``ReleaseReview``, the contexts with one method per section (the public API's reports);
-- ``render``: papermill, nbconvert, PDF (``render_report``).
+- ``render``: papermill, nbconvert, PDF (``render_report``);
+- ``views``: the organisation's report and one per team or system, with an index page
+  (``analytics report executive --by team|system``).
 
 ``analytics.sections`` re-exports these names, so ``from analytics import sections as rs`` keeps
 working.
