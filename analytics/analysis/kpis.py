@@ -21,6 +21,7 @@ from analytics.metrics.evidence import evidence_completeness
 from analytics.metrics.incidents import mttd, mttm
 from analytics.metrics.releases import deployed_in_month
 from analytics.metrics.unit_cost import cohort_cost_impact, month_unit_cost
+from analytics.stats.change import plural
 from analytics.stats.summaries import rate
 
 # analyze, month_range and parse_as_of are also importable from here (older import path).
@@ -97,7 +98,7 @@ def _cohort_status(cohort: pl.DataFrame) -> tuple[Status, str]:
         return "insufficient_data", "no release deployed in the month"
     imm = int(cohort["immature"].sum())
     if imm:
-        return "immature", f"{imm} release(s) still inside their observation window"
+        return "immature", f"{plural(imm, 'release')} still inside the observation window"
     return "ok", ""
 
 
