@@ -17,6 +17,7 @@ from analytics.comparison.metrics import (
 )
 from analytics.comparison.windows import _arm_windows, _utc, _window_rows, _windows
 from analytics.core.policy import Policy
+from analytics.core.schemas import SEGMENT_COLUMNS
 from analytics.data.rollup import (
     Rollup,
     latency_bin_values,
@@ -52,9 +53,10 @@ def daily_series(
     per_day = (
         _window_rows(rollup.cases, arms)
         .with_columns(*unit_cost_stats(policy))
+        .sort(["release_id", "arm", "day", *SEGMENT_COLUMNS])  # float sums in a fixed order
+        .collect()  # sorted eagerly: a lazy sort before a group-by does not fix the order
         .group_by(["release_id", "arm", "day"])
         .agg([pl.col(c).sum() for c in STAT_COLUMNS])
-        .collect()
     )
     return (
         pl.concat([*_daily_means(per_day), _daily_p95(rollup.latency, arms)])

@@ -87,8 +87,9 @@ def _p95(
     rows_lf = _day_rows(latency, arm_days).select(
         "target", "arm", *SEGMENT_COLUMNS, "latency_bin", "n"
     )
-    # sorted: the join does not keep row order, and float sums must not depend on it
-    frame = rows_lf.sort(["target", "arm", *SEGMENT_COLUMNS, "latency_bin"]).collect()
+    # sorted on every column: the join does not keep row order (one segment's bin on several
+    # days makes several rows), and float sums must not depend on it
+    frame = rows_lf.sort(["target", "arm", *SEGMENT_COLUMNS, "latency_bin", "n"]).collect()
     # segment codes once for all releases, then one numpy slice per release
     all_seg, maps = segment_codes(frame, cfg.collapse_order)
     all_new = (frame["arm"] == "new").to_numpy()

@@ -87,7 +87,8 @@ def stratified(
     if strata is None:
         mapped = stats.with_columns(pl.lit("all").alias("stratum"))
     else:
-        mapped = stats.join(strata, on=[*keys, "segment"], how="inner")
+        # in the stats' order: the sums of a pooled stratum must not depend on join order
+        mapped = stats.join(strata, on=[*keys, "segment"], how="inner", maintain_order="left")
     return (
         mapped.group_by([*keys, "arm", "stratum"])
         .agg([pl.col(c).sum() for c in STAT_COLUMNS])
@@ -122,8 +123,10 @@ def standardise(long: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     weights = pair.filter(pl.col("valid")).with_columns(
         (pl.col("case_new") / pl.col("case_new").sum().over([*keys, "metric"])).alias("w")
     )
-    rows = long.join(
-        weights.select(*keys, "metric", "stratum", "w"), on=[*keys, "metric", "stratum"]
+    rows = long.join(  # in long's order, so the sums below do not depend on join order
+        weights.select(*keys, "metric", "stratum", "w"),
+        on=[*keys, "metric", "stratum"],
+        maintain_order="left",
     )
     mean = pl.col("s1") / pl.col("cnt")
     var = (

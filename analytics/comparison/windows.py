@@ -197,15 +197,18 @@ def _segment_stats(
     cases: pl.DataFrame, arm_days: pl.DataFrame, cost_columns: Sequence[pl.Expr]
 ) -> pl.DataFrame:
     """Sums of ``STAT_COLUMNS`` per (target, arm, segment) over the days each arm uses at its
-    last look (``_arm_days``), with the segment's label and its four columns."""
+    last look (``_arm_days``), with the segment's label and its four columns. The days are
+    summed in date order (the join does not keep row order, and float sums must not depend on
+    it; sorted eagerly: a lazy sort before a group-by does not fix the order of the sums)."""
     return (
         _day_rows(cases, arm_days)
         .with_columns(*cost_columns)
+        .sort(["target", "arm", *SEGMENT_COLUMNS, "day"])
+        .collect()
         .group_by(["target", "arm", *SEGMENT_COLUMNS])
         .agg([pl.col(c).sum() for c in STAT_COLUMNS])
         .with_columns(segment_label().alias("segment"))
         .sort(["target", "arm", "segment"])
-        .collect()
     )
 
 
