@@ -36,6 +36,11 @@ def as_of_arg(text: str) -> datetime:
     try:
         value = parse_as_of(text)
     except ValueError as exc:
+        if "out of range" in str(exc):
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is out of range: use a time from {AS_OF_MIN:%Y-%m-%d} "
+                f"to before {AS_OF_MAX:%Y-%m-%d} (UTC)"
+            ) from exc
         if "needs an offset" in str(exc):
             detail = "needs an offset (Z or +HH:MM), e.g. 2026-11-01T00:00:00Z"
         else:

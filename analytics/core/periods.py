@@ -20,7 +20,10 @@ def utc_as_of(value: datetime, text: str | None = None) -> datetime:
     what was known when depends on the offset."""
     if value.tzinfo is None:
         raise ValueError(f"as_of {text or value!r} needs an offset, e.g. 2026-11-01T00:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"as_of {text or value!r} is out of range") from exc
 
 
 def parse_month(text: str) -> str:
