@@ -1,16 +1,23 @@
-"""``analytics import``: a vendor export into a dataset folder (docs/mapping.md)."""
+"""``analytics import``: a vendor export into a dataset folder (docs/mapping.md), or LLM
+telemetry (``otel``, ``langfuse``) into its ``telemetry/`` (docs/telemetry-import.md)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from analytics.cli.telemetry_import import TELEMETRY_SOURCES, run_telemetry_import
+from analytics.core.errors import DataError
 from analytics.importers.mapping import SOURCES
 from analytics.importers.run import import_export
 
 
 def _import(args: argparse.Namespace) -> int:
-    report = import_export(args.source, args.source_file, args.into, args.mapping)
+    if args.source in TELEMETRY_SOURCES:
+        return run_telemetry_import(args)
+    if len(args.files) != 1:
+        raise DataError(f"import {args.source}: --from takes one export file")
+    report = import_export(args.source, args.files[0], args.into, args.mapping)
     sys.stdout.write(report.to_json() if args.format == "json" else report.to_text())
     return 0
 
@@ -27,20 +34,27 @@ def register(sub: argparse._SubParsersAction) -> None:
             "skipped). The folder is replaced atomically, only after the new one loads. Exit 0 "
             "on success (rejected records are counted findings), 2 on a structural problem (an "
             "unreadable file, a file of another export type, a bad mapping key), 3 internal "
-            "error. See docs/mapping.md."
+            "error. See docs/mapping.md. otel and langfuse write DATASET/telemetry/ partitioned by "
+            "UTC day (docs/telemetry-import.md)."
         ),
     )
-    p.add_argument("source", choices=SOURCES, help="the export's vendor")
+    p.add_argument(
+        "source", choices=[*SOURCES, *TELEMETRY_SOURCES], help="the export's vendor or format"
+    )
     p.add_argument(
         "--from",
-        dest="source_file",
+        dest="files",
         metavar="FILE",
+        nargs="+",
         required=True,
-        help="the export file (MLflow: a tracking store: sqlite:///FILE, an .db file or mlruns/)",
+        help="the export file (MLflow: a tracking store: sqlite:///FILE, an .db file or mlruns/; "
+        "otel: OTLP JSON lines or protobuf files, each its own import; langfuse: the "
+        "observations file plus, if needed, its traces and scores files)",
     )
     p.add_argument(
         "--into", metavar="DATASET", required=True, help="dataset folder to write or update"
     )
     p.add_argument("--mapping", metavar="FILE", help="mapping YAML (default: DATASET/mapping.yaml)")
+    p.add_argument("--key", help="otel, langfuse: import key (default: source and file name)")
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_import)

@@ -5,6 +5,11 @@ Writes ``<out or data>/telemetry_rollup/``: ``cases.parquet``, ``latency.parquet
 picks the folder up as ``Dataset.telemetry_rollup``: every KPI, comparison and report then
 reads it instead of raw telemetry, with identical results. The engine is ``--engine``, else
 the policy's ``rollup.engine``.
+
+``--incremental`` keeps the rollup as per-day partitions and rolls up again only the days whose
+telemetry files changed (``analytics.data.incremental``); once a rollup folder is incremental,
+later runs stay incremental; ``--full`` rolls up everything again (in the layout the folder
+has, or the classic one with ``--engine spark``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from analytics.cli.core import load_data
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy
 from analytics.core.progress import progress_iter
+from analytics.data.incremental import is_incremental, update_rollup
 from analytics.data.rollup import (
     ROLLUP_DIRNAME,
     ROLLUP_STEPS,
@@ -24,6 +30,7 @@ from analytics.data.rollup import (
     write_rollup_steps,
 )
 from analytics.importers.database import is_database_uri
+from analytics.stats.change import plural
 
 ENGINES = ("polars", "spark")
 
@@ -39,14 +46,31 @@ def policy_engine(policy: Policy) -> str:
     return str(engine)
 
 
+def _incremental(args: argparse.Namespace, out: Path) -> int:
+    if args.engine == "spark":
+        raise DataError("the incremental rollup runs on the polars engine: drop --engine spark")
+    if is_database_uri(args.data):
+        raise DataError("the incremental rollup reads a dataset folder, not a database")
+    for _ in progress_iter([None], total=1, description="telemetry rollup (incremental)"):
+        done = update_rollup(args.data, out, args.policy, full=args.full)
+    what = "all days" if done.full else plural(len(done.days), "day")
+    print(
+        f"{out} ({what} rolled up from {plural(done.files_read, 'file')}; "
+        f"{plural(done.days_total, 'day')})"
+    )
+    return 0
+
+
 def _rollup(args: argparse.Namespace) -> int:
     if is_database_uri(args.data) and not args.out:
         raise DataError("rollup: --out is needed when --data is a database")
+    out = Path(args.out or args.data) / ROLLUP_DIRNAME
+    if args.incremental or (is_incremental(out) and args.engine != "spark"):
+        return _incremental(args, out)
     ds = load_data(args.data, args.policy)
     if ds.telemetry is None:
         raise DataError(f"dataset {ds.source} has no telemetry to roll up")
     engine = args.engine or policy_engine(ds.policy)
-    out = Path(args.out or args.data) / ROLLUP_DIRNAME
     if out.exists():
         shutil.rmtree(out)
     if engine == "spark":
@@ -82,4 +106,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder to write telemetry_rollup/ into (default: --data)")
     p.add_argument("--engine", choices=ENGINES, help="default: the policy's rollup.engine")
     p.add_argument("--policy", help="policy YAML (default: DATA/policy.yaml, else the default)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--incremental",
+        action="store_true",
+        help="per-day partitions; roll up again only the days whose files changed",
+    )
+    mode.add_argument("--full", action="store_true", help="roll up every day again")
     p.set_defaults(handler=_rollup)
