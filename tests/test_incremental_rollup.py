@@ -132,7 +132,7 @@ def test_command_keeps_the_rollup_incremental(sample: Path, tmp_path: Path, caps
     assert "all days rolled up" in capsys.readouterr().out
     assert (data / "telemetry_rollup" / MANIFEST).is_file()
     assert main(["rollup", "--data", str(data)]) == 0  # stays incremental: nothing to do
-    assert "0 day(s) rolled up from 0 file(s)" in capsys.readouterr().out
+    assert "0 days rolled up from 0 files" in capsys.readouterr().out
     ds = load_dataset(data)
     assert ds.telemetry_rollup is not None and ds.telemetry_rollup.cases.height > 0
     meta = json.loads((data / "telemetry_rollup" / "rollup.json").read_text())

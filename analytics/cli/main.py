@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         if info.name == "main":
             continue
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        module.register(sub)
+        if hasattr(module, "register"):  # helpers of other commands register nothing
+            module.register(sub)
     return parser
 
 
