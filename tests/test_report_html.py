@@ -706,4 +706,7 @@ def test_report_all_renders_the_month_with_one_review_per_release(tmp_path: Path
         "post_release_B0_asof-20260601T000000Z.html",
     ]
     assert all(Path(p).stat().st_size > 1_000_000 for p in paths)
-    assert proc.stderr == ""  # not a terminal: no progress bar
+    # Not a terminal: no progress bar. A kernel's libzmq may print an assertion while it shuts
+    # down under load (src/signaler.cpp); the reports are complete, so only that line is allowed.
+    noise = [line for line in proc.stderr.splitlines() if "src/signaler.cpp" not in line]
+    assert noise == []
