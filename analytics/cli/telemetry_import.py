@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,9 @@ def _mapping(args: argparse.Namespace) -> Path:
 def _run(args: argparse.Namespace) -> int:
     mapping = _mapping(args)
     if args.source == "otel":
-        reports = [import_otel(f, args.into, mapping, args.key) for f in args.files]
+        reports = [
+            import_otel(f, args.into, mapping, args.key, workers=args.workers) for f in args.files
+        ]
     else:
         reports = [import_langfuse(args.files, args.into, mapping, args.key)]
     if args.format == "json":
@@ -60,5 +63,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--into", required=True, metavar="DATASET", help="dataset folder")
     p.add_argument("--mapping", help="mapping.yaml (default: DATASET/mapping.yaml)")
     p.add_argument("--key", help="import key (default: source and file name)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="otel JSON lines: processes converting 64 MB chunks (default: cores, at most 4)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_run)

@@ -161,7 +161,10 @@ class _Context:
 
     def __init__(self, kinds: dict[str, Path], rules: dict[str, LangfuseRule]) -> None:
         trace_paths = {
-            f.removeprefix("trace.") for r in rules.values() for f in r.fields if f.startswith("trace.")
+            f.removeprefix("trace.")
+            for r in rules.values()
+            for f in r.fields
+            if f.startswith("trace.")
         }
         if trace_paths and "traces" not in kinds:
             trace_paths = set()  # enriched observations carry the trace fields themselves
