@@ -140,10 +140,31 @@ def test_reimport_replaces_what_the_file_wrote(tmp_path: Path):
     other.write_text(TRACES.read_text().splitlines()[0] + "\n")
     import_otel(other, data, MAPPING)
     assert sorted(p.name for p in (data / "telemetry" / "day=2026-10-01").iterdir()) == [
-        "otel-traces-2.parquet",
-        "otel-traces.parquet",
+        "otel-traces+00000-0000.parquet",
+        "otel-traces-2+00000-0000.parquet",
     ]
     assert [p.name for p in data.iterdir()] == ["telemetry"]
+
+
+def test_chunks_in_worker_processes_give_the_same_import(tmp_path: Path, monkeypatch):
+    """Small chunks (a line or two each) in two processes: the same cases, the same rejected
+    records at the same lines, the same report."""
+    import analytics.importers.otel as otel
+
+    one = import_otel(TRACES, tmp_path / "one", MAPPING)
+    monkeypatch.setattr(otel, "CHUNK_BYTES", 3000)
+    assert len(otel.chunks(TRACES, 3000)) > 3
+    two = import_otel(TRACES, tmp_path / "two", MAPPING, workers=2)
+    assert_frame_equal(_cases(tmp_path / "two"), _cases(tmp_path / "one"))
+    strip = {"dataset": None}
+    assert {**two.to_dict(), **strip} == {**one.to_dict(), **strip}
+    rejected = [
+        sorted(
+            (d / "telemetry" / "_imports" / "otel-traces.rejected.jsonl").read_text().splitlines()
+        )
+        for d in (tmp_path / "one", tmp_path / "two")
+    ]
+    assert rejected[0] == rejected[1] and len(rejected[0]) == 6
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:

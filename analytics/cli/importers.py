@@ -4,6 +4,7 @@ telemetry (``otel``, ``langfuse``) into its ``telemetry/`` (docs/telemetry-impor
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from analytics.cli.telemetry_import import TELEMETRY_SOURCES, run_telemetry_import
@@ -56,5 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mapping", metavar="FILE", help="mapping YAML (default: DATASET/mapping.yaml)")
     p.add_argument("--key", help="otel, langfuse: import key (default: source and file name)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="otel JSON lines: processes converting 64 MB chunks (default: cores, at most 4)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_import)

@@ -1,6 +1,6 @@
 """``analytics import otel|langfuse`` (registered by ``analytics.cli.importers``): LLM telemetry
-from where it already lives (OpenTelemetry GenAI spans, Langfuse exports) into ``DATASET/telemetry/``, partitioned by UTC
-day (docs/telemetry-import.md).
+from where it already lives (OpenTelemetry GenAI spans, Langfuse exports) into
+``DATASET/telemetry/``, partitioned by UTC day (docs/telemetry-import.md).
 
 Every record read is written or rejected with its reason, file and line (or byte offset); the
 report ends with the reconciliation line ``read = written + rejected + not cases``. Importing
@@ -31,7 +31,9 @@ def run_telemetry_import(args: argparse.Namespace) -> int:
     """The telemetry sources of ``analytics import``."""
     mapping = _mapping(args)
     if args.source == "otel":
-        reports = [import_otel(f, args.into, mapping, args.key) for f in args.files]
+        reports = [
+            import_otel(f, args.into, mapping, args.key, workers=args.workers) for f in args.files
+        ]
     else:
         reports = [import_langfuse(args.files, args.into, mapping, args.key)]
     if args.format == "json":

@@ -35,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from analytics.core.errors import DataError
 from analytics.core.policy import Policy, load_policy
 from analytics.data.io import load_dataset
 from analytics.data.rollup import (
@@ -261,6 +262,8 @@ def update_rollup(
     policy_path = policy_path if policy_path.is_file() or policy else None
     pol: Policy = load_policy(policy_path)
     files = telemetry_files(data)
+    if not files:
+        raise DataError(f"dataset {data} has no telemetry Parquet files to roll up")
     old = json.loads((out / MANIFEST).read_text()) if is_incremental(out) else {}
     inputs = _inputs_fingerprint(data, policy_path)
     fresh = full or old.get("version") != MANIFEST_VERSION or old.get("inputs") != inputs

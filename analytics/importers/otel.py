@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +43,15 @@ from analytics.importers.telemetry_import import Importer
 from analytics.importers.telemetry_mapping import OtelRule, OtelSection, as_text, load_mapping
 from analytics.importers.telemetry_rows import RULE_COLUMNS, RawColumns, nanoseconds
 from analytics.importers.telemetry_writer import (
+    IMPORTS_DIR,
+    PartWriter,
     TelemetryImportReport,
     TelemetryStore,
     import_key,
 )
 
-BATCH_SPANS = 200_000
+BATCH_SPANS = 50_000
+CHUNK_BYTES = 64 << 20  # a JSON lines file is converted in chunks of this size
 
 
 # ---------------------------------------------------------------- the OTLP/JSON structures
@@ -279,12 +283,18 @@ def sniff(path: Path) -> str:
     return "json" if text[:1] == b"{" else "proto"
 
 
-def json_records(path: Path) -> Iterator[Record]:
-    """The lines of an OTLP JSON lines file (module docstring). The first line that is JSON
-    must be OTLP traces, else the file is of another kind (DataError)."""
-    checked = False
+def json_records(path: Path, start: int = 0, end: int | None = None) -> Iterator[Record]:
+    """The lines of an OTLP JSON lines file from byte ``start`` (a line start) to ``end``,
+    numbered from 1 there (module docstring). From the file's start, the first line that is
+    JSON must be OTLP traces, else the file is of another kind (DataError)."""
+    checked = start > 0
     with path.open("rb") as f:
+        f.seek(start)
+        pos = start
         for n, line in enumerate(f, 1):
+            if end is not None and pos >= end:
+                return
+            pos += len(line)
             if not line.strip():
                 continue
             try:
@@ -300,6 +310,21 @@ def json_records(path: Path) -> Iterator[Record]:
             record = _json_fallback(n, line)
             checked = checked or record.traces is not None
             yield record
+
+
+def chunks(path: Path, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``size`` bytes that start and end at line starts."""
+    total = path.stat().st_size
+    bounds = [0]
+    with path.open("rb") as f:
+        while bounds[-1] + size < total:
+            f.seek(bounds[-1] + size)
+            f.readline()
+            if f.tell() >= total:
+                break
+            bounds.append(f.tell())
+    bounds.append(total)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _check_json_kind(path: Path, n: int, line: bytes) -> None:
@@ -375,11 +400,86 @@ def records(path: Path) -> tuple[Iterator[Record], str]:
     return proto_records(path), "offset"
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One byte range of a JSON lines file to convert (in a worker process)."""
+
+    path: str
+    start: int
+    end: int
+    index: int
+    mapping: str
+    key: str
+    folder: str  # the new telemetry folder
+    location: str
+
+
+def convert(records_: Iterator[Record], plan: Plan, run: Importer) -> None:
+    """Walk the records into batches; flush each full batch and the last."""
+    report = run.report
+    batch = RawColumns(plan.read)
+    for rec in records_:
+        if rec.traces is None:
+            run.unreadable(rec.at, rec.reason or "unreadable", rec.message)
+            continue
+        before = len(batch)
+        not_cases = walk(rec.traces, plan, batch, rec.at, rec.id_text)
+        report.read += len(batch) - before + not_cases
+        report.not_cases += not_cases
+        if len(batch) >= BATCH_SPANS:
+            run.flush(batch)
+    run.flush(batch)
+
+
+def convert_chunk(chunk: Chunk) -> tuple[TelemetryImportReport, set[str], set[str], int]:
+    """Convert one chunk: (its report, the days and releases it wrote, its number of lines)."""
+    section, sha = load_mapping(chunk.mapping, "otel")
+    plan = Plan.of(section)
+    path = Path(chunk.path)
+    rejected = Path(chunk.folder) / IMPORTS_DIR / f".{chunk.key}+{chunk.index:05d}.rejected.jsonl"
+    writer = PartWriter(Path(chunk.folder), chunk.key, chunk.index, rejected)
+    report = TelemetryImportReport("otel", [chunk.path], "", chunk.mapping, sha, chunk.key, "line")
+    run = Importer(report, writer, plan.rules, section.prices, chunk.path, nanoseconds)
+    try:
+        convert(json_records(path, chunk.start, chunk.end), plan, run)
+    finally:
+        writer.close()
+    with path.open("rb") as f:
+        f.seek(chunk.start)
+        lines = f.read(chunk.end - chunk.start).count(b"\n")
+    return report, writer.days, run.releases, lines
+
+
+def _merge_chunk(run: Importer, chunk: Chunk, result: tuple, offset: int) -> None:
+    """Add a chunk's counts to the import, its line numbers shifted to the file's."""
+    part, days, releases, _ = result
+    report = run.report
+    report.read += part.read
+    report.written += part.written
+    report.not_cases += part.not_cases
+    src = run.store.folder / IMPORTS_DIR / f".{chunk.key}+{chunk.index:05d}.rejected.jsonl"
+    shifted = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        rec["at"] += offset
+        shifted.append(rec)
+    src.unlink()
+    report.reject(shifted)
+    run.store.write_rejected(shifted)
+    run.store.days |= days
+    run.releases |= releases
+
+
 def import_otel(
-    path: str | Path, dataset: str | Path, mapping: str | Path, key: str | None = None
+    path: str | Path,
+    dataset: str | Path,
+    mapping: str | Path,
+    key: str | None = None,
+    workers: int = 1,
 ) -> TelemetryImportReport:
     """Import one OTLP traces file into ``dataset/telemetry/`` (module docstring and
-    ``telemetry_writer``). Structural problems (a file of another kind, a bad mapping) raise
+    ``telemetry_writer``). A JSON lines file is converted in chunks of ``CHUNK_BYTES`` by
+    ``workers`` processes. Structural problems (a file of another kind, a bad mapping) raise
     ``DataError`` before anything is written."""
     path, dataset = Path(path), Path(dataset)
     section, sha = load_mapping(mapping, "otel")
@@ -391,16 +491,25 @@ def import_otel(
     )
     with TelemetryStore(dataset, name) as store:
         run = Importer(report, store, plan.rules, section.prices, str(path), nanoseconds)
-        batch = RawColumns(plan.read)
-        for rec in reader:
-            if rec.traces is None:
-                run.unreadable(rec.at, rec.reason or "unreadable", rec.message)
-                continue
-            before = len(batch)
-            not_cases = walk(rec.traces, plan, batch, rec.at, rec.id_text)
-            report.read += len(batch) - before + not_cases
-            report.not_cases += not_cases
-            if len(batch) >= BATCH_SPANS:
-                run.flush(batch)
-        run.flush(batch)
+        if location == "offset":
+            convert(reader, plan, run)
+            return run.commit(dataset)
+        jobs = [
+            Chunk(str(path), a, b, i, str(mapping), name, str(store.folder), location)
+            for i, (a, b) in enumerate(chunks(path, CHUNK_BYTES))
+        ]
+        offset = 0
+        for chunk, result in zip(jobs, _map(convert_chunk, jobs, workers), strict=True):
+            _merge_chunk(run, chunk, result, offset)
+            offset += result[3]
         return run.commit(dataset)
+
+
+def _map(fn: Callable, jobs: list[Chunk], workers: int) -> Iterator[Any]:
+    """``fn`` over ``jobs`` in order: here, or in ``workers`` new processes (spawned: a
+    process forked while polars threads run can deadlock)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(fn, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap(fn, jobs)

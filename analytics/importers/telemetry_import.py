@@ -12,6 +12,7 @@ import polars as pl
 
 from analytics.importers.telemetry_rows import RawColumns, Times, cases_from_raw, raw_frame
 from analytics.importers.telemetry_writer import (
+    PartWriter,
     TelemetryImportReport,
     TelemetryStore,
     releases_in_dataset,
@@ -28,7 +29,7 @@ class Importer:
     def __init__(
         self,
         report: TelemetryImportReport,
-        store: TelemetryStore,
+        store: PartWriter,
         rules: dict[str, Any],
         prices: dict[str, Any],
         file: str,
@@ -88,10 +89,13 @@ class Importer:
         self.store.write_rejected([record])
 
     def commit(self, dataset: Path) -> TelemetryImportReport:
+        """Check the reconciliation, note the releases the dataset lacks, swap the folder in."""
+        assert isinstance(self.store, TelemetryStore)
         if not self.report.balanced:
             raise UnbalancedImport(self.report.reconciliation())
         known = releases_in_dataset(dataset)
         if known is not None:
             self.report.unknown_releases = sorted(self.releases - known)
+        self.report.days = sorted(self.store.days)
         self.store.commit(self.report)
         return self.report

@@ -2,16 +2,18 @@
 idempotently; and the import report with its reconciliation line.
 
 Layout (what ``load_dataset`` reads, docs/data-contract.md): ``DATASET/telemetry/day=YYYY-MM-DD/
-KEY.parquet``, one file per day and import key. The key is the source and the export's file
-name (``otel-traces-2026-10-02``, or ``--key``): importing the same file again replaces
-everything that key wrote, on every day, so a re-import never doubles a case and a corrected
-export replaces the old one. ``telemetry/_imports/KEY.json`` is the key's import report and
-``KEY.rejected.jsonl`` lists every rejected record (the loader skips names starting with ``_``).
+KEY+CCCCC-SSSS.parquet``, one part per day and batch of the import (chunk ``C`` of the file,
+batch ``S`` of the chunk: the same file gives the same parts). The key is the source and the
+export's file name (``otel-traces-2026-10-02``, or ``--key``): importing the same file again
+replaces everything that key wrote, on every day, so a re-import never doubles a case and a
+corrected export replaces the old one. ``telemetry/_imports/KEY.json`` is the key's import
+report and ``KEY.rejected.jsonl`` lists every rejected record (the loader skips names
+starting with ``_``).
 
 Atomic: the new ``telemetry/`` is built beside the old one (``DATASET/.telemetry.import-*``,
 unchanged files hard-linked, this key's files left out), the batches are written into it as
-they come (memory holds one batch), each day's parts are merged into one file, and only then is
-the folder renamed into place. Any error removes the new folder and leaves the dataset as it
+they come (memory holds one batch per process), and only then is the folder renamed into
+place. Any error removes the new folder and leaves the dataset as it
 was.
 """
 
@@ -103,7 +105,7 @@ class TelemetryImportReport:
             },
             "rejected_by_reason": dict(sorted(self.rejected.items())),
             "rejected_by_reason_and_column": dict(sorted(self.by_column.items())),
-            "rejected_examples": self.examples,
+            "rejected_examples": sorted(self.examples, key=_order),
             "days": self.days,
             "releases_not_in_dataset": self.unknown_releases,
             "reconciliation": {"line": self.reconciliation(), "balanced": self.balanced},
@@ -122,7 +124,7 @@ class TelemetryImportReport:
         ]
         for reason, n in sorted(self.rejected.items()):
             lines.append(f"  {reason}: {n}")
-            for ex in [e for e in self.examples if e["reason"] == reason]:
+            for ex in sorted((e for e in self.examples if e["reason"] == reason), key=_order):
                 lines.append(f"    {describe(ex)}")
             if n > MAX_EXAMPLES:
                 lines.append(
@@ -138,6 +140,10 @@ class TelemetryImportReport:
             )
         lines.append(self.reconciliation())
         return "\n".join(lines) + "\n"
+
+
+def _order(rec: dict[str, Any]) -> tuple[int, int]:
+    return rec["at"], rec.get("span") or 0
 
 
 def describe(rec: dict[str, Any]) -> str:
@@ -157,14 +163,47 @@ def describe(rec: dict[str, Any]) -> str:
     return f"{where}: {what}"
 
 
-class TelemetryStore:
-    """The new ``telemetry/`` folder of one import, built beside the old one (module docstring).
-    Use as a context manager: ``commit()`` swaps it in; leaving without commit removes it."""
+class PartWriter:
+    """Writes one import's cases as Parquet parts, one per batch and UTC day:
+    ``FOLDER/day=YYYY-MM-DD/KEY+CCCCC-SSSS.parquet`` (chunk ``C`` of the file, batch ``S``), and
+    its rejected records as JSON lines. Worker processes each write their own chunk's."""
+
+    def __init__(self, folder: Path, key: str, chunk: int, rejected: Path) -> None:
+        self.folder = folder
+        self.key = key
+        self.chunk = chunk
+        self.seq = 0
+        self.days: set[str] = set()
+        self.rejected_path = rejected
+        self._rejected = rejected.open("w", encoding="utf-8")
+
+    def write_cases(self, cases: pl.DataFrame) -> None:
+        if cases.height == 0:
+            return
+        days = cases.with_columns(pl.col("ts").dt.date().alias("_day"))
+        name = f"{self.key}+{self.chunk:05d}-{self.seq:04d}.parquet"
+        self.seq += 1
+        for (day,), part in days.partition_by("_day", as_dict=True, include_key=False).items():
+            folder = self.folder / f"day={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            part.write_parquet(folder / name, compression="zstd", compression_level=_ZSTD_LEVEL)
+            self.days.add(str(day))
+
+    def write_rejected(self, records: list[dict[str, Any]]) -> None:
+        for rec in records:
+            self._rejected.write(json.dumps(rec, allow_nan=False) + "\n")
+
+    def close(self) -> None:
+        if not self._rejected.closed:
+            self._rejected.close()
+
+
+class TelemetryStore(PartWriter):
+    """The new ``telemetry/`` folder of one import, built beside the old one (module docstring),
+    and the writer of its first chunk. Use as a context manager: ``commit()`` swaps it in;
+    leaving without commit removes it."""
 
     def __init__(self, dataset: Path, key: str) -> None:
-        self.dataset = dataset
-        self.key = key
-        self.parts: dict[str, int] = {}
         for name in ("telemetry.parquet", "telemetry.csv"):
             if (dataset / name).exists():
                 raise DataError(
@@ -175,71 +214,44 @@ class TelemetryStore:
         if dataset.exists() and not dataset.is_dir():
             raise DataError(f"dataset {dataset} is not a folder")
         dataset.mkdir(parents=True, exist_ok=True)
-        self.new = Path(tempfile.mkdtemp(prefix=f".{TELEMETRY_DIR}.import-", dir=dataset))
+        self.dataset = dataset
+        new = Path(tempfile.mkdtemp(prefix=f".{TELEMETRY_DIR}.import-", dir=dataset))
+        self.new = new
         old = dataset / TELEMETRY_DIR
         if old.is_dir():
-            _link_tree(old, self.new, self._ours)
-        (self.new / IMPORTS_DIR).mkdir(exist_ok=True)
-        self.rejected_path = self.new / IMPORTS_DIR / f"{key}.rejected.jsonl"
-        self._rejected = self.rejected_path.open("w", encoding="utf-8")
-
-    def _ours(self, rel: Path) -> bool:
-        """Whether a file of the old folder was written by this import key."""
-        if rel.parts[0] == IMPORTS_DIR:
-            return rel.name in (f"{self.key}.json", f"{self.key}.rejected.jsonl")
-        return rel.name == f"{self.key}.parquet" or rel.parent.name == f".{self.key}"
+            _link_tree(old, new, lambda rel: _written_by(key, rel))
+        (new / IMPORTS_DIR).mkdir(exist_ok=True)
+        super().__init__(new, key, 0, new / IMPORTS_DIR / f"{key}.rejected.jsonl")
 
     def __enter__(self) -> TelemetryStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if not self._rejected.closed:
-            self._rejected.close()
+        self.close()
         if self.new.exists():
             shutil.rmtree(self.new, ignore_errors=True)
 
-    def write_cases(self, cases: pl.DataFrame) -> None:
-        """One batch of cases, as a part file per UTC day."""
-        if cases.height == 0:
-            return
-        days = cases.with_columns(pl.col("ts").dt.date().alias("_day"))
-        for (day,), part in days.partition_by("_day", as_dict=True, include_key=False).items():
-            folder = self.new / f"day={day}" / f".{self.key}"
-            folder.mkdir(parents=True, exist_ok=True)
-            seq = self.parts.get(str(day), 0)
-            self.parts[str(day)] = seq + 1
-            part.write_parquet(
-                folder / f"part-{seq:06d}.parquet",
-                compression="zstd",
-                compression_level=_ZSTD_LEVEL,
-            )
-
-    def write_rejected(self, records: list[dict[str, Any]]) -> None:
-        for rec in records:
-            self._rejected.write(json.dumps(rec, allow_nan=False) + "\n")
+    def chunk_writer(self, chunk: int) -> PartWriter:
+        """The writer of another chunk (in a worker process)."""
+        path = self.new / IMPORTS_DIR / f".{self.key}+{chunk:05d}.rejected.jsonl"
+        return PartWriter(self.new, self.key, chunk, path)
 
     def commit(self, report: TelemetryImportReport) -> Path:
-        """Merge each day's parts into ``day=D/KEY.parquet``, write the report and swap the new
-        folder in. Returns the telemetry folder."""
-        self._rejected.close()
-        for day in sorted(self.parts):
-            parts = self.new / f"day={day}" / f".{self.key}"
-            target = self.new / f"day={day}" / f"{self.key}.parquet"
-            files = sorted(parts.glob("part-*.parquet"))
-            if len(files) == 1:
-                os.replace(files[0], target)
-            else:
-                pl.scan_parquet(files).sink_parquet(
-                    target, compression="zstd", compression_level=_ZSTD_LEVEL
-                )
-            shutil.rmtree(parts)
-        report.days = sorted(self.parts)
+        """Write the report and swap the new folder in. Returns the telemetry folder."""
+        self.close()
         (self.new / IMPORTS_DIR / f"{self.key}.json").write_text(
             json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
         target = self.dataset / TELEMETRY_DIR
         _swap(self.new, target)
         return target
+
+
+def _written_by(key: str, rel: Path) -> bool:
+    """Whether a file of the old folder was written by the import ``key``."""
+    if rel.parts[0] == IMPORTS_DIR:
+        return rel.name in (f"{key}.json", f"{key}.rejected.jsonl")
+    return rel.name.startswith(f"{key}+") and rel.suffix == ".parquet"
 
 
 def _link_tree(src: Path, dst: Path, skip: Any) -> None:
