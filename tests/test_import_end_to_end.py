@@ -1,5 +1,6 @@
 """From vendor exports to KPIs: GitHub deployments, PagerDuty incidents and MLflow runs imported
-into one dataset, then ``analytics kpis`` gives the hand-checked numbers.
+into one dataset, then ``analytics kpis`` gives the hand-checked numbers and the executive report
+renders from it.
 
 By hand, for October 2026 as of 2026-11-15:
 - releases deployed: support-2026.10.01 (Oct 1 10:00), 10.02 (Oct 8 10:00), 10.06 (Oct 27 10:00);
@@ -66,3 +67,13 @@ def test_exports_to_kpis(tmp_path: Path, capsys) -> None:
     assert (by_item["offline_eval"]["numerator"], by_item["offline_eval"]["denominator"]) == (2, 3)
     assert (by_item["safety_eval"]["numerator"], by_item["safety_eval"]["denominator"]) == (1, 2)
     assert k["evidence_completeness"]["numerator"] == 0
+
+    # ... and the executive report renders from the imported dataset (offline HTML, escaped).
+    out_dir = tmp_path / "reports"
+    argv = ["report", "executive", "--data", str(into), "--month", "2026-10"]
+    code = main([*argv, "--as-of", "2026-11-15T00:00:00Z", "--out", str(out_dir)])
+    assert code == 0, capsys.readouterr().err
+    (page,) = out_dir.glob("executive_2026-10_*.html")
+    html = page.read_text(encoding="utf-8")
+    assert "support-2026.10.01" in html
+    assert '<script src="http' not in html  # plotly.js is embedded, not fetched
