@@ -26,12 +26,12 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _child import run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "out"
@@ -94,23 +94,8 @@ def run_engine(engine: str, data: Path, work: Path) -> dict[str, Any]:
 
 
 def child(engine: str, data: Path, work: Path) -> dict[str, Any]:
-    arg = json.dumps({"engine": engine, "data": str(data), "work": str(work)})
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--task", arg],
-            stdout=out,
-            stderr=err,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{engine} failed:\n{stderr[-4000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    return result
+    """``engine`` in a fresh interpreter (``_child.run_child``)."""
+    return run_child(__file__, {"engine": engine, "data": str(data), "work": str(work)})
 
 
 def check(work: Path) -> str:
