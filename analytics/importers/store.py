@@ -152,7 +152,9 @@ def _link_tree(src: Path, dst: Path, skip: set[str]) -> None:
                 shutil.copy2(entry, target)
 
 
-def _swap(tmp: Path, folder: Path) -> None:
+def swap_folder(tmp: Path, folder: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``folder`` by renames (the old one moved
+    aside first and put back if the second rename fails), then delete the old one."""
     if not folder.exists():
         os.rename(tmp, folder)
         return
@@ -207,7 +209,7 @@ def commit(folder: Path, tables: dict[str, Table], log: dict[str, Any]) -> DataQ
         except DataError as exc:
             why = f"the imported dataset would not load, {folder} is unchanged: {exc}"
             raise DataError(why) from exc
-        _swap(tmp, folder)
+        swap_folder(tmp, folder)
         return quality
     finally:
         if tmp.exists():

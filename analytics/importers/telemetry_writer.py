@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from analytics.core.errors import DataError
+from analytics.importers.store import swap_folder
 
 TELEMETRY_DIR = "telemetry"
 IMPORTS_DIR = "_imports"
@@ -274,18 +275,7 @@ def _link_tree(src: Path, dst: Path, skip: Any) -> None:
 
 def _swap(new: Path, target: Path) -> None:
     os.chmod(new, 0o777 & ~_umask())
-    if not target.exists():
-        os.rename(new, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.replaced-", dir=target.parent))
-    old.rmdir()
-    os.rename(target, old)
-    try:
-        os.rename(new, target)
-    except OSError:
-        os.rename(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    swap_folder(new, target)
 
 
 def _umask() -> int:
