@@ -4,13 +4,13 @@ telemetry (``otel``, ``langfuse``) into its ``telemetry/`` (docs/telemetry-impor
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from analytics.cli.telemetry_import import TELEMETRY_SOURCES, run_telemetry_import
 from analytics.core.errors import DataError
 from analytics.importers.mapping import SOURCES
 from analytics.importers.run import import_export
+from analytics.importers.workers import MEMORY_BUDGET_MB
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -60,8 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="otel JSON lines: processes converting 64 MB chunks (default: cores, at most 4)",
+        help="otel JSON lines: processes converting 64 MB chunks (default: one per core, at "
+        "most 4, no more than fit --memory-mb)",
+    )
+    p.add_argument(
+        "--memory-mb",
+        type=float,
+        default=MEMORY_BUDGET_MB,
+        help="otel: memory for the whole import, all processes together, that the default "
+        "number of workers keeps within (default %(default)g)",
     )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(handler=_import)

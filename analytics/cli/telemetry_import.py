@@ -19,6 +19,7 @@ from pathlib import Path
 
 from analytics.importers.langfuse import import_langfuse
 from analytics.importers.otel import import_otel
+from analytics.importers.workers import import_workers
 
 TELEMETRY_SOURCES = ("otel", "langfuse")
 
@@ -31,8 +32,9 @@ def run_telemetry_import(args: argparse.Namespace) -> int:
     """The telemetry sources of ``analytics import``."""
     mapping = _mapping(args)
     if args.source == "otel":
+        workers = import_workers(args.workers, args.memory_mb)
         reports = [
-            import_otel(f, args.into, mapping, args.key, workers=args.workers) for f in args.files
+            import_otel(f, args.into, mapping, args.key, workers=workers) for f in args.files
         ]
     else:
         reports = [import_langfuse(args.files, args.into, mapping, args.key)]
