@@ -30,3 +30,32 @@ def test_telemetry_rollup_benchmark_runs(tmp_path: Path):
     data = tmp_path / "telemetry-100000-365d"
     assert (data / "releases.csv").is_file() and (data / "complete.json").is_file()
     assert len(list((data / "telemetry").glob("*.parquet"))) == 12
+
+
+def test_otel_import_benchmark_measures_the_whole_process_tree(tmp_path: Path):
+    """At a small size (two 64 MB chunks) with two workers forced: the table has both
+    engines, and the tree's peak memory (main process and workers, sampled from /proc) is at
+    least the largest single process's."""
+    pytest.importorskip("duckdb")
+    script = SCRIPT.parent / "otel_import.py"
+    args = ["--spans", "70000", "--workers", "2", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {
+        cells[0]: cells
+        for line in done.stdout.splitlines()
+        if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    assert {"ours", "duckdb"} <= set(rows)
+    ours = rows["ours"]
+    processes, largest, tree_rss = int(ours[1]), _mb(ours[5]), _mb(ours[6])
+    assert processes >= 3  # the main process and two workers were alive at the peak
+    assert tree_rss >= largest > 0
+    assert "ours, 2 worker(s): peak of the whole process tree" in done.stdout
+    assert "ours: written 70,000, rejected 0" in done.stdout
+
+
+def _mb(cell: str) -> float:
+    return float(cell.replace(",", ""))
