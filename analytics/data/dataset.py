@@ -177,7 +177,8 @@ def _dataset(
     tables: Mapping[str, pl.DataFrame], telemetry: pl.LazyFrame | None, **rest: Any
 ) -> Dataset:
     """The Dataset of the typed small tables, the telemetry and the rest of its fields."""
-    return Dataset(**{s.name: tables[s.name] for s in SMALL_TABLES}, telemetry=telemetry, **rest)
+    small: dict[str, Any] = {s.name: tables[s.name] for s in SMALL_TABLES}
+    return Dataset(**small, telemetry=telemetry, **rest)
 
 
 # ---------------------------------------------------------------- a dataset folder

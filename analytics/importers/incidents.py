@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def _rule(sec: IncidentSource, source: str, name: str) -> Rule:
     return getattr(sec, name) or Rule(field=DEFAULTS[source][name])
 
 
-def incident_row(rec: dict[str, Any], source: str, sec: IncidentSource, dq: list[str]):
+def incident_row(rec: dict[str, Any], source: str, sec: IncidentSource, dq: Sequence[str]):
     """The ``incidents`` row of one vendor record, or a ``Problem``."""
     template = sec.incident_id or DEFAULTS[source]["incident_id"]
     category = allowed(need(apply(sec.category, rec), "category"), "category", CATEGORIES)
@@ -109,7 +110,7 @@ def incident_row(rec: dict[str, Any], source: str, sec: IncidentSource, dq: list
     return row
 
 
-def _map_all(parsed: Parsed, items: list[tuple[Location, Any]], sec, dq: list[str]) -> None:
+def _map_all(parsed: Parsed, items: list[tuple[Location, Any]], sec, dq: Sequence[str]) -> None:
     found = []
     for i, (where, rec) in enumerate(items):
         try:
@@ -177,7 +178,7 @@ def _after(created: str, millis: str) -> str:
 
 def _rule_columns(sec: IncidentSource, source: str) -> dict[str, str]:
     """Top-level column -> the mapping key that reads it (Opsgenie's header check)."""
-    out = {}
+    out: dict[str, str] = {}
     for name in IncidentSource.model_fields:
         value = getattr(sec, name)
         if isinstance(value, Rule) and value.field is not None:
@@ -206,7 +207,7 @@ def read_opsgenie(path: Path, sec: IncidentSource, mapping: Mapping) -> Parsed:
         for name in needed:
             if name not in header:
                 raise wrong_type(path, what, f"a CSV column '{name}' (read by key '{key}')")
-    items = []
+    items: list[tuple[Location, Any]] = []
     start = 2
     try:
         for row in reader:

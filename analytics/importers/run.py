@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from analytics.core.errors import DataError
 from analytics.importers.deployments import read_github, read_gitlab
@@ -16,7 +17,7 @@ MAPPING_FILE = "mapping.yaml"
 
 
 def _read(source: str, given: str, mapping: Mapping, mapping_path: Path) -> Parsed:
-    sec = section(mapping, source, mapping_path)
+    sec: Any = section(mapping, source, mapping_path)  # the source's own section model
     if source == "mlflow":
         from analytics.importers.mlflow_runs import read_mlflow  # MLflow loads slowly
 

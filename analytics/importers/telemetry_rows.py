@@ -134,7 +134,7 @@ def _checks(prices: dict[str, Any]) -> list[tuple[pl.Expr, str, str]]:
 
 
 def _first(checks: list[tuple[pl.Expr, str, str]], pick: int) -> pl.Expr:
-    expr = pl.when(checks[0][0]).then(pl.lit(checks[0][pick]))
+    expr: Any = pl.when(checks[0][0]).then(pl.lit(checks[0][pick]))
     for check in checks[1:]:
         expr = expr.when(check[0]).then(pl.lit(check[pick]))
     return expr.otherwise(pl.lit(None, dtype=pl.String))
@@ -146,7 +146,7 @@ def _offending(checks: list[tuple[pl.Expr, str, str]]) -> pl.Expr:
     raw = {c: c for c in columns}
     raw.update({"ts": "start", "latency_ms": "end"})
     duration = ((pl.col("_end_ns") - pl.col("_start_ns")) / 1e6).cast(pl.String) + " ms"
-    expr = pl.when(pl.col("reason") == "negative_duration").then(duration)
+    expr: Any = pl.when(pl.col("reason") == "negative_duration").then(duration)
     for col in sorted(columns):
         expr = expr.when(pl.col("column") == col).then(pl.col(raw[col]).cast(pl.String))
     return expr.otherwise(None)

@@ -36,9 +36,9 @@ def wilson(numerator: int, denominator: int, alpha: float = 0.05) -> tuple[float
     """Wilson score (1 - ``alpha``) interval of ``numerator`` events in ``denominator`` trials:
     ``wilson_bounds`` at ``z = norm.isf(alpha / 2)``, with the exact bounds 0 (no event) and 1
     (every trial an event) where the closed form leaves rounding dust (1e-17) at the edges."""
-    low, high = wilson_bounds(numerator, denominator, sps.norm.isf(alpha / 2))
-    low = 0.0 if numerator == 0 else float(low)
-    high = 1.0 if numerator == denominator else float(high)
+    lows, highs = wilson_bounds(numerator, denominator, sps.norm.isf(alpha / 2))
+    low = 0.0 if numerator == 0 else float(lows)
+    high = 1.0 if numerator == denominator else float(highs)
     return low, high
 
 
