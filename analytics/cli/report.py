@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from analytics.cli.core import as_of_arg, month_arg
+from analytics.cli.core import as_of_arg, month_arg, period_arg
 from analytics.core.errors import DataError
 from analytics.core.periods import parse_as_of
 from analytics.importers.database import dataset_folder, is_database_uri
@@ -78,9 +78,22 @@ def _report(rendered: Rendered) -> None:
         print(rendered.pdf)
 
 
+def _period(args: argparse.Namespace) -> str:
+    """The reported period: ``--month`` or ``--period`` (a month, quarter or year), one of them,
+    as ``analytics kpis`` takes them."""
+    if args.period and args.month:
+        raise DataError("report executive takes --month or --period, not both")
+    period = args.period or args.month
+    if period is None:
+        raise DataError("report executive needs --month YYYY-MM or --period YYYY-MM|YYYY-Qn|YYYY")
+    return str(period)
+
+
 def _executive(args: argparse.Namespace) -> int:
-    """One executive report (HTML, or its headline and takeaway as Markdown on stdout with
-    ``--format md``), or with ``--by`` the set of views (``analytics.report.views``)."""
+    """One executive report of a month or period (HTML, or its headline and takeaway as
+    Markdown on stdout with ``--format md``), or with ``--by`` the set of views
+    (``analytics.report.views``)."""
+    args.month = _period(args)
     scoped = bool(args.systems or args.teams)
     if args.by and (scoped or args.format == "md"):
         raise DataError(
@@ -302,9 +315,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = report.add_subparsers(dest="report_kind", required=True)
 
-    p = sub.add_parser("executive", help="the executive monthly report")
+    p = sub.add_parser("executive", help="the executive report of a month, quarter or year")
     _common(p, out_required=False)
-    p.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
+    p.add_argument("--month", type=month_arg, help="YYYY-MM")
+    p.add_argument(
+        "--period",
+        type=period_arg,
+        help="YYYY-MM, YYYY-Qn or YYYY instead of --month: the KPIs of the releases deployed in "
+        "its months (as analytics kpis --period), compared with the period before; the trends "
+        "still show months",
+    )
     p.add_argument("--systems", type=_names, help="comma-separated systems (default: all)")
     p.add_argument(
         "--teams", type=_names, help="comma-separated teams, releases.team (default: all)"

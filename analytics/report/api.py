@@ -48,7 +48,8 @@ C = TypeVar("C", bound="ExecutiveReport | ReleaseReview")
 
 
 class ExecutiveReport(ExecutiveContext):
-    """The executive monthly report of one month: its context, and one method per section."""
+    """The executive report of one month (or quarter, or year): its context, and one method per
+    section."""
 
     def headline(self) -> Section:
         """The five KPI tiles (``analytics.report.executive.headline``)."""
@@ -146,7 +147,10 @@ def executive_report(
     systems: str | Sequence[str] | None = None,
     teams: str | Sequence[str] | None = None,
 ) -> ExecutiveReport:
-    """The executive report of ``month`` (``YYYY-MM``) as of ``as_of`` (ISO 8601 with offset).
+    """The executive report of ``month`` (``YYYY-MM``, or a period: a quarter ``YYYY-Qn`` or a
+    year ``YYYY``, whose cohort is the releases deployed in its months, as in ``monthly_kpis``)
+    as of ``as_of`` (ISO 8601 with offset). The headline compares the period with the one
+    before; the trends show the months of the window ending with its last month.
 
     ``source``: a dataset folder (loaded and analysed once; ``policy``: a policy file, default
     the folder's ``policy.yaml`` or the shipped one; ``systems``: only these systems) or an

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from analytics.analysis.kpis import parse_as_of
 from analytics.core.errors import DataError
+from analytics.core.periods import period_months
 from analytics.core.progress import progress_iter
 
 if TYPE_CHECKING:  # nbformat, jinja2 and nbconvert are imported when a report is rendered
@@ -55,7 +56,6 @@ PDF_TIMEOUT_S = 180
 PDF_VIRTUAL_TIME_MS = 20_000
 FOOTER_MARKER = 'data-section="reproducibility"'
 MAX_NAME_PART = 60
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CHROMIUM_FLAGS: tuple[str, ...] = (
     "--headless",
     "--no-sandbox",
@@ -148,13 +148,14 @@ def report_filename(
     suffix: str = ".html",
 ) -> str:
     """The report's file name, from its parameters:
-    ``executive_<month>[_systems-<s>][_teams-<t>][_policy-<fingerprint>]_asof-<stamp>.html`` or
+    ``executive_<month>[_systems-<s>][_teams-<t>][_policy-<fingerprint>]_asof-<stamp>.html``
+    (``<month>``: ``YYYY-MM``, or a period ``YYYY-Qn`` / ``YYYY``) or
     ``post_release_<release id>[_policy-<fingerprint>]_asof-<stamp>.html``; every part
     sanitised with ``safe_name``."""
     parts = [kind]
     if kind == "executive":
-        if month is None or not MONTH_RE.match(month):
-            raise DataError(f"month must be YYYY-MM, got {month!r}")
+        if month is None or not _is_period(month):
+            raise DataError(f"month must be YYYY-MM (or a period YYYY-Qn, YYYY), got {month!r}")
         parts.append(month)
         if systems:
             parts.append("systems-" + safe_name("+".join(systems)))
@@ -170,6 +171,14 @@ def report_filename(
         parts.append("policy-" + safe_name(policy_tag))
     parts.append("asof-" + as_of_stamp(as_of))
     return "_".join(parts) + suffix
+
+
+def _is_period(text: str) -> bool:
+    try:
+        period_months(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _inside(out_dir: Path, name: str) -> Path:
@@ -392,8 +401,9 @@ def render_executive(
     notebook_dir: Path | None = None,
     plotlyjs_src: str | None = None,
 ) -> Rendered:
-    """Render the executive monthly report of ``month`` as of ``as_of`` into ``out_dir``
-    (``systems``, ``teams``: only those; ``plotlyjs_src``: see ``render``)."""
+    """Render the executive report of ``month`` (``YYYY-MM``, or a quarter ``YYYY-Qn`` or a
+    year ``YYYY``) as of ``as_of`` into ``out_dir`` (``systems``, ``teams``: only those;
+    ``plotlyjs_src``: see ``render``)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
         "executive",
@@ -460,7 +470,8 @@ def render_report(
     pdf: bool = False,
 ) -> Rendered:
     """Render one report into ``out_dir``, as ``analytics report`` does: ``kind``
-    ``"executive"`` (the report of ``month``; ``systems`` and ``teams`` optional) or
+    ``"executive"`` (the report of ``month``: a month, quarter or year; ``systems`` and
+    ``teams`` optional) or
     ``"post_release"`` (the review of ``release_id``). Returns the paths written (see
     ``Rendered``)."""
     if kind == "executive" and month is not None and release_id is None:
