@@ -202,5 +202,7 @@ def test_quarter_set_reports_the_quarter(quarter_set: Path) -> None:
     # The tiny example's Q2 is April (A1, A2, A3, B1); core: A1, A2 (A2 failed).
     org = pages["executive_2026-Q2_asof-20260601T000000Z.html"]
     assert "4 releases were deployed in 2026-Q2; 2 degraded decision quality (50%)." in org
+    for page in pages.values():
+        assert '<nav class="ra-report ra-muted" data-nav="index"><a href="index.html">' in page
     core = pages["executive_2026-Q2_teams-core_asof-20260601T000000Z.html"]
     assert "2 releases were deployed in 2026-Q2 (fewer than 5: counts, not rates)" in core

@@ -17,6 +17,7 @@ returned in ``Rendered.notes`` for the command line to show on its own stderr.
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.resources
 import os
 import re
@@ -56,6 +57,8 @@ PDF_TIMEOUT_S = 180
 PDF_VIRTUAL_TIME_MS = 20_000
 FOOTER_MARKER = 'data-section="reproducibility"'
 MAX_NAME_PART = 60
+SIBLING_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+INDEX_LINK_TEXT = "All views of this report (index)"
 CHROMIUM_FLAGS: tuple[str, ...] = (
     "--headless",
     "--no-sandbox",
@@ -286,6 +289,22 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     return body
 
 
+def link_index(page: str, href: str) -> str:
+    """``page`` with a link back to ``href``, the index of its set of pages, at the top of its
+    body. ``href`` is a file name in the page's folder: a relative link, so the set works
+    offline and wherever its folder is copied."""
+    if not SIBLING_RE.fullmatch(href):
+        raise ValueError(f"not a plain sibling file name: {href!r}")
+    body = re.search(r"<body\b[^>]*>", page)
+    if body is None:
+        raise ValueError("the page has no <body>")
+    link = (
+        f'\n<nav class="ra-report ra-muted" data-nav="index">'
+        f'<a href="{html.escape(href, quote=True)}">&#8592; {INDEX_LINK_TEXT}</a></nav>'
+    )
+    return page[: body.end()] + link + page[body.end() :]
+
+
 def chromium_path() -> str | None:
     """The headless browser used for PDFs (``chromium`` from Debian), or None."""
     return shutil.which("chromium") or shutil.which("chromium-browser")
@@ -352,12 +371,14 @@ def render(
     notebook_dir: Path | None = None,
     cwd: Path | None = None,
     plotlyjs_src: str | None = None,
+    index_href: str | None = None,
 ) -> Rendered:
     """Execute the report notebook of ``kind`` with ``parameters`` and write ``out_dir/name``
     (and its PDF beside it when ``pdf``). All or nothing: temporary files in ``out_dir`` are
     renamed into place only after every step succeeded. ``plotlyjs_src``: the name of a
-    plotly.js file in ``out_dir`` that the page loads instead of holding its own copy (a set of
-    pages, ``analytics.report.views``)."""
+    plotly.js file in ``out_dir`` that the page loads instead of holding its own copy;
+    ``index_href``: the name of the index page in ``out_dir`` that the page links back to (both
+    for a set of pages, ``analytics.report.views``)."""
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -371,6 +392,8 @@ def render(
         from analytics.report.charts.embed import share_plotlyjs
 
         body = share_plotlyjs(body, plotlyjs_src)
+    if index_href is not None:
+        body = link_index(body, index_href)
     tmp_html = out / f".{final_html.stem}.{secrets.token_hex(6)}.partial.html"
     tmp_pdf = tmp_html.with_suffix(".pdf") if pdf else None
     try:
@@ -400,10 +423,11 @@ def render_executive(
     pdf: bool = False,
     notebook_dir: Path | None = None,
     plotlyjs_src: str | None = None,
+    index_href: str | None = None,
 ) -> Rendered:
     """Render the executive report of ``month`` (``YYYY-MM``, or a quarter ``YYYY-Qn`` or a
     year ``YYYY``) as of ``as_of`` into ``out_dir`` (``systems``, ``teams``: only those;
-    ``plotlyjs_src``: see ``render``)."""
+    ``plotlyjs_src``, ``index_href``: see ``render``)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
         "executive",
@@ -429,6 +453,7 @@ def render_executive(
         pdf=pdf,
         notebook_dir=notebook_dir,
         plotlyjs_src=plotlyjs_src,
+        index_href=index_href,
     )
 
 
@@ -512,6 +537,7 @@ __all__ = [
     "as_of_stamp",
     "chromium_path",
     "execute",
+    "link_index",
     "notebook_path",
     "print_pdf",
     "render",

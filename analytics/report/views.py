@@ -6,7 +6,8 @@ The set is one folder in ``--out``, named from the parameters
 
 - ``index.html``: every view with its headline numbers and a link to its report (no script);
 - the organisation's report and one report per team or system, named like any executive report
-  (``report_filename`` with ``teams`` or ``systems``);
+  (``report_filename`` with ``teams`` or ``systems``), each with a link back to ``index.html``
+  at its top (a relative link: it works offline and wherever the folder is copied);
 - one shared copy of plotly.js (``plotly-basic-<version>.min.js``) that every page of the set
   loads from beside it, so the folder holds it once. A page copied out of its folder shows a
   note instead of its charts; a report rendered alone (no ``--by``) holds its own copy and
@@ -274,6 +275,7 @@ def render_views(
             policy=policy,
             pdf=pdf,
             plotlyjs_src=js.name,
+            index_href=INDEX,
         )
         work = [(v.label, partial(job, systems=v.systems, teams=v.teams)) for v in views]
         rendered, failures = run_jobs(work, jobs, description=f"rendering the views by {by}")
