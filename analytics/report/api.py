@@ -146,6 +146,7 @@ def executive_report(
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
     teams: str | Sequence[str] | None = None,
+    source_label: str | None = None,
 ) -> ExecutiveReport:
     """The executive report of ``month`` (``YYYY-MM``, or a period: a quarter ``YYYY-Qn`` or a
     year ``YYYY``, whose cohort is the releases deployed in its months, as in ``monthly_kpis``)
@@ -155,8 +156,13 @@ def executive_report(
     ``source``: a dataset folder (loaded and analysed once; ``policy``: a policy file, default
     the folder's ``policy.yaml`` or the shipped one; ``systems``: only these systems) or an
     ``Analysis`` computed at ``as_of`` (used as it is: no ``policy`` or ``systems`` then).
-    ``teams``: only the releases of these teams (``releases.team``), either source."""
-    return _as(ExecutiveReport, executive_context(source, month, as_of, policy, systems, teams))
+    ``teams``: only the releases of these teams (``releases.team``), either source.
+    ``source_label``: what the footer names as the data instead of the folder (the masked URI
+    of a database whose tables were copied to the folder: ``analytics report --data URI``)."""
+    return _as(
+        ExecutiveReport,
+        executive_context(source, month, as_of, policy, systems, teams, source_label),
+    )
 
 
 def release_review(
@@ -165,12 +171,14 @@ def release_review(
     as_of: str | datetime,
     *,
     policy: str | Path | None = None,
+    source_label: str | None = None,
 ) -> ReleaseReview:
     """The post-release review of ``release_id`` as of ``as_of`` (ISO 8601 with offset).
 
     ``source``: a dataset folder (loaded, then analysed for the release's month; ``policy`` as
-    in ``executive_report``) or an ``Analysis`` computed at ``as_of`` (used as it is)."""
-    return _as(ReleaseReview, release_context(source, release_id, as_of, policy))
+    in ``executive_report``) or an ``Analysis`` computed at ``as_of`` (used as it is);
+    ``source_label`` as in ``executive_report``."""
+    return _as(ReleaseReview, release_context(source, release_id, as_of, policy, source_label))
 
 
 __all__ = [

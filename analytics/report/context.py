@@ -154,7 +154,12 @@ def _dataset_policy(ds: Dataset) -> str | None:
 
 @dataclass(frozen=True)
 class Provenance:
-    """What a reader needs to render the same report again (the report footer)."""
+    """What a reader needs to render the same report again (the report footer).
+
+    ``data_dir``: the dataset as the reader names it in ``--data``: the folder, or for a report
+    rendered from a database (``--data postgresql://...``, ``duckdb:///...``: its tables copied
+    to a temporary folder for the notebook) the database URI with its password masked
+    (``analytics.importers.database.mask_uri``), never the temporary folder."""
 
     data_dir: str
     dataset_fingerprint: str
@@ -275,6 +280,7 @@ def executive_context(
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
     teams: str | Sequence[str] | None = None,
+    source_label: str | None = None,
 ) -> ExecutiveContext:
     """The KPIs of ``month`` (a month ``YYYY-MM``, or a period: ``YYYY-Qn``, ``YYYY``; the cohort
     rule of ``monthly_kpis``) and of the period before, the 12-month history ending with its last
@@ -283,7 +289,8 @@ def executive_context(
     computed at ``as_of`` (not analysed again; it must cover ``report_months`` and every system).
     ``systems``: restrict to these systems; ``teams``: to the releases of these teams
     (``releases.team``, cut after the analysis: ``analytics.report.scope``); each a list or a
-    comma-separated string, None = all."""
+    comma-separated string, None = all. ``source_label``: what the footer names as the data
+    instead of the folder (see ``Provenance``)."""
     when = _as_datetime(as_of)
     chosen, chosen_teams = names(systems), names(teams)
     if isinstance(source, Analysis):
@@ -315,7 +322,7 @@ def executive_context(
         restrict_teams(analysis, chosen_teams),
         month,
         (chosen, chosen_teams),
-        _provenance(analysis.dataset, data_dir, when, params, command),
+        _provenance(analysis.dataset, source_label or data_dir, when, params, command),
     )
 
 
@@ -474,22 +481,24 @@ def release_context(
     release_id: str,
     as_of: str | datetime,
     policy: str | Path | None = None,
+    source_label: str | None = None,
 ) -> ReleaseContext:
     """What the review of ``release_id`` needs, as of ``as_of``. ``source``: a dataset folder
     (loaded, then analysed for the release's month only) or an ``Analysis`` already computed at
     ``as_of`` (not analysed again; it must cover the release's month). An unknown release id is
-    a ``DataError``."""
+    a ``DataError``. ``source_label``: what the footer and messages name as the data instead of
+    the folder (see ``Provenance``)."""
     when = _as_datetime(as_of)
     if isinstance(source, Analysis):
         analysis = _given_analysis(source, when, policy, ())
-        data_dir: str | Path = analysis.dataset.source
+        data_dir: str | Path = source_label or analysis.dataset.source
         policy = _dataset_policy(analysis.dataset)
         _check_compared(analysis, _release_months(analysis.dataset, release_id, data_dir))
     else:
-        data_dir = source
+        data_dir = source_label or source
         ds = load_dataset(source, policy)
         # The version comparison, the costly step, runs for the release's own month only.
-        analysis = analyze(ds, when, months=_release_months(ds, release_id, source))
+        analysis = analyze(ds, when, months=_release_months(ds, release_id, data_dir))
     params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
     command = [
         "post-release",

@@ -424,10 +424,13 @@ def render_executive(
     notebook_dir: Path | None = None,
     plotlyjs_src: str | None = None,
     index_href: str | None = None,
+    source_label: str | None = None,
 ) -> Rendered:
     """Render the executive report of ``month`` (``YYYY-MM``, or a quarter ``YYYY-Qn`` or a
     year ``YYYY``) as of ``as_of`` into ``out_dir`` (``systems``, ``teams``: only those;
-    ``plotlyjs_src``, ``index_href``: see ``render``)."""
+    ``plotlyjs_src``, ``index_href``: see ``render``; ``source_label``: what the report names as
+    its data instead of ``data_dir``, e.g. the masked URI of the database ``data_dir`` was copied
+    from: the notebook gets the label, never the URI with its password)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
         "executive",
@@ -444,6 +447,7 @@ def render_executive(
         "policy": None if policy is None else str(policy),
         "systems": list(systems) or None,
         "teams": list(teams) or None,
+        "source_label": source_label,
     }
     return render(
         "executive",
@@ -466,8 +470,10 @@ def render_post_release(
     policy: str | Path | None = None,
     pdf: bool = False,
     notebook_dir: Path | None = None,
+    source_label: str | None = None,
 ) -> Rendered:
-    """Render the post-release review of ``release_id`` as of ``as_of`` into ``out_dir``."""
+    """Render the post-release review of ``release_id`` as of ``as_of`` into ``out_dir``
+    (``source_label``: see ``render_executive``)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
         "post_release", as_of, release_id=release_id, policy_tag=policy_tag(policy)
@@ -477,6 +483,7 @@ def render_post_release(
         "data_dir": str(data_dir),
         "as_of": as_of,
         "policy": None if policy is None else str(policy),
+        "source_label": source_label,
     }
     return render("post_release", params, out_dir, name, pdf=pdf, notebook_dir=notebook_dir)
 

@@ -243,10 +243,12 @@ def render_views(
     policy: str | Path | None = None,
     pdf: bool = False,
     jobs: int = 2,
+    source_label: str | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Render the organisation's report, one report per team or system (``by``) and the index
     into one folder in ``out_dir`` (module docstring). Returns the files written and, when a
-    report failed, the failures (then nothing is written)."""
+    report failed, the failures (then nothing is written). ``source_label``: what the pages name
+    as the data instead of ``data_dir`` (``render_executive``)."""
     ds = load_dataset(data_dir, policy)
     months = sorted({*period_months(month), *period_months(previous_period(month))})
     analysis = analyze(ds, parse_as_of(as_of), months=months)
@@ -276,6 +278,7 @@ def render_views(
             pdf=pdf,
             plotlyjs_src=js.name,
             index_href=INDEX,
+            source_label=source_label,
         )
         work = [(v.label, partial(job, systems=v.systems, teams=v.teams)) for v in views]
         rendered, failures = run_jobs(work, jobs, description=f"rendering the views by {by}")
@@ -283,7 +286,7 @@ def render_views(
             return [], failures
         command = shlex.join(
             [
-                *("analytics", "report", "executive", "--data", str(data_dir)),
+                *("analytics", "report", "executive", "--data", source_label or str(data_dir)),
                 *period_flag(month),
                 *("--as-of", as_of, "--by", by, "--out", str(out)),
                 *(["--policy", str(policy)] if policy is not None else []),
