@@ -35,7 +35,8 @@ from analytics.governance.risk import RiskAttribution, risk_attribution
 from analytics.metrics.detection import DetectionPotential, detection_potentials
 from analytics.metrics.releases import deployed_in_month, month_expr
 from analytics.report.format import fmt_time, period_name
-from analytics.report.html import Safe, Section, _h, _join, _p, _tag
+from analytics.report.html import Safe, Section, _h, _join, _p, _table, _tag
+from analytics.report.imports import ImportLog, import_log
 from analytics.report.scope import names, restrict_systems, restrict_teams, scope_text
 from analytics.stats.change import plural
 
@@ -169,6 +170,7 @@ class Provenance:
     package_version: str
     parameters: Mapping[str, Any]
     command: str = ""
+    imports: ImportLog | None = None  # the folder's import_log.json (``analytics.report.imports``)
 
 
 def _provenance(
@@ -178,6 +180,8 @@ def _provenance(
     parameters: Mapping[str, Any],
     command: Sequence[str],
 ) -> Provenance:
+    """The footer's facts; ``data_dir`` as the reader names the data (a folder or a masked URI),
+    the import log read from the folder the dataset was loaded from (``ds.source``)."""
     from analytics.core import __version__
 
     return Provenance(
@@ -201,6 +205,7 @@ def _provenance(
         as_of=as_of,
         package_version=__version__,
         parameters=dict(parameters),
+        imports=import_log(ds.source) if ds.source and Path(ds.source).is_dir() else None,
     )
 
 
@@ -405,7 +410,9 @@ def _release_incidents(analysis: Analysis, release_id: str) -> pl.DataFrame:
 
 def reproducibility(ctx: ExecutiveContext | ReleaseContext) -> Section:
     """The report footer: dataset fingerprint, policy (source and fingerprint), ``as_of``, the
-    package version and the parameters, so anyone can render the same report again."""
+    package version and the parameters, so anyone can render the same report again; for a
+    folder written by ``analytics import``, what its ``import_log.json`` records (the sources,
+    their export files' and mappings' sha256, when the log was last written)."""
     pv = ctx.provenance
     params = ", ".join(f"{k} = {v}" for k, v in pv.parameters.items() if v is not None)
     rows = [
@@ -424,8 +431,36 @@ def reproducibility(ctx: ExecutiveContext | ReleaseContext) -> Section:
         Safe(f"Parameters: {_h(params)}"),
         Safe(f"Render again: <code>{_h(pv.command)}</code>"),
     ]
-    body = _join(_tag("div", r) for r in rows)
+    body = _join([*(_tag("div", r) for r in rows), *_imports(pv.imports)])
     return Section("reproducibility", (_tag("footer", body, "ra-footer"),))
+
+
+def _imports(log: ImportLog | None) -> list[Safe]:
+    """The footer's lines on the dataset's import log: when it was written and, per source, the
+    export's file and sha256, the mapping's sha256 and the tables written (every string from
+    the log escaped)."""
+    if log is None:
+        return []
+    when = f"{log.written_at:%Y-%m-%d %H:%M:%S} UTC"
+    if log.problem:
+        return [_tag("div", f"Imported: {log.file} (written {when}) cannot be read: {log.problem}")]
+    head = _tag(
+        "div",
+        f"Imported with analytics import: {plural(len(log.sources), 'source')} in {log.file}, "
+        f"last written {when} (the file's time: the log records no time of its own)",
+    )
+    rows = [
+        [
+            s.source,
+            s.file,
+            Safe(f"<code>{_h(s.sha256)}</code>"),
+            Safe(f"<code>{_h(s.mapping_sha256)}</code>"),
+            ", ".join(s.tables),
+        ]
+        for s in log.sources
+    ]
+    table = _table(["source", "export file", "export sha256", "mapping sha256", "tables"], rows)
+    return [head, table] if rows else [head]
 
 
 # ---------------------------------------------------------------- post-release review
