@@ -238,3 +238,69 @@ def test_uri_parsing():
     assert (db.schema, db.target) == ("s", "postgresql://u:pw@h/db?sslmode=disable")
     assert parse_uri("duckdb:///tmp/a.db").target == "/tmp/a.db"
     assert parse_uri("duckdb://rel/a.db?schema=x").target == "rel/a.db"
+
+
+# ---------------------------------------------------------------- reports from a database
+
+
+def render_report(tmp: Path, uri: str, *args: str) -> str:
+    """``analytics report ARGS --data URI`` in a fresh process; the page it wrote. Nothing the
+    command prints names the password or the temporary folder the tables were copied to."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "analytics.cli.main", "report", *args, "--data", uri],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for text in (proc.stdout, proc.stderr):
+        assert PASSWORD not in text and "analytics-db-" not in text
+    return Path(proc.stdout.split()[0]).read_text(encoding="utf-8")
+
+
+def assert_names_the_database(page: str, uri: str) -> None:
+    """The footer names the database by its masked URI, in the dataset line and in the command
+    that renders the report again; the password and the temporary folder appear nowhere."""
+    import html
+    import shlex
+    import tempfile
+
+    masked = mask_uri(uri)
+    assert "***" in masked
+    footer = page[page.index('data-section="reproducibility"') :]
+    assert f"Dataset <code>{html.escape(masked)}</code>" in footer
+    assert f"--data {html.escape(shlex.quote(masked), quote=False)} --as-of" in footer
+    assert PASSWORD not in page and html.escape(PASSWORD) not in page
+    assert "analytics-db-" not in page
+    assert f"{tempfile.gettempdir()}/analytics-db" not in page
+
+
+def test_report_from_duckdb_names_the_masked_uri(tables, tmp_path):
+    """``report executive`` and ``report post-release`` from a DuckDB file: the footer shows the
+    URI (a ``password=`` parameter masked, as everywhere), not the temporary folder."""
+    uri = write_duckdb(tmp_path / "acme.duckdb", tables) + f"?password={PASSWORD}"
+    out = str(tmp_path / "out")
+    page = render_report(
+        tmp_path, uri, "executive", "--month", "2026-10", "--as-of", AS_OF, "--out", out
+    )
+    assert_names_the_database(page, uri)
+    assert mask_uri(uri) == f"duckdb://{tmp_path}/acme.duckdb?password=***"
+    review = render_report(
+        tmp_path, uri, "post-release", "--release", "rel-0002", "--as-of", AS_OF, "--out", out
+    )
+    assert_names_the_database(review, uri)
+    assert "Post-release review: <code>rel-0002</code>" in review
+
+
+def test_report_from_postgres_names_the_masked_uri(sample_sources, tmp_path):
+    uri = sample_sources["postgresql"]
+    assert f":{PASSWORD}@" in uri
+    page = render_report(
+        tmp_path, uri, "executive", "--month", "2026-10", "--as-of", AS_OF, "--out", str(tmp_path)
+    )
+    assert_names_the_database(page, uri)

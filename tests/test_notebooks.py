@@ -154,8 +154,14 @@ def test_notebook_committed_without_outputs(name: str) -> None:
 @pytest.mark.parametrize(
     ("name", "injected"),
     [
-        ("executive_monthly.ipynb", {"month", "data_dir", "as_of", "policy", "systems", "teams"}),
-        ("post_release_review.ipynb", {"release_id", "data_dir", "as_of", "policy"}),
+        (
+            "executive_monthly.ipynb",
+            {"month", "data_dir", "as_of", "policy", "systems", "teams", "source_label"},
+        ),
+        (
+            "post_release_review.ipynb",
+            {"release_id", "data_dir", "as_of", "policy", "source_label"},
+        ),
     ],
 )
 def test_parameters_cell_matches_what_the_command_injects(name: str, injected: set[str]) -> None:
@@ -223,12 +229,14 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "policy": None,
             "systems": None,
             "teams": None,
+            "source_label": None,
         },
         "post_release_review.ipynb": {
             "release_id": RELEASE,
             "data_dir": str(data),
             "as_of": AS_OF,
             "policy": None,
+            "source_label": None,
         },
         "explore_release_history.ipynb": {"data_dir": str(data), "as_of": AS_OF, "month": MONTH},
     }

@@ -259,6 +259,7 @@ def test_offline_single_plotlyjs_and_no_code(rendered: dict, kind: str) -> None:
     assert not re.search(r"<script[^>]+src=", page), "no external script"
     assert not re.search(r"<link[^>]+href=[\"']?https?:", page), "no external stylesheet"
     assert "jp-InputArea-editor" not in _visible(page) and "ra.setup_notebook" not in page
+    assert 'data-nav="index"' not in page  # a report rendered alone belongs to no set
     assert len(page.encode()) < 2_000_000  # small enough to e-mail
 
 

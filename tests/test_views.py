@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -400,6 +401,62 @@ def test_by_team_writes_one_folder_with_index_pages_and_one_plotlyjs(by_team: di
     ]
 
 
+class _Links(HTMLParser):
+    """Every ``<a href>`` of a page, with whether it sits in a ``<nav>`` and its text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nav_depth = 0
+        self.links: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "nav":
+            self.nav_depth += 1
+        if tag == "a" and dict(attrs).get("href") is not None:
+            self.links.append({"href": dict(attrs)["href"], "nav": self.nav_depth > 0, "text": ""})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "nav":
+            self.nav_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.links and self.nav_depth:
+            self.links[-1]["text"] += data
+
+
+def test_every_view_page_links_back_to_the_index(by_team: dict) -> None:
+    """Every report of the set (the organisation's and each team's) has one link in a ``<nav>``
+    at the top of its body, to ``index.html`` by a relative path that resolves, from the page's
+    folder, to the set's index (so it works offline and wherever the folder is copied)."""
+    folder = by_team["paths"][0].parent
+    pages = [p for p in by_team["paths"] if p.suffix == ".html" and p.name != "index.html"]
+    assert len(pages) == 3
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        scan = _Links()
+        scan.feed(text)
+        nav = [link for link in scan.links if link["nav"]]
+        assert [link["href"] for link in nav] == ["index.html"], page.name
+        assert nav[0]["text"] == "\u2190 All views of this report (index)"
+        target = (page.parent / nav[0]["href"]).resolve()
+        assert target == (folder / "index.html").resolve() and target.is_file()
+        body = re.search(r"<body[^>]*>", text)
+        assert body is not None and text.index('data-nav="index"') - body.end() < 80
+
+
+def test_index_link_is_a_sibling_file_only() -> None:
+    from analytics.report.render import link_index
+
+    page = link_index('<html><body class="jp-Notebook">x</body></html>', "index.html")
+    assert page == (
+        '<html><body class="jp-Notebook">\n<nav class="ra-report ra-muted" data-nav="index">'
+        '<a href="index.html">&#8592; All views of this report (index)</a></nav>x</body></html>'
+    )
+    for bad in ("../index.html", "/tmp/index.html", "https://example.org/", "a b.html", ""):
+        with pytest.raises(ValueError, match="sibling"):
+            link_index("<body>x</body>", bad)
+
+
 def _dump_dom(path: Path, profile: Path) -> str:
     proc = subprocess.run(
         [
@@ -434,6 +491,7 @@ def test_every_page_of_the_set_draws_offline(by_team: dict, tmp_path: Path) -> N
         assert dom.count('class="main-svg"') >= expected, page.name
         assert '<img src="x"' not in dom
         assert '<p class="ra-muted">The charts need the file' not in dom
+        assert '<a href="index.html">' in dom
     index_dom = _dump_dom(folder / "index.html", tmp_path / "profile")
     assert index_dom.count("<a href=") == 3
     alone = tmp_path / "alone" / by_team["paths"][4].name

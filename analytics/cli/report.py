@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from analytics.cli.core import as_of_arg, month_arg
+from analytics.cli.core import as_of_arg, month_arg, period_arg
 from analytics.core.errors import DataError
 from analytics.core.periods import parse_as_of
-from analytics.importers.database import dataset_folder, is_database_uri
+from analytics.importers.database import dataset_folder, is_database_uri, mask_uri
 
 if TYPE_CHECKING:
     from analytics.report.render import Rendered
@@ -78,9 +78,22 @@ def _report(rendered: Rendered) -> None:
         print(rendered.pdf)
 
 
+def _period(args: argparse.Namespace) -> str:
+    """The reported period: ``--month`` or ``--period`` (a month, quarter or year), one of them,
+    as ``analytics kpis`` takes them."""
+    if args.period and args.month:
+        raise DataError("report executive takes --month or --period, not both")
+    period = args.period or args.month
+    if period is None:
+        raise DataError("report executive needs --month YYYY-MM or --period YYYY-MM|YYYY-Qn|YYYY")
+    return str(period)
+
+
 def _executive(args: argparse.Namespace) -> int:
-    """One executive report (HTML, or its headline and takeaway as Markdown on stdout with
-    ``--format md``), or with ``--by`` the set of views (``analytics.report.views``)."""
+    """One executive report of a month or period (HTML, or its headline and takeaway as
+    Markdown on stdout with ``--format md``), or with ``--by`` the set of views
+    (``analytics.report.views``)."""
+    args.month = _period(args)
     scoped = bool(args.systems or args.teams)
     if args.by and (scoped or args.format == "md"):
         raise DataError(
@@ -97,6 +110,7 @@ def _executive(args: argparse.Namespace) -> int:
             policy=args.policy,
             systems=args.systems,
             teams=args.teams,
+            source_label=args.source_label,
         )
         print(executive_markdown(report), end="")
         return 0
@@ -116,6 +130,7 @@ def _executive(args: argparse.Namespace) -> int:
             systems=args.systems or (),
             teams=args.teams or (),
             pdf=args.pdf,
+            source_label=args.source_label,
         )
     )
     return 0
@@ -133,6 +148,7 @@ def _views(args: argparse.Namespace) -> int:
         policy=args.policy,
         pdf=args.pdf,
         jobs=args.jobs,
+        source_label=args.source_label,
     )
     for path in written:
         print(path)
@@ -145,7 +161,13 @@ def _post_release(args: argparse.Namespace) -> int:
 
     _report(
         render_post_release(
-            args.data, args.release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+            args.data,
+            args.release,
+            args.as_of,
+            args.out,
+            policy=args.policy,
+            pdf=args.pdf,
+            source_label=args.source_label,
         )
     )
     return 0
@@ -186,7 +208,13 @@ def _all(args: argparse.Namespace) -> int:
         (
             f"executive {args.month}",
             lambda: render_executive(
-                args.data, args.month, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+                args.data,
+                args.month,
+                args.as_of,
+                args.out,
+                policy=args.policy,
+                pdf=args.pdf,
+                source_label=args.source_label,
             ),
         )
     ]
@@ -199,7 +227,13 @@ def _review(args: argparse.Namespace, release_id: str) -> Rendered:
     from analytics.report.render import render_post_release
 
     return render_post_release(
-        args.data, release_id, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+        args.data,
+        release_id,
+        args.as_of,
+        args.out,
+        policy=args.policy,
+        pdf=args.pdf,
+        source_label=args.source_label,
     )
 
 
@@ -216,8 +250,17 @@ def _showcase(args: argparse.Namespace) -> int:
     month = args.month or latest_complete_month(args.as_of, ds.policy.timezone)
     analysis = analyze(ds, parse_as_of(args.as_of), months=[month])
     release = most_instructive_release(analysis, month)
+    label = args.source_label
     _report(
-        render_executive(args.data, month, args.as_of, args.out, policy=args.policy, pdf=args.pdf)
+        render_executive(
+            args.data,
+            month,
+            args.as_of,
+            args.out,
+            policy=args.policy,
+            pdf=args.pdf,
+            source_label=label,
+        )
     )
     if release is None:
         _stderr().print(
@@ -228,7 +271,13 @@ def _showcase(args: argparse.Namespace) -> int:
         return 0
     _report(
         render_post_release(
-            args.data, release, args.as_of, args.out, policy=args.policy, pdf=args.pdf
+            args.data,
+            release,
+            args.as_of,
+            args.out,
+            policy=args.policy,
+            pdf=args.pdf,
+            source_label=label,
         )
     )
     return 0
@@ -266,12 +315,16 @@ def check_out_dir(out: str | Path) -> Path:
 
 def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Check ``--out`` first (``check_out_dir``: exit 2 before any rendering), then turn a
-    ``ReportError`` (nothing was written) into a message and exit code 1."""
+    ``ReportError`` (nothing was written) into a message and exit code 1. A database ``--data``
+    is copied to a temporary folder for the notebooks, and the reports name it by its masked URI
+    (``args.source_label``), never by that folder nor with its password."""
 
     def run(args: argparse.Namespace) -> int:
         if args.out is not None:
             check_out_dir(args.out)
+        args.source_label = None
         if is_database_uri(args.data):  # the notebooks read a folder: the tables as Parquet
+            args.source_label = mask_uri(args.data)
             args.data = str(dataset_folder(args.data))
         from analytics.report.render import ReportError
 
@@ -302,9 +355,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = report.add_subparsers(dest="report_kind", required=True)
 
-    p = sub.add_parser("executive", help="the executive monthly report")
+    p = sub.add_parser("executive", help="the executive report of a month, quarter or year")
     _common(p, out_required=False)
-    p.add_argument("--month", type=month_arg, required=True, help="YYYY-MM")
+    p.add_argument("--month", type=month_arg, help="YYYY-MM")
+    p.add_argument(
+        "--period",
+        type=period_arg,
+        help="YYYY-MM, YYYY-Qn or YYYY instead of --month: the KPIs of the releases deployed in "
+        "its months (as analytics kpis --period), compared with the period before; the trends "
+        "still show months",
+    )
     p.add_argument("--systems", type=_names, help="comma-separated systems (default: all)")
     p.add_argument(
         "--teams", type=_names, help="comma-separated teams, releases.team (default: all)"

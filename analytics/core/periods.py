@@ -72,3 +72,8 @@ def previous_period(period: str) -> str:
         year, quarter = int(period[:4]), int(period[-1])
         return f"{year - 1}-Q4" if quarter == 1 else f"{year}-Q{quarter - 1}"
     return str(int(period) - 1)
+
+
+def period_kind(period: str) -> str:
+    """``month``, ``quarter`` or ``year``: the kind of ``period`` (``ValueError`` otherwise)."""
+    return {1: "month", 3: "quarter", 12: "year"}[len(period_months(period))]

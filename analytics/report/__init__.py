@@ -16,6 +16,7 @@ The package, from the bottom up (imports point only upwards in this list):
   tags, tables, badges, ``Section``, the styles, ``setup_notebook``; ``format``: numbers,
   intervals, times, months, words, shared labels;
 - ``scope``: what a report covers (``restrict_systems``, ``restrict_teams``);
+- ``imports``: the dataset folder's ``import_log.json`` as the footer shows it;
 - ``context``: ``ExecutiveContext`` / ``executive_context``, ``ReleaseContext`` /
   ``release_context`` (from a folder or an ``Analysis``), ``reproducibility``;
 - executive sections: ``executive`` (headline, trends, DORA), ``groups`` (the breakdowns),

@@ -48,7 +48,8 @@ C = TypeVar("C", bound="ExecutiveReport | ReleaseReview")
 
 
 class ExecutiveReport(ExecutiveContext):
-    """The executive monthly report of one month: its context, and one method per section."""
+    """The executive report of one month (or quarter, or year): its context, and one method per
+    section."""
 
     def headline(self) -> Section:
         """The five KPI tiles (``analytics.report.executive.headline``)."""
@@ -145,14 +146,23 @@ def executive_report(
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
     teams: str | Sequence[str] | None = None,
+    source_label: str | None = None,
 ) -> ExecutiveReport:
-    """The executive report of ``month`` (``YYYY-MM``) as of ``as_of`` (ISO 8601 with offset).
+    """The executive report of ``month`` (``YYYY-MM``, or a period: a quarter ``YYYY-Qn`` or a
+    year ``YYYY``, whose cohort is the releases deployed in its months, as in ``monthly_kpis``)
+    as of ``as_of`` (ISO 8601 with offset). The headline compares the period with the one
+    before; the trends show the months of the window ending with its last month.
 
     ``source``: a dataset folder (loaded and analysed once; ``policy``: a policy file, default
     the folder's ``policy.yaml`` or the shipped one; ``systems``: only these systems) or an
     ``Analysis`` computed at ``as_of`` (used as it is: no ``policy`` or ``systems`` then).
-    ``teams``: only the releases of these teams (``releases.team``), either source."""
-    return _as(ExecutiveReport, executive_context(source, month, as_of, policy, systems, teams))
+    ``teams``: only the releases of these teams (``releases.team``), either source.
+    ``source_label``: what the footer names as the data instead of the folder (the masked URI
+    of a database whose tables were copied to the folder: ``analytics report --data URI``)."""
+    return _as(
+        ExecutiveReport,
+        executive_context(source, month, as_of, policy, systems, teams, source_label),
+    )
 
 
 def release_review(
@@ -161,12 +171,14 @@ def release_review(
     as_of: str | datetime,
     *,
     policy: str | Path | None = None,
+    source_label: str | None = None,
 ) -> ReleaseReview:
     """The post-release review of ``release_id`` as of ``as_of`` (ISO 8601 with offset).
 
     ``source``: a dataset folder (loaded, then analysed for the release's month; ``policy`` as
-    in ``executive_report``) or an ``Analysis`` computed at ``as_of`` (used as it is)."""
-    return _as(ReleaseReview, release_context(source, release_id, as_of, policy))
+    in ``executive_report``) or an ``Analysis`` computed at ``as_of`` (used as it is);
+    ``source_label`` as in ``executive_report``."""
+    return _as(ReleaseReview, release_context(source, release_id, as_of, policy, source_label))
 
 
 __all__ = [

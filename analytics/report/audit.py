@@ -66,7 +66,7 @@ def process_audit(ctx: ExecutiveContext) -> Section:
         ["anti-pattern", "count", "behind it", "note"],
         anti_rows,
         numeric=(1,),
-        caption="Anti-patterns, counted this month",
+        caption=f"Anti-patterns, counted this {ctx.period_kind}",
     )
     severity_rank = {"critical": 0, "major": 1, "minor": 2}
     ordered = sorted(
@@ -88,10 +88,10 @@ def process_audit(ctx: ExecutiveContext) -> Section:
             ["severity", "finding", "meaning", "releases", "which"],
             find_rows,
             numeric=(3,),
-            caption="Audit findings of the month's releases",
+            caption=f"Audit findings of the {ctx.period_kind}'s releases",
         )
         if find_rows
-        else _p("The audit found nothing in this month's releases.")
+        else _p(f"The audit found nothing in this {ctx.period_kind}'s releases.")
     )
     return _section(
         "process_audit", h.sentences() or ["The audit found no process gap."], table, anti, findings

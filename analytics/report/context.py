@@ -1,7 +1,7 @@
-"""The report contexts: ``ExecutiveContext`` / ``executive_context`` (one month and its trend
-window) and ``ReleaseContext`` / ``release_context`` (one release and its comparison), built
-from a dataset folder (loaded, then ``analyze`` run once) or from an ``Analysis`` already
-computed; the reproducibility footer.
+"""The report contexts: ``ExecutiveContext`` / ``executive_context`` (one month, quarter or year
+and its trend window of months) and ``ReleaseContext`` / ``release_context`` (one release and
+its comparison), built from a dataset folder (loaded, then ``analyze`` run once) or from an
+``Analysis`` already computed; the reproducibility footer.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -20,15 +21,22 @@ from analytics.analysis.steps import Analysis, analyze, compared_ids
 from analytics.comparison import ReleaseComparison
 from analytics.core.columns import ROW
 from analytics.core.errors import DataError
-from analytics.core.periods import month_range, parse_as_of
+from analytics.core.periods import (
+    month_range,
+    parse_as_of,
+    period_kind,
+    period_months,
+    previous_period,
+)
 from analytics.core.policy import Policy
 from analytics.data.io import Dataset, load_dataset
 from analytics.governance.health import ProcessHealth, process_health
 from analytics.governance.risk import RiskAttribution, risk_attribution
 from analytics.metrics.detection import DetectionPotential, detection_potentials
 from analytics.metrics.releases import deployed_in_month, month_expr
-from analytics.report.format import fmt_time, month_name
-from analytics.report.html import Safe, Section, _h, _join, _p, _tag
+from analytics.report.format import fmt_time, period_name
+from analytics.report.html import Safe, Section, _h, _join, _p, _table, _tag
+from analytics.report.imports import ImportLog, import_log
 from analytics.report.scope import names, restrict_systems, restrict_teams, scope_text
 from analytics.stats.change import plural
 
@@ -36,6 +44,35 @@ from analytics.stats.change import plural
 def trend_months(policy: Policy) -> int:
     """Months in the executive report's trends (policy ``reports.trend_months``)."""
     return int(policy.section("reports")["trend_months"])
+
+
+def trend_window(period: str, policy: Policy, as_of: datetime) -> list[str]:
+    """The months of the executive report's trends: the ``reports.trend_months`` months ending
+    with the last month of ``period`` (a month, quarter or year), oldest first; with the month
+    of ``as_of`` (policy timezone) when the period is not over at ``as_of`` (a year to date
+    shows no month still to come)."""
+    months = period_months(period)
+    now = as_of.astimezone(ZoneInfo(policy.timezone)).strftime("%Y-%m")
+    end = now if months[0] <= now < months[-1] else months[-1]
+    return month_range(end, trend_months(policy))
+
+
+def report_months(period: str, policy: Policy, as_of: datetime) -> list[str]:
+    """The months an executive report of ``period`` reads: its trend window, its own months and
+    those of the period before (the headline's comparison), oldest first."""
+    return sorted(
+        {
+            *trend_window(period, policy, as_of),
+            *period_months(period),
+            *period_months(previous_period(period)),
+        }
+    )
+
+
+def period_flag(period: str) -> list[str]:
+    """The command-line option that names ``period``: ``--month`` for a month (as before
+    periods), ``--period`` for a quarter or a year."""
+    return ["--month" if period_kind(period) == "month" else "--period", period]
 
 
 def min_trend_n(policy: Policy) -> int:
@@ -118,7 +155,12 @@ def _dataset_policy(ds: Dataset) -> str | None:
 
 @dataclass(frozen=True)
 class Provenance:
-    """What a reader needs to render the same report again (the report footer)."""
+    """What a reader needs to render the same report again (the report footer).
+
+    ``data_dir``: the dataset as the reader names it in ``--data``: the folder, or for a report
+    rendered from a database (``--data postgresql://...``, ``duckdb:///...``: its tables copied
+    to a temporary folder for the notebook) the database URI with its password masked
+    (``analytics.importers.database.mask_uri``), never the temporary folder."""
 
     data_dir: str
     dataset_fingerprint: str
@@ -128,6 +170,7 @@ class Provenance:
     package_version: str
     parameters: Mapping[str, Any]
     command: str = ""
+    imports: ImportLog | None = None  # the folder's import_log.json (``analytics.report.imports``)
 
 
 def _provenance(
@@ -137,6 +180,8 @@ def _provenance(
     parameters: Mapping[str, Any],
     command: Sequence[str],
 ) -> Provenance:
+    """The footer's facts; ``data_dir`` as the reader names the data (a folder or a masked URI),
+    the import log read from the folder the dataset was loaded from (``ds.source``)."""
     from analytics.core import __version__
 
     return Provenance(
@@ -160,6 +205,7 @@ def _provenance(
         as_of=as_of,
         package_version=__version__,
         parameters=dict(parameters),
+        imports=import_log(ds.source) if ds.source and Path(ds.source).is_dir() else None,
     )
 
 
@@ -169,16 +215,22 @@ def _failed_ids(analysis: Analysis) -> list[str]:
 
 @dataclass(frozen=True)
 class ExecutiveContext:
-    """Everything the executive report shows for one month, computed once.
+    """Everything the executive report shows for one period, computed once.
 
-    ``history``: the monthly KPIs of the ``reports.trend_months`` months ending with ``month``,
-    oldest first (the last one is ``kpis``). ``audit``/``health``: the release-process audit.
-    ``systems``/``teams``: what the report is restricted to (empty: the whole organisation)."""
+    ``month``: the reported period, a month ``YYYY-MM``, a quarter ``YYYY-Qn`` or a year
+    ``YYYY`` (as ``MonthlyKpis.month``); ``kpis``: the KPIs of its cohort (the releases deployed
+    in its months) and ``previous`` those of the period before, of the same kind.
+    ``history``: the monthly KPIs of the months of ``trend_window`` (the
+    ``reports.trend_months`` months ending with the period's last month), oldest first (for a
+    month, the last one is ``kpis``).
+    ``audit``/``health``: the release-process audit. ``systems``/``teams``: what the report is
+    restricted to (empty: the whole organisation)."""
 
     month: str
     as_of: datetime
     analysis: Analysis
     kpis: MonthlyKpis
+    previous: MonthlyKpis | None
     history: tuple[MonthlyKpis, ...]
     audit: pl.DataFrame
     health: ProcessHealth
@@ -190,12 +242,13 @@ class ExecutiveContext:
     provenance: Provenance
 
     @property
-    def previous(self) -> MonthlyKpis | None:
-        return self.history[-2] if len(self.history) >= 2 else None
+    def period_kind(self) -> str:
+        """``month``, ``quarter`` or ``year`` (the word the report's sentences use)."""
+        return period_kind(self.month)
 
     @property
     def cohort(self) -> pl.DataFrame:
-        """The month's deployed releases (rows of ``analysis.releases``)."""
+        """The period's deployed releases (rows of ``analysis.releases``)."""
         return deployed_in_month(self.analysis.releases, self.month, self.as_of)
 
     @property
@@ -211,7 +264,7 @@ class ExecutiveContext:
 
     @property
     def title(self) -> str:
-        return f"AI release report: {month_name(self.month)}"
+        return f"AI release report: {period_name(self.month)}"
 
     @property
     def subtitle(self) -> str:
@@ -232,25 +285,29 @@ def executive_context(
     policy: str | Path | None = None,
     systems: str | Sequence[str] | None = None,
     teams: str | Sequence[str] | None = None,
+    source_label: str | None = None,
 ) -> ExecutiveContext:
-    """The month's KPIs, the 12-month history and the process audit as of ``as_of`` (ISO 8601
-    with offset). ``source``: a dataset folder (loaded once and analysed once) or an
-    ``Analysis`` already computed at ``as_of`` (not analysed again; it must cover the trend
-    months and every system). ``systems``: restrict to these systems; ``teams``: to the
-    releases of these teams (``releases.team``, cut after the analysis: ``analytics.report.scope``);
-    each a list or a comma-separated string, None = all."""
+    """The KPIs of ``month`` (a month ``YYYY-MM``, or a period: ``YYYY-Qn``, ``YYYY``; the cohort
+    rule of ``monthly_kpis``) and of the period before, the 12-month history ending with its last
+    month (``trend_window``) and the process audit as of ``as_of`` (ISO 8601 with offset).
+    ``source``: a dataset folder (loaded once and analysed once) or an ``Analysis`` already
+    computed at ``as_of`` (not analysed again; it must cover ``report_months`` and every system).
+    ``systems``: restrict to these systems; ``teams``: to the releases of these teams
+    (``releases.team``, cut after the analysis: ``analytics.report.scope``); each a list or a
+    comma-separated string, None = all. ``source_label``: what the footer names as the data
+    instead of the folder (see ``Provenance``)."""
     when = _as_datetime(as_of)
     chosen, chosen_teams = names(systems), names(teams)
     if isinstance(source, Analysis):
         analysis = _given_analysis(source, when, policy, chosen)
-        months = month_range(month, trend_months(analysis.dataset.policy))
+        months = report_months(month, analysis.dataset.policy, when)
         _check_compared(analysis, months)
         data_dir: str | Path = analysis.dataset.source
         policy = _dataset_policy(analysis.dataset)
     else:
         data_dir = source
         ds = restrict_systems(load_dataset(source, policy), chosen)
-        months = month_range(month, trend_months(ds.policy))
+        months = report_months(month, ds.policy, when)
         analysis = analyze(ds, when, months=months)
     params = {
         "month": month,
@@ -261,8 +318,7 @@ def executive_context(
     }
     command = [
         "executive",
-        "--month",
-        month,
+        *period_flag(month),
         *(["--policy", str(policy)] if policy is not None else []),
         *(["--systems", ",".join(chosen)] if chosen else []),
         *(["--teams", ",".join(chosen_teams)] if chosen_teams else []),
@@ -270,22 +326,24 @@ def executive_context(
     return _executive(
         restrict_teams(analysis, chosen_teams),
         month,
-        months,
         (chosen, chosen_teams),
-        _provenance(analysis.dataset, data_dir, when, params, command),
+        _provenance(analysis.dataset, source_label or data_dir, when, params, command),
     )
 
 
 def _executive(
     analysis: Analysis,
     month: str,
-    months: Sequence[str],
     scope: tuple[tuple[str, ...], tuple[str, ...]],
     provenance: Provenance,
 ) -> ExecutiveContext:
-    """The executive context of ``month`` read off ``analysis`` (``months``: the trend window)."""
+    """The executive context of the period ``month`` read off ``analysis``."""
     when, policy = analysis.as_of, analysis.dataset.policy
-    history = tuple(monthly_kpis(analysis, m) for m in months)
+    history = tuple(monthly_kpis(analysis, m) for m in trend_window(month, policy, when))
+    by_month = {k.month: k for k in history}
+    kpis = by_month.get(month) or monthly_kpis(analysis, month)
+    before = previous_period(month)
+    previous = by_month.get(before) or monthly_kpis(analysis, before)
     audit = analysis.audit
     health = process_health(audit, analysis.releases, month, when, policy, analysis.incidents)
     window = trend_release_ids(analysis, month)
@@ -300,7 +358,8 @@ def _executive(
         month=month,
         as_of=when,
         analysis=analysis,
-        kpis=history[-1],
+        kpis=kpis,
+        previous=previous,
         history=history,
         audit=audit,
         health=health,
@@ -314,9 +373,9 @@ def _executive(
 
 
 def trend_release_ids(analysis: Analysis, month: str) -> list[str]:
-    """Releases deployed in the ``reports.trend_months`` months ending with ``month`` (the cohort of
-    the trends and of the risk attribution)."""
-    months = month_range(month, trend_months(analysis.dataset.policy))
+    """Releases deployed in the ``reports.trend_months`` months ending with the last month of
+    ``month`` (a month or a period: the cohort of the trends and of the risk attribution)."""
+    months = trend_window(month, analysis.dataset.policy, analysis.as_of)
     return analysis.releases.filter(
         pl.col("month").is_in(months) & (pl.col("released_at") <= analysis.as_of)
     )["release_id"].to_list()
@@ -351,7 +410,9 @@ def _release_incidents(analysis: Analysis, release_id: str) -> pl.DataFrame:
 
 def reproducibility(ctx: ExecutiveContext | ReleaseContext) -> Section:
     """The report footer: dataset fingerprint, policy (source and fingerprint), ``as_of``, the
-    package version and the parameters, so anyone can render the same report again."""
+    package version and the parameters, so anyone can render the same report again; for a
+    folder written by ``analytics import``, what its ``import_log.json`` records (the sources,
+    their export files' and mappings' sha256, when the log was last written)."""
     pv = ctx.provenance
     params = ", ".join(f"{k} = {v}" for k, v in pv.parameters.items() if v is not None)
     rows = [
@@ -370,8 +431,36 @@ def reproducibility(ctx: ExecutiveContext | ReleaseContext) -> Section:
         Safe(f"Parameters: {_h(params)}"),
         Safe(f"Render again: <code>{_h(pv.command)}</code>"),
     ]
-    body = _join(_tag("div", r) for r in rows)
+    body = _join([*(_tag("div", r) for r in rows), *_imports(pv.imports)])
     return Section("reproducibility", (_tag("footer", body, "ra-footer"),))
+
+
+def _imports(log: ImportLog | None) -> list[Safe]:
+    """The footer's lines on the dataset's import log: when it was written and, per source, the
+    export's file and sha256, the mapping's sha256 and the tables written (every string from
+    the log escaped)."""
+    if log is None:
+        return []
+    when = f"{log.written_at:%Y-%m-%d %H:%M:%S} UTC"
+    if log.problem:
+        return [_tag("div", f"Imported: {log.file} (written {when}) cannot be read: {log.problem}")]
+    head = _tag(
+        "div",
+        f"Imported with analytics import: {plural(len(log.sources), 'source')} in {log.file}, "
+        f"last written {when} (the file's time: the log records no time of its own)",
+    )
+    rows = [
+        [
+            s.source,
+            s.file,
+            Safe(f"<code>{_h(s.sha256)}</code>"),
+            Safe(f"<code>{_h(s.mapping_sha256)}</code>"),
+            ", ".join(s.tables),
+        ]
+        for s in log.sources
+    ]
+    table = _table(["source", "export file", "export sha256", "mapping sha256", "tables"], rows)
+    return [head, table] if rows else [head]
 
 
 # ---------------------------------------------------------------- post-release review
@@ -427,22 +516,24 @@ def release_context(
     release_id: str,
     as_of: str | datetime,
     policy: str | Path | None = None,
+    source_label: str | None = None,
 ) -> ReleaseContext:
     """What the review of ``release_id`` needs, as of ``as_of``. ``source``: a dataset folder
     (loaded, then analysed for the release's month only) or an ``Analysis`` already computed at
     ``as_of`` (not analysed again; it must cover the release's month). An unknown release id is
-    a ``DataError``."""
+    a ``DataError``. ``source_label``: what the footer and messages name as the data instead of
+    the folder (see ``Provenance``)."""
     when = _as_datetime(as_of)
     if isinstance(source, Analysis):
         analysis = _given_analysis(source, when, policy, ())
-        data_dir: str | Path = analysis.dataset.source
+        data_dir: str | Path = source_label or analysis.dataset.source
         policy = _dataset_policy(analysis.dataset)
         _check_compared(analysis, _release_months(analysis.dataset, release_id, data_dir))
     else:
-        data_dir = source
+        data_dir = source_label or source
         ds = load_dataset(source, policy)
         # The version comparison, the costly step, runs for the release's own month only.
-        analysis = analyze(ds, when, months=_release_months(ds, release_id, source))
+        analysis = analyze(ds, when, months=_release_months(ds, release_id, data_dir))
     params = {"release_id": release_id, "as_of": when.isoformat(), "policy": policy}
     command = [
         "post-release",

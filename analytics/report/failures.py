@@ -10,11 +10,11 @@ from typing import Any
 
 import polars as pl
 
-from analytics.analysis.kpis import Analysis, month_range
+from analytics.analysis.kpis import Analysis
 from analytics.core.columns import MTTM_INVALID
 from analytics.governance.risk import GroupRisk
 from analytics.metrics.detection import DetectionPotential, detection_summary
-from analytics.report.context import ExecutiveContext, _release_incidents, trend_months
+from analytics.report.context import ExecutiveContext, _release_incidents, trend_window
 from analytics.report.format import DETECTION_LABELS, be, fmt_hours, fmt_pct, fmt_time
 from analytics.report.html import Safe, Section, _h, _p, _section, _table, _ul
 from analytics.stats.change import plural
@@ -195,12 +195,12 @@ def _detection_sentences(failed: pl.DataFrame) -> list[str]:
 
 
 def risk(ctx: ExecutiveContext) -> Section:
-    """Where failures concentrate over the 12 months ending with the month: failure rate of the
-    releases that changed each component, of each effective tier, with each process gap and
-    each audit finding, against the rest (risk ratio with interval), and the logistic
-    regression's adjusted ratios, with their caveats (``analytics.governance.risk``)."""
+    """Where failures concentrate over the 12 months of the trends (``trend_window``):
+    failure rate of the releases that changed each component, of each effective tier, with each
+    process gap and each audit finding, against the rest (risk ratio with interval), and the
+    logistic regression's adjusted ratios, with their caveats (``analytics.governance.risk``)."""
     ra_ = ctx.risk_attribution
-    months = month_range(ctx.month, trend_months(ctx.analysis.dataset.policy))
+    months = trend_window(ctx.month, ctx.analysis.dataset.policy, ctx.as_of)
     span = f"{months[0]} to {months[-1]}"
     if ra_.n == 0:
         return _section("risk", [f"No release was deployed from {span}."])

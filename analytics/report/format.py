@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from analytics.core.periods import period_months
 from analytics.core.results import RateResult
 from analytics.report.html import Safe, _badge, _join
 from analytics.stats.change import ChangeTest, format_p, plural
@@ -78,6 +79,18 @@ def month_name(month: str) -> str:
     """``2026-10`` as ``October 2026``."""
     year, mon = month.split("-")
     return f"{MONTH_NAMES[int(mon) - 1]} {year}"
+
+
+def period_name(period: str) -> str:
+    """A reporting period in words: ``2026-10`` as ``October 2026``, ``2026-Q3`` as
+    ``Q3 2026 (July to September)``, ``2026`` as ``2026``."""
+    months = period_months(period)
+    if len(months) == 1:
+        return month_name(period)
+    if len(months) == 3:
+        first, last = (MONTH_NAMES[int(m[5:]) - 1] for m in (months[0], months[-1]))
+        return f"{period[-2:]} {period[:4]} ({first} to {last})"
+    return period
 
 
 def fmt_time(t: datetime | None) -> str:

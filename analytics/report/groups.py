@@ -117,7 +117,8 @@ def breakdowns(ctx: ExecutiveContext) -> Section:
         "Rows are sorted by failed releases, then releases. A group with fewer than "
         f"{plural(floor, 'release')} shows its counts, not a rate, and is left out of the chart "
         "(policy risk.min_group_releases). A release that changed several components is counted "
-        "under each of them, so the component rows add up to more than the month's releases.",
+        f"under each of them, so the component rows add up to more than the {ctx.period_kind}'s "
+        "releases.",
         cls="ra-muted",
     )
     return Section("breakdowns", (*parts, note), tuple(t for t in takeaway if t))

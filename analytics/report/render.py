@@ -17,6 +17,7 @@ returned in ``Rendered.notes`` for the command line to show on its own stderr.
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.resources
 import os
 import re
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from analytics.analysis.kpis import parse_as_of
 from analytics.core.errors import DataError
+from analytics.core.periods import period_months
 from analytics.core.progress import progress_iter
 
 if TYPE_CHECKING:  # nbformat, jinja2 and nbconvert are imported when a report is rendered
@@ -55,7 +57,8 @@ PDF_TIMEOUT_S = 180
 PDF_VIRTUAL_TIME_MS = 20_000
 FOOTER_MARKER = 'data-section="reproducibility"'
 MAX_NAME_PART = 60
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+SIBLING_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+INDEX_LINK_TEXT = "All views of this report (index)"
 CHROMIUM_FLAGS: tuple[str, ...] = (
     "--headless",
     "--no-sandbox",
@@ -148,13 +151,14 @@ def report_filename(
     suffix: str = ".html",
 ) -> str:
     """The report's file name, from its parameters:
-    ``executive_<month>[_systems-<s>][_teams-<t>][_policy-<fingerprint>]_asof-<stamp>.html`` or
+    ``executive_<month>[_systems-<s>][_teams-<t>][_policy-<fingerprint>]_asof-<stamp>.html``
+    (``<month>``: ``YYYY-MM``, or a period ``YYYY-Qn`` / ``YYYY``) or
     ``post_release_<release id>[_policy-<fingerprint>]_asof-<stamp>.html``; every part
     sanitised with ``safe_name``."""
     parts = [kind]
     if kind == "executive":
-        if month is None or not MONTH_RE.match(month):
-            raise DataError(f"month must be YYYY-MM, got {month!r}")
+        if month is None or not _is_period(month):
+            raise DataError(f"month must be YYYY-MM (or a period YYYY-Qn, YYYY), got {month!r}")
         parts.append(month)
         if systems:
             parts.append("systems-" + safe_name("+".join(systems)))
@@ -170,6 +174,14 @@ def report_filename(
         parts.append("policy-" + safe_name(policy_tag))
     parts.append("asof-" + as_of_stamp(as_of))
     return "_".join(parts) + suffix
+
+
+def _is_period(text: str) -> bool:
+    try:
+        period_months(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _inside(out_dir: Path, name: str) -> Path:
@@ -277,6 +289,22 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
     return body
 
 
+def link_index(page: str, href: str) -> str:
+    """``page`` with a link back to ``href``, the index of its set of pages, at the top of its
+    body. ``href`` is a file name in the page's folder: a relative link, so the set works
+    offline and wherever its folder is copied."""
+    if not SIBLING_RE.fullmatch(href):
+        raise ValueError(f"not a plain sibling file name: {href!r}")
+    body = re.search(r"<body\b[^>]*>", page)
+    if body is None:
+        raise ValueError("the page has no <body>")
+    link = (
+        f'\n<nav class="ra-report ra-muted" data-nav="index">'
+        f'<a href="{html.escape(href, quote=True)}">&#8592; {INDEX_LINK_TEXT}</a></nav>'
+    )
+    return page[: body.end()] + link + page[body.end() :]
+
+
 def chromium_path() -> str | None:
     """The headless browser used for PDFs (``chromium`` from Debian), or None."""
     return shutil.which("chromium") or shutil.which("chromium-browser")
@@ -343,12 +371,14 @@ def render(
     notebook_dir: Path | None = None,
     cwd: Path | None = None,
     plotlyjs_src: str | None = None,
+    index_href: str | None = None,
 ) -> Rendered:
     """Execute the report notebook of ``kind`` with ``parameters`` and write ``out_dir/name``
     (and its PDF beside it when ``pdf``). All or nothing: temporary files in ``out_dir`` are
     renamed into place only after every step succeeded. ``plotlyjs_src``: the name of a
-    plotly.js file in ``out_dir`` that the page loads instead of holding its own copy (a set of
-    pages, ``analytics.report.views``)."""
+    plotly.js file in ``out_dir`` that the page loads instead of holding its own copy;
+    ``index_href``: the name of the index page in ``out_dir`` that the page links back to (both
+    for a set of pages, ``analytics.report.views``)."""
     start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -362,6 +392,8 @@ def render(
         from analytics.report.charts.embed import share_plotlyjs
 
         body = share_plotlyjs(body, plotlyjs_src)
+    if index_href is not None:
+        body = link_index(body, index_href)
     tmp_html = out / f".{final_html.stem}.{secrets.token_hex(6)}.partial.html"
     tmp_pdf = tmp_html.with_suffix(".pdf") if pdf else None
     try:
@@ -391,9 +423,14 @@ def render_executive(
     pdf: bool = False,
     notebook_dir: Path | None = None,
     plotlyjs_src: str | None = None,
+    index_href: str | None = None,
+    source_label: str | None = None,
 ) -> Rendered:
-    """Render the executive monthly report of ``month`` as of ``as_of`` into ``out_dir``
-    (``systems``, ``teams``: only those; ``plotlyjs_src``: see ``render``)."""
+    """Render the executive report of ``month`` (``YYYY-MM``, or a quarter ``YYYY-Qn`` or a
+    year ``YYYY``) as of ``as_of`` into ``out_dir`` (``systems``, ``teams``: only those;
+    ``plotlyjs_src``, ``index_href``: see ``render``; ``source_label``: what the report names as
+    its data instead of ``data_dir``, e.g. the masked URI of the database ``data_dir`` was copied
+    from: the notebook gets the label, never the URI with its password)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
         "executive",
@@ -410,6 +447,7 @@ def render_executive(
         "policy": None if policy is None else str(policy),
         "systems": list(systems) or None,
         "teams": list(teams) or None,
+        "source_label": source_label,
     }
     return render(
         "executive",
@@ -419,6 +457,7 @@ def render_executive(
         pdf=pdf,
         notebook_dir=notebook_dir,
         plotlyjs_src=plotlyjs_src,
+        index_href=index_href,
     )
 
 
@@ -431,8 +470,10 @@ def render_post_release(
     policy: str | Path | None = None,
     pdf: bool = False,
     notebook_dir: Path | None = None,
+    source_label: str | None = None,
 ) -> Rendered:
-    """Render the post-release review of ``release_id`` as of ``as_of`` into ``out_dir``."""
+    """Render the post-release review of ``release_id`` as of ``as_of`` into ``out_dir``
+    (``source_label``: see ``render_executive``)."""
     _check_inputs(data_dir, as_of)
     name = report_filename(
         "post_release", as_of, release_id=release_id, policy_tag=policy_tag(policy)
@@ -442,6 +483,7 @@ def render_post_release(
         "data_dir": str(data_dir),
         "as_of": as_of,
         "policy": None if policy is None else str(policy),
+        "source_label": source_label,
     }
     return render("post_release", params, out_dir, name, pdf=pdf, notebook_dir=notebook_dir)
 
@@ -460,7 +502,8 @@ def render_report(
     pdf: bool = False,
 ) -> Rendered:
     """Render one report into ``out_dir``, as ``analytics report`` does: ``kind``
-    ``"executive"`` (the report of ``month``; ``systems`` and ``teams`` optional) or
+    ``"executive"`` (the report of ``month``: a month, quarter or year; ``systems`` and
+    ``teams`` optional) or
     ``"post_release"`` (the review of ``release_id``). Returns the paths written (see
     ``Rendered``)."""
     if kind == "executive" and month is not None and release_id is None:
@@ -501,6 +544,7 @@ __all__ = [
     "as_of_stamp",
     "chromium_path",
     "execute",
+    "link_index",
     "notebook_path",
     "print_pdf",
     "render",

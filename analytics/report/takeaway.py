@@ -157,7 +157,7 @@ def _why_it_matters(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
     late, src = _late_incidents(inc)
     if late.height:
         matters.append(
-            f"{late.height} of the month's {plural(inc.height, 'attributed incident')} "
+            f"{late.height} of the {ctx.period_kind}'s {plural(inc.height, 'attributed incident')} "
             f"{be(late.height, past=True)} found by {src} rather than by the release's own "
             "monitoring."
         )
@@ -170,7 +170,7 @@ def _why_it_matters(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
     if ctx.kpis.immature_releases:
         matters.append(
             f"{counted(len(ctx.kpis.immature_releases), 'release', past=False)} still inside "
-            "their observation window, so this month's failure rate can still rise."
+            f"their observation window, so this {ctx.period_kind}'s failure rate can still rise."
         )
     return matters
 
@@ -254,7 +254,7 @@ def _what_to_decide(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
     if incomplete_all.height:
         decide.append(
             f"Decide whether releases may ship with required evidence missing: "
-            f"{incomplete_all.height} of {cohort.height} did this month."
+            f"{incomplete_all.height} of {cohort.height} did this {ctx.period_kind}."
         )
     h = ctx.health
     if h.stop_conditions_ignored.count:
@@ -270,7 +270,7 @@ def _what_to_decide(ctx: ExecutiveContext, cohort: pl.DataFrame, inc: pl.DataFra
         )
     if not decide:
         decide.append(
-            "Nothing in this month's numbers calls for a decision: no failed release "
+            f"Nothing in this {ctx.period_kind}'s numbers calls for a decision: no failed release "
             "was misclassified or short of evidence, and no incident is open."
         )
     return decide

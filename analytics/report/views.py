@@ -6,7 +6,8 @@ The set is one folder in ``--out``, named from the parameters
 
 - ``index.html``: every view with its headline numbers and a link to its report (no script);
 - the organisation's report and one report per team or system, named like any executive report
-  (``report_filename`` with ``teams`` or ``systems``);
+  (``report_filename`` with ``teams`` or ``systems``), each with a link back to ``index.html``
+  at its top (a relative link: it works offline and wherever the folder is copied);
 - one shared copy of plotly.js (``plotly-basic-<version>.min.js``) that every page of the set
   loads from beside it, so the folder holds it once. A page copied out of its folder shows a
   note instead of its charts; a report rendered alone (no ``--by``) holds its own copy and
@@ -14,6 +15,9 @@ The set is one folder in ``--out``, named from the parameters
 
 The folder is written all or nothing: into a hidden temporary folder in ``--out``, renamed into
 place once every page rendered (replacing the same set rendered before).
+
+The month may be a period (``--period 2026-Q3`` or ``2026``): every page then reports the period,
+its index compares each view with the period before.
 
 The views: every team (or system) with a release deployed in the trend window ending with the
 month, in the order of the breakdowns (failed releases of the month, then releases, then name).
@@ -39,13 +43,13 @@ import polars as pl
 from analytics.analysis.kpis import MonthlyKpis, monthly_kpis
 from analytics.analysis.steps import Analysis, analyze
 from analytics.core.errors import DataError
-from analytics.core.periods import month_range, parse_as_of
+from analytics.core.periods import parse_as_of, period_kind, period_months, previous_period
 from analytics.data.io import load_dataset
 from analytics.metrics.releases import deployed_in_month
 from analytics.report import charts
-from analytics.report.context import min_group_releases, trend_release_ids
+from analytics.report.context import min_group_releases, period_flag, trend_release_ids
 from analytics.report.executive import _Compare, _rate_delta
-from analytics.report.format import be, fmt_hours, fmt_time, month_name, share
+from analytics.report.format import be, fmt_hours, fmt_time, period_name, share
 from analytics.report.html import STYLE, Safe, _h, _p, _table, _tag
 from analytics.report.render import (
     Rendered,
@@ -119,10 +123,10 @@ def view_names(analysis: Analysis, month: str, by: str) -> list[str]:
 def summarise(
     analysis: Analysis, month: str, views: Sequence[View], href: dict[View, str]
 ) -> list[ViewRow]:
-    """The index lines: the organisation first, then the views by failed releases of the month,
-    then releases (descending), then name. ``analysis`` must cover ``month`` and the month
-    before."""
-    prev = month_range(month, 2)[0]
+    """The index lines: the organisation first, then the views by failed releases of the month
+    (or period), then releases (descending), then name. ``analysis`` must cover ``month`` and
+    the month (period) before."""
+    prev = previous_period(month)
     rows = []
     for v in views:
         scoped = analysis if v.by is None else restrict_releases(analysis, v.by, [str(v.name)])
@@ -147,7 +151,7 @@ def index_page(
     times to detect and to mitigate) and a link to its report. Every string is escaped."""
     policy = analysis.dataset.policy
     floor = min_group_releases(policy)
-    prev = month_range(month, 2)[0]
+    prev, kind = previous_period(month), period_kind(month)
     compare = _Compare(prev, f"{1 - policy.alpha:.0%}", policy.alpha, floor)
     table = _table(
         [
@@ -162,7 +166,7 @@ def index_page(
         [_index_row(r, compare) for r in rows],
         numeric=(1, 2, 4, 5, 6),
     )
-    title = f"AI release report: {month_name(month)}, by {by}"
+    title = f"AI release report: {period_name(month)}, by {by}"
     sub = (
         f"{plural(len(rows) - 1, by)} and the organisation · data as of {fmt_time(analysis.as_of)}"
     )
@@ -172,9 +176,9 @@ def index_page(
         _tag("section", table, "ra-section"),
         _p(
             f"Each {by}'s report is the executive report restricted to its releases. A view with "
-            f"fewer than {plural(floor, 'release')} in the month shows counts, not rates "
-            "(policy risk.min_group_releases); the change from the previous month is tested with "
-            "Fisher's exact test. The reports load plotly.js from the file "
+            f"fewer than {plural(floor, 'release')} in the {kind} shows counts, not rates "
+            f"(policy risk.min_group_releases); the change from the previous {kind} is tested "
+            "with Fisher's exact test. The reports load plotly.js from the file "
             f"{charts.plotlyjs_filename()} beside them: keep the folder together.",
             cls="ra-muted",
         ),
@@ -239,12 +243,15 @@ def render_views(
     policy: str | Path | None = None,
     pdf: bool = False,
     jobs: int = 2,
+    source_label: str | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Render the organisation's report, one report per team or system (``by``) and the index
     into one folder in ``out_dir`` (module docstring). Returns the files written and, when a
-    report failed, the failures (then nothing is written)."""
+    report failed, the failures (then nothing is written). ``source_label``: what the pages name
+    as the data instead of ``data_dir`` (``render_executive``)."""
     ds = load_dataset(data_dir, policy)
-    analysis = analyze(ds, parse_as_of(as_of), months=month_range(month, 2))
+    months = sorted({*period_months(month), *period_months(previous_period(month))})
+    analysis = analyze(ds, parse_as_of(as_of), months=months)
     views = [View(), *(View(by, n) for n in view_names(analysis, month, by))]
     out = Path(out_dir)
     final = _inside(out, set_name(month, as_of, by, policy))
@@ -270,6 +277,8 @@ def render_views(
             policy=policy,
             pdf=pdf,
             plotlyjs_src=js.name,
+            index_href=INDEX,
+            source_label=source_label,
         )
         work = [(v.label, partial(job, systems=v.systems, teams=v.teams)) for v in views]
         rendered, failures = run_jobs(work, jobs, description=f"rendering the views by {by}")
@@ -277,7 +286,8 @@ def render_views(
             return [], failures
         command = shlex.join(
             [
-                *("analytics", "report", "executive", "--data", str(data_dir), "--month", month),
+                *("analytics", "report", "executive", "--data", source_label or str(data_dir)),
+                *period_flag(month),
                 *("--as-of", as_of, "--by", by, "--out", str(out)),
                 *(["--policy", str(policy)] if policy is not None else []),
             ]
