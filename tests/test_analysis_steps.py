@@ -242,5 +242,11 @@ def test_period_kpis_reconcile_with_their_months() -> None:
     assert counts("2026") == tuple(a + b for a, b in zip(q1, q2, strict=True))
     year = ra.monthly_kpis(analysis, "2026").to_dict()
     assert year["period"] == "2026" and len(year["months"]) == 12
-    # deployments per week over the year's 365 days
-    assert year["kpis"]["deployment_frequency_per_week"] == pytest.approx(6 / (365 / 7))
+    # deployments per week over the days of 2026 that had passed by as_of (June 1, UTC):
+    # 31 + 28 + 31 + 30 + 31 = 151, not the year's 365 (that would read 0.115 a week)
+    assert year["kpis"]["deployment_frequency_per_week"] == pytest.approx(6 / (151 / 7))
+    assert (year["days_observed"], year["period_days"]) == (151, 365)
+    # a finished quarter: its 90 calendar days (Q1: 2 releases)
+    q1k = ra.monthly_kpis(analysis, "2026-Q1").to_dict()["kpis"]
+    assert q1k["deployment_frequency_per_week"] == pytest.approx(2 / (90 / 7))
+    assert ra.monthly_kpis(analysis, "2026-Q1").to_dict()["days_observed"] == 90

@@ -321,3 +321,30 @@ def test_release_units_first_release_changed_everything(tiny_dir: Path) -> None:
     units = release_units(ds.releases, ds.policy)
     a0 = units.filter(pl.col("release_id") == "A0").row(0, named=True)
     assert len(a0["changed_components"]) == 7 and a0["implied_tier"] == "high"
+
+
+def test_deployment_frequency_counts_only_the_days_that_have_passed() -> None:
+    """The frequency's divisor: a finished period's calendar days; a running one's time since
+    its first local midnight (real hours, across a DST change), at least one day."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from analytics.metrics.dora import observed_days
+
+    berlin = ZoneInfo("Europe/Berlin")
+    # October 2026 is over: its 31 days (the 25 hours of 25 October do not count extra)
+    assert observed_days("2026-10", datetime(2026, 11, 15, tzinfo=UTC), berlin) == 31.0
+    # 2026-10-26 12:00 Berlin (CET, +01:00) is 25 days and 12 hours plus the hour DST gave back
+    # after 2026-10-01 00:00 CEST (+02:00): 613.0 hours = 25.5417 days
+    mid = datetime(2026, 10, 26, 12, tzinfo=berlin)
+    assert observed_days("2026-10", mid, berlin) == (25 * 24 + 12 + 1) / 24
+    # a few hours into the month: one day, not 0.1 (one release would read as 70 a week)
+    early = datetime(2026, 10, 1, 3, tzinfo=berlin)
+    assert observed_days("2026-10", early, berlin) == 1.0
+    # before the period: nothing observed
+    assert observed_days("2026-Q4", datetime(2026, 9, 30, 21, tzinfo=UTC), berlin) == 0.0
+    # at the period's end exactly: the whole quarter, 31 + 30 + 31 = 92 days
+    end = datetime(2027, 1, 1, tzinfo=berlin)
+    assert observed_days("2026-Q4", end, berlin) == 92.0
+    # a day before: 91 days of wall clock, plus the hour of 25 October
+    assert observed_days("2026-Q4", end - timedelta(days=1), berlin) == (91 * 24 + 1) / 24

@@ -82,6 +82,9 @@ class MonthlyKpis:
                 "period": self.month,
                 "months": period_months(self.month),
                 "as_of": self.as_of.isoformat(),
+                # the period's calendar days, and those passed by as_of (frequency's divisor)
+                "period_days": self.dora.period_days,
+                "days_observed": self.dora.days_observed,
                 "releases_deployed": self.releases_deployed,
                 "release_ids": list(self.release_ids),
                 "immature_releases": list(self.immature_releases),
@@ -145,6 +148,7 @@ def monthly_kpis(analysis: Analysis, month: str) -> MonthlyKpis:
         dora_cfr.value,
         list(policy.section("dora").get("benchmark_years", [2024])),
         policy.alpha,
+        policy.zone,
     )
     return MonthlyKpis(
         month=month,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,9 @@ def dora_benchmarks() -> Mapping[int, Mapping[str, Any]]:
 class DoraContext:
     deployment_frequency_per_week: float
     deployments: int
+    # days the frequency is spread over: the period's days, or those elapsed by as_of
+    days_observed: float
+    period_days: int
     lead_time_hours: Mapping[str, Any]
     recovery_time_hours: Mapping[str, Any]
     change_failure_rate: float | None
@@ -47,6 +50,8 @@ class DoraContext:
             {
                 "deployment_frequency_per_week": self.deployment_frequency_per_week,
                 "deployments": self.deployments,
+                "days_observed": self.days_observed,
+                "period_days": self.period_days,
                 "lead_time_hours": self.lead_time_hours,
                 "recovery_time_hours": self.recovery_time_hours,
                 "change_failure_rate": self.change_failure_rate,
@@ -142,6 +147,24 @@ def days_in_month(month: str) -> int:
     return total
 
 
+def observed_days(period: str, as_of: datetime, zone: tzinfo = UTC) -> float:
+    """Days of ``period`` that had passed by ``as_of``: all its calendar days once it is over;
+    while it runs, the time from its first midnight (in ``zone``, the policy time zone) to
+    ``as_of``, at least one day (a few hours would turn one release into dozens a week); 0
+    before it starts."""
+    months = period_months(period)
+    year, mon = (int(x) for x in months[0].split("-"))
+    start = datetime(year, mon, 1, tzinfo=zone)
+    year, mon = (int(x) for x in months[-1].split("-"))
+    end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=zone)
+    if as_of >= end:
+        return float(days_in_month(period))
+    if as_of < start:
+        return 0.0
+    elapsed = as_of.astimezone(UTC) - start.astimezone(UTC)  # aware: real hours across DST
+    return max(elapsed.total_seconds() / 86400, 1.0)
+
+
 def dora_context(
     cohort: pl.DataFrame,
     attributed: pl.DataFrame,
@@ -150,16 +173,21 @@ def dora_context(
     dora_cfr: float | None,
     years: Sequence[int],
     alpha: float = 0.05,
+    zone: tzinfo = UTC,
 ) -> DoraContext:
-    """DORA context of a month's cohort (units joined with failures).
+    """DORA context of a month's (or any period's) cohort (units joined with failures).
 
-    Deployment frequency: deployed releases / (days in month / 7). Lead time: median of
-    ``released_at - change_requested_at`` in hours (releases with both, not negative).
+    Deployment frequency: deployed releases / (days observed / 7), per week; the days observed
+    are the period's calendar days, or those elapsed by ``as_of`` while the period runs
+    (``observed_days``), so a month in progress is not diluted by days still to come. Lead
+    time: median of ``released_at - change_requested_at`` in hours (releases with both, not
+    negative).
     Failed deployment recovery time: ``mitigated_at - detected_at`` of incidents attributed to
     the cohort's DORA-failed releases, open ones censored at ``as_of`` (median and KM median).
     Deployment rework rate: cohort releases with ``rework`` (``rework_deployments``) / cohort.
     """
-    per_week = cohort.height / (days_in_month(month) / 7.0)
+    days = observed_days(month, as_of, zone)
+    per_week = cohort.height / (days / 7.0) if days > 0 else 0.0
     lead = (
         cohort.select(hours(pl.col("released_at") - pl.col("change_requested_at")).alias("h"))
         .filter(pl.col("h") >= 0)["h"]
@@ -186,6 +214,8 @@ def dora_context(
     return DoraContext(
         deployment_frequency_per_week=per_week,
         deployments=cohort.height,
+        days_observed=days,
+        period_days=days_in_month(month),
         lead_time_hours={
             "median": lead_res.median,
             "n": lead_res.n,

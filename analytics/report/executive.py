@@ -444,7 +444,12 @@ def dora(ctx: ExecutiveContext) -> Section:
     rec = d.recovery_time_hours
     values = {
         "deployment_frequency": f"{d.deployment_frequency_per_week:.2f} per week "
-        f"({d.deployments} deployments)",
+        f"({plural(d.deployments, 'deployment')}"
+        + (
+            f"; {d.days_observed:.1f} of {d.period_days} days so far)"
+            if d.days_observed < d.period_days
+            else ")"
+        ),
         "lead_time": (
             f"median {fmt_hours(lead.get('median'))} (n {lead.get('n', 0)})"
             if lead.get("median") is not None
