@@ -153,7 +153,19 @@ def test_bad_period_exits_2_and_writes_nothing(
     assert proc.returncode == 2
     assert message in proc.stderr
     assert proc.stdout == ""
-    assert not out.exists() or list(out.iterdir()) == []
+    assert not out.exists()  # the folder the command made for it is gone again
+
+
+def test_a_failed_report_keeps_an_out_folder_that_was_there(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _cli(
+        *("report", "executive", "--data", str(ROOT / "tests" / "data" / "tiny")),
+        *("--period", "2026-Q5", "--as-of", AS_OF, "--out", str(out)),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert out.is_dir() and list(out.iterdir()) == []
 
 
 # ---------------------------------------------------------------- a --by team set of a quarter

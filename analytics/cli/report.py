@@ -320,21 +320,40 @@ def _guard(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
     (``args.source_label``), never by that folder nor with its password."""
 
     def run(args: argparse.Namespace) -> int:
+        created = args.out is not None and not Path(args.out).exists()
         if args.out is not None:
             check_out_dir(args.out)
-        args.source_label = None
-        if is_database_uri(args.data):  # the notebooks read a folder: the tables as Parquet
-            args.source_label = mask_uri(args.data)
-            args.data = str(dataset_folder(args.data))
-        from analytics.report.render import ReportError
-
+        code = 3
         try:
-            return handler(args)
-        except ReportError as exc:
-            _stderr().print(f"error: {exc}", markup=False, highlight=False)
-            return 1
+            code = _render(handler, args)
+        finally:
+            if created and code != 0:
+                _remove_if_empty(Path(args.out))
+        return code
 
     return run
+
+
+def _render(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    args.source_label = None
+    if is_database_uri(args.data):  # the notebooks read a folder: the tables as Parquet
+        args.source_label = mask_uri(args.data)
+        args.data = str(dataset_folder(args.data))
+    from analytics.report.render import ReportError
+
+    try:
+        return handler(args)
+    except ReportError as exc:
+        _stderr().print(f"error: {exc}", markup=False, highlight=False)
+        return 1
+
+
+def _remove_if_empty(path: Path) -> None:
+    """A command that failed leaves no empty ``--out`` folder it created itself."""
+    try:
+        path.rmdir()  # only succeeds on an empty folder
+    except OSError:
+        pass
 
 
 def _jobs(p: argparse.ArgumentParser) -> None:
