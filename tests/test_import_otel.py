@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -144,6 +146,19 @@ def test_reimport_replaces_what_the_file_wrote(tmp_path: Path):
         "otel-traces-2+00000-0000.parquet",
     ]
     assert [p.name for p in data.iterdir()] == ["telemetry"]
+
+
+def test_reimport_keeps_the_telemetry_folders_permissions(tmp_path: Path):
+    """The new telemetry/ takes the old one's permissions (a new one: the umask's default, not
+    mkdtemp's private 0700), as the vendor import's dataset folder does."""
+    data = tmp_path / "d"
+    import_otel(TRACES, data, MAPPING)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((data / "telemetry").stat().st_mode) == 0o777 & ~mask
+    os.chmod(data / "telemetry", 0o750)
+    import_otel(TRACES, data, MAPPING, key="again")
+    assert stat.S_IMODE((data / "telemetry").stat().st_mode) == 0o750
 
 
 def test_chunks_in_worker_processes_give_the_same_import(tmp_path: Path, monkeypatch):
