@@ -261,4 +261,8 @@ def test_wrong_files_and_mappings_exit_2(tmp_path: Path, capsys):
         "--mapping",
         str(Path(__file__).parent / "data" / "otel" / "mapping.yaml"),
     )
-    assert code == 2 and "no 'langfuse' section" in err
+    assert (
+        code == 2
+        and f"mapping file {FIXTURES.parent / 'otel' / 'mapping.yaml'}: no 'langfuse' section"
+        in err
+    )

@@ -123,7 +123,7 @@ def test_a_bad_mapping_key_exits_2_naming_the_key(
     mapping = write_mapping(tmp_path, text)
     code, _, err = run_import(capsys, "pagerduty", GITHUB_EXPORT, tmp_path / "ds", mapping)
     assert code == 2
-    assert str(mapping) in err and f"key '{key}'" in err
+    assert f"mapping file {mapping}: " in err and f"key '{key}'" in err
     assert not (tmp_path / "ds").exists()
 
 
@@ -138,12 +138,12 @@ def test_a_missing_section_or_mapping_exits_2(
     code, _, err = run_import(
         capsys, "github", GITHUB_EXPORT, tmp_path / "ds", tmp_path / "no.yaml"
     )
-    assert code == 2 and "no.yaml" in err
+    assert code == 2 and f"mapping file {tmp_path / 'no.yaml'}: cannot be read" in err
     (tmp_path / "bad.yaml").write_text("version: [1\n", encoding="utf-8")
     code, _, err = run_import(
         capsys, "github", GITHUB_EXPORT, tmp_path / "ds", tmp_path / "bad.yaml"
     )
-    assert code == 2 and "not valid YAML" in err
+    assert code == 2 and f"mapping file {tmp_path / 'bad.yaml'}: not valid YAML" in err
 
 
 def test_the_mapping_in_the_dataset_folder_is_the_default(

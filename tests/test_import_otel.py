@@ -241,7 +241,7 @@ def test_a_bad_mapping_exits_2_naming_the_key(tmp_path: Path, capsys, edit, mess
         "--mapping",
         str(mapping),
     )
-    assert code == 2 and message in err and str(mapping) in err
+    assert code == 2 and message in err and f"mapping file {mapping}: " in err
 
 
 def test_a_dataset_with_one_telemetry_file_exits_2(tmp_path: Path, capsys):
