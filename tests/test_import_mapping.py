@@ -5,6 +5,7 @@ folder)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from analytics.cli.main import main
 from analytics.data.io import load_dataset
 from analytics.importers.fields import Rule, apply, fill_template, lookup, utc_text
 from analytics.importers.mapping import load_mapping
+from analytics.importers.store import link_tree
 
 VENDOR = Path(__file__).resolve().parent / "data" / "vendor"
 MAPPING = VENDOR / "mapping.yaml"
@@ -121,7 +123,7 @@ def test_a_bad_mapping_key_exits_2_naming_the_key(
     mapping = write_mapping(tmp_path, text)
     code, _, err = run_import(capsys, "pagerduty", GITHUB_EXPORT, tmp_path / "ds", mapping)
     assert code == 2
-    assert str(mapping) in err and f"key '{key}'" in err
+    assert f"mapping file {mapping}: " in err and f"key '{key}'" in err
     assert not (tmp_path / "ds").exists()
 
 
@@ -136,12 +138,12 @@ def test_a_missing_section_or_mapping_exits_2(
     code, _, err = run_import(
         capsys, "github", GITHUB_EXPORT, tmp_path / "ds", tmp_path / "no.yaml"
     )
-    assert code == 2 and "no.yaml" in err
+    assert code == 2 and f"mapping file {tmp_path / 'no.yaml'}: cannot be read" in err
     (tmp_path / "bad.yaml").write_text("version: [1\n", encoding="utf-8")
     code, _, err = run_import(
         capsys, "github", GITHUB_EXPORT, tmp_path / "ds", tmp_path / "bad.yaml"
     )
-    assert code == 2 and "not valid YAML" in err
+    assert code == 2 and f"mapping file {tmp_path / 'bad.yaml'}: not valid YAML" in err
 
 
 def test_the_mapping_in_the_dataset_folder_is_the_default(
@@ -203,3 +205,35 @@ def test_rules_pick_translate_and_default() -> None:
 )
 def test_timestamps_become_utc_text(value: Any, expected: str | None) -> None:
     assert utc_text(value)[0] == expected
+
+
+def test_link_tree_links_what_is_not_skipped(tmp_path: Path) -> None:
+    """One helper for both importers' build folders: files hard-linked at the same path,
+    symbolic links made again as links, skipped files left out, and a folder made only when
+    something goes in it or it was empty to begin with."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "day=1").mkdir(parents=True)
+    (src / "day=2").mkdir()
+    (src / "empty").mkdir()
+    (src / "skipped").mkdir()
+    (src / "a.csv").write_text("a")
+    (src / "day=1" / "k+0.parquet").write_text("1")
+    (src / "day=1" / "other+0.parquet").write_text("2")
+    (src / "day=2" / "k+0.parquet").write_text("3")
+    (src / "skipped" / "x").write_text("x")
+    (src / "link.csv").symlink_to("a.csv")
+    (src / "linked-day").symlink_to(src / "day=2")
+    dst.mkdir()
+    link_tree(src, dst, lambda rel: rel.name.startswith("k+") or rel.as_posix() == "skipped")
+    found = sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*"))
+    assert found == [
+        "a.csv",
+        "day=1",
+        "day=1/other+0.parquet",
+        "empty",
+        "link.csv",
+        "linked-day",
+    ]
+    assert (dst / "a.csv").stat().st_ino == (src / "a.csv").stat().st_ino
+    assert os.readlink(dst / "link.csv") == "a.csv"
+    assert os.readlink(dst / "linked-day") == str(src / "day=2")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,6 +148,19 @@ def test_reimport_replaces_what_the_file_wrote(tmp_path: Path):
     assert [p.name for p in data.iterdir()] == ["telemetry"]
 
 
+def test_reimport_keeps_the_telemetry_folders_permissions(tmp_path: Path):
+    """The new telemetry/ takes the old one's permissions (a new one: the umask's default, not
+    mkdtemp's private 0700), as the vendor import's dataset folder does."""
+    data = tmp_path / "d"
+    import_otel(TRACES, data, MAPPING)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((data / "telemetry").stat().st_mode) == 0o777 & ~mask
+    os.chmod(data / "telemetry", 0o750)
+    import_otel(TRACES, data, MAPPING, key="again")
+    assert stat.S_IMODE((data / "telemetry").stat().st_mode) == 0o750
+
+
 def test_chunks_in_worker_processes_give_the_same_import(tmp_path: Path, monkeypatch):
     """Small chunks (a line or two each) in two processes: the same cases, the same rejected
     records at the same lines, the same report."""
@@ -226,7 +241,7 @@ def test_a_bad_mapping_exits_2_naming_the_key(tmp_path: Path, capsys, edit, mess
         "--mapping",
         str(mapping),
     )
-    assert code == 2 and message in err and str(mapping) in err
+    assert code == 2 and message in err and f"mapping file {mapping}: " in err
 
 
 def test_a_dataset_with_one_telemetry_file_exits_2(tmp_path: Path, capsys):

@@ -12,6 +12,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from analytics.cli.main import main
+from analytics.core.errors import DataError
+from analytics.data import incremental
 from analytics.data.incremental import MANIFEST, update_rollup
 from analytics.data.io import load_dataset
 from analytics.data.rollup import GROUP_KEYS, Rollup, load_telemetry_quality, rollup_telemetry
@@ -138,3 +140,62 @@ def test_command_keeps_the_rollup_incremental(sample: Path, tmp_path: Path, caps
     meta = json.loads((data / "telemetry_rollup" / "rollup.json").read_text())
     assert meta["engine"] == "polars-incremental"
     _assert_equals_full(data, data / "telemetry_rollup")
+
+
+def test_first_build_rolls_up_one_batch_of_days_at_a_time(
+    sample: Path, tmp_path: Path, monkeypatch
+):
+    """Memory is bounded by a batch of days, not the year: each rollup reads whole days of at
+    most ``BATCH_CASES`` cases (here three times the largest day), except a group of files
+    larger than that, rolled up on its own (here the tenth day, given a second file of six
+    batches' worth of cases). The result is still the full rollup's."""
+    data = tmp_path / "d"
+    shutil.copytree(sample, data)
+    per_day = load_dataset(data).telemetry.group_by(pl.col("ts").dt.date()).len().collect()
+    batch = 3 * int(per_day["len"].max())
+    tenth = sorted((data / "telemetry").glob("day=*"))[9] / "part.parquet"
+    late = pl.read_parquet(tenth).head(1).select(pl.all().repeat_by(6 * batch).explode())
+    late.with_columns(pl.col("latency_ms") + 1 + pl.int_range(pl.len())).write_parquet(
+        tenth.with_name("late.parquet")
+    )
+    telemetry = load_dataset(data).telemetry
+    cases = telemetry.select(pl.len()).collect().item()
+    day = pl.read_parquet(tenth)["ts"].dt.date()[0]
+    tenth_cases = telemetry.filter(pl.col("ts").dt.date() == day).select(pl.len()).collect()
+    seen: list[tuple[int, int]] = []
+
+    def counting(telemetry: pl.LazyFrame):
+        seen.append(telemetry.select(pl.len(), pl.col("ts").dt.date().n_unique()).collect().row(0))
+        return rollup_telemetry(telemetry)
+
+    monkeypatch.setattr(incremental, "BATCH_CASES", batch)
+    monkeypatch.setattr(incremental, "rollup_telemetry", counting)
+    update_rollup(data, tmp_path / "rollup")
+    assert [(n, days) for n, days in seen if n > batch] == [(tenth_cases.item(), 1)]
+    assert len(seen) > (cases - tenth_cases.item()) / batch  # the other days: several batches
+    assert sum(n for n, _ in seen) == cases  # every case rolled up once
+    _assert_equals_full(data, tmp_path / "rollup")
+
+
+@pytest.mark.parametrize("broken", ["not parquet", "no system column"])
+def test_a_structural_error_leaves_the_rollup_as_it_was(sample: Path, tmp_path: Path, broken: str):
+    """Every group is validated before any part is touched: a telemetry file that is not
+    Parquet, or lacks a required column, stops the update with a DataError naming it (exit 2
+    in the command) and the rollup stays as it was."""
+    data = tmp_path / "d"
+    shutil.copytree(sample, data)
+    out = tmp_path / "rollup"
+    update_rollup(data, out)
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    days = sorted((data / "telemetry").glob("day=*"))
+    first = pl.read_parquet(days[0] / "part.parquet")
+    first.with_columns(pl.lit(True).alias("escalated")).write_parquet(days[0] / "part.parquet")
+    bad = days[-1] / "broken.parquet"
+    if broken == "not parquet":
+        bad.write_bytes(b"PAR1 not really")
+    else:
+        first.drop("system").write_parquet(bad)
+    with pytest.raises(DataError, match="broken.parquet"):
+        update_rollup(data, out)
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert not list(data.glob(".rollup-view-*"))  # no folder of links left behind

@@ -273,6 +273,19 @@ def load_dataset(
     )
 
 
+def load_telemetry_part(
+    path: Path, policy: Policy, release_ids: set[str]
+) -> tuple[pl.LazyFrame, DataQuality]:
+    """The typed telemetry of one telemetry file or folder (``path`` inside a dataset folder,
+    whose file names the findings carry) and its data-quality record, validated against the
+    given release ids exactly as ``load_dataset`` validates a dataset's telemetry; for callers
+    that validate parts of the telemetry one by one against releases read once (the
+    incremental rollup). The frame reads ``path`` lazily."""
+    tally = _Tally()
+    frame, _ = _telemetry(telemetry_from_path(path, policy), policy, release_ids, tally)
+    return frame, tally.quality()
+
+
 # ---------------------------------------------------------------- tables in memory
 
 

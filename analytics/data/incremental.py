@@ -11,12 +11,16 @@ An update compares the telemetry files with the manifest. The days to roll up ag
 days of every new, changed or removed file; the files to read are the changed ones plus every
 file that holds one of those days (or was loaded in one group with such a file), closed over
 both, so exact duplicates (which share a day) and the data-quality record come out as a full
-load would give them. Those files are loaded with ``load_dataset`` (through a folder of links
-to them, the dataset's releases table and the policy) and rolled up one batch of whole days at a
-time; their days' parts are replaced. A late-arriving correction for one day therefore reads
-and rewrites that day only. A changed releases table or policy (they decide which cases are
-kept), a manifest of another version, or a file whose ``ts`` is not a time-zone-aware Parquet
-timestamp (its days cannot be read from the column alone) makes the update a full one.
+load would give them. The releases table is validated once; then each group of those files that
+share a day is validated on its own (through a folder of links to them, as ``load_dataset``
+validates a dataset's telemetry: ``load_telemetry_part``), so its data-quality record can later
+be replaced on its own. Only when every group has passed are the days' parts replaced: the
+groups are collected and rolled up in batches of about ``BATCH_CASES`` cases (whole days), each
+batch released before the next is read, so memory is bounded by a batch, not by the year. A
+late-arriving correction for one day therefore reads and rewrites that day only. A changed
+releases table or policy (they decide which cases are kept), a manifest of another version, or
+a file whose ``ts`` is not a time-zone-aware Parquet timestamp (its days cannot be read from the
+column alone) makes the update a full one.
 
 Each day's tables are exactly that day's rows of the full rollup (the day is a group key), so
 the concatenated parts, sorted by the keys, equal ``rollup_telemetry`` of the whole telemetry.
@@ -37,19 +41,25 @@ import polars as pl
 
 from analytics.core.errors import DataError
 from analytics.core.policy import Policy, load_policy
-from analytics.data.io import load_dataset
+from analytics.data.io import load_dataset, load_telemetry_part
 from analytics.data.rollup import (
     QUALITY_FILE,
     ROLLUP_BATCH_ROWS,
+    Rollup,
     rollup_telemetry,
-    save_telemetry_quality,
+    telemetry_quality_record,
     write_meta,
 )
+from analytics.data.telemetry_source import parquet_schema
 
 MANIFEST = "_incremental.json"
 MANIFEST_VERSION = 1
 ENGINE = "polars-incremental"
 _ZSTD_LEVEL = 1
+# Cases of several groups of files collected and rolled up together (about 0.5 KB of memory a
+# case at the peak, measured): memory is bounded by such a batch of days, not by the year, and
+# the rollup's fixed cost is paid once per batch rather than once per day.
+BATCH_CASES = 200_000
 
 
 @dataclass(frozen=True)
@@ -83,8 +93,9 @@ def telemetry_files(data: Path) -> dict[str, Path]:
 
 
 def file_days(path: Path) -> list[str] | None:
-    """The UTC days of a file's cases; None when ``ts`` is not a zoned Parquet timestamp."""
-    dtype = pl.read_parquet_schema(path).get("ts")
+    """The UTC days of a file's cases; None when ``ts`` is not a zoned Parquet timestamp. A
+    file that is not readable Parquet is a DataError naming it, as in a full load."""
+    dtype = parquet_schema(path).get("ts")
     if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
         return None
     days = pl.scan_parquet(path).select(
@@ -167,12 +178,12 @@ def components(read: set[str], days: dict[str, list[str] | None]) -> list[list[s
 
 
 def _link_view(data: Path, files: dict[str, Path], read: set[str]) -> Path:
-    """A dataset folder holding links to the releases table and the files to read."""
+    """A dataset folder holding links to the releases table and the files to read (no
+    ``telemetry/`` when there are none)."""
     view = Path(tempfile.mkdtemp(prefix=".rollup-view-", dir=data))
     for name in ("releases.csv", "releases.parquet"):
         if (data / name).is_file():
             _link(data / name, view / name)
-    (view / "telemetry").mkdir()
     for rel in sorted(read):
         target = view / (rel if rel.startswith("telemetry/") else f"telemetry/{rel}")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -187,8 +198,8 @@ def _link(src: Path, dst: Path) -> None:
         os.symlink(src.resolve(), dst)
 
 
-def _day_batches(telemetry: pl.LazyFrame, days: set[str]) -> list[list[str]]:
-    """The days to roll up, in batches of at most ``ROLLUP_BATCH_ROWS`` cases."""
+def _day_batches(telemetry: pl.LazyFrame) -> list[list[str]]:
+    """The days of ``telemetry``, in batches of at most ``ROLLUP_BATCH_ROWS`` cases."""
     counts = (
         telemetry.group_by(pl.col("ts").dt.date().alias("day"))
         .len()
@@ -199,8 +210,6 @@ def _day_batches(telemetry: pl.LazyFrame, days: set[str]) -> list[list[str]]:
     batches: list[list[str]] = []
     total = 0
     for day, rows in counts.iter_rows():
-        if str(day) not in days:
-            continue
         if not batches or total + rows > ROLLUP_BATCH_ROWS:
             batches.append([])
             total = 0
@@ -209,27 +218,112 @@ def _day_batches(telemetry: pl.LazyFrame, days: set[str]) -> list[list[str]]:
     return batches
 
 
-def _write_days(telemetry: pl.LazyFrame, days: set[str], out: Path) -> None:
-    """Roll the given days up, replacing their parts (days left without cases lose theirs)."""
+def _clear_days(out: Path, days: set[str]) -> None:
+    """Remove the days' parts (a day left without cases keeps none)."""
     for table in ("cases", "latency"):
         folder = out / f"{table}.parquet"
         folder.mkdir(parents=True, exist_ok=True)
         for day in days:
             (folder / f"{day}.parquet").unlink(missing_ok=True)
-    for batch in _day_batches(telemetry, days):
+
+
+def _write_parts(part: Rollup, out: Path) -> None:
+    """One part per day of each table of a rollup of whole days."""
+    for table, frame in (("cases", part.cases), ("latency", part.latency)):
+        for (day,), rows in frame.partition_by("day", as_dict=True).items():
+            target = out / f"{table}.parquet" / f"{day}.parquet"
+            tmp = target.with_name(f".{target.name}")
+            rows.write_parquet(tmp, compression="zstd", compression_level=_ZSTD_LEVEL)
+            os.replace(tmp, target)
+
+
+def _roll_up_frames(frames: list[pl.DataFrame], out: Path) -> None:
+    """Roll up a batch of groups' cases (whole days) held in memory."""
+    if frames:
+        _write_parts(rollup_telemetry(pl.concat(frames, how="diagonal_relaxed").lazy()), out)
+
+
+def _roll_up_lazy(telemetry: pl.LazyFrame, out: Path) -> None:
+    """Roll up a group too large to hold, reading it one batch of days at a time."""
+    for batch in _day_batches(telemetry):
         wanted = pl.Series(batch).str.to_date()
-        part = rollup_telemetry(telemetry.filter(pl.col("ts").dt.date().is_in(wanted.implode())))
-        for table, frame in (("cases", part.cases), ("latency", part.latency)):
-            for (day,), rows in frame.partition_by("day", as_dict=True).items():
-                target = out / f"{table}.parquet" / f"{day}.parquet"
-                tmp = target.with_name(f".{target.name}")
-                rows.write_parquet(tmp, compression="zstd", compression_level=_ZSTD_LEVEL)
-                os.replace(tmp, target)
+        _write_parts(
+            rollup_telemetry(telemetry.filter(pl.col("ts").dt.date().is_in(wanted.implode()))),
+            out,
+        )
 
 
-def _group_quality(quality: Any) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(save_telemetry_quality(tmp, quality).read_text())
+@dataclass(frozen=True)
+class _Group:
+    """A group of files validated together: its folder of links, typed telemetry (lazy, read
+    from that folder) and data-quality record."""
+
+    files: list[str]
+    view: Path
+    frame: pl.LazyFrame
+    quality: dict[str, Any]
+    cases: int
+
+
+def _validate(
+    data: Path,
+    files: dict[str, Path],
+    read: set[str],
+    days: dict[str, list[str] | None],
+    policy: Policy,
+    views: list[Path],
+) -> list[_Group]:
+    """Each group of files validated on its own (so its data-quality record can be replaced on
+    its own later), against the releases validated once; nothing is collected yet, so a
+    structural error stops the update before any part is touched. The groups' folders of links
+    are added to ``views`` (the caller removes them)."""
+    if not read:
+        return []
+    release_ids = _release_ids(data, policy)
+    out = []
+    for members in components(read, days):
+        views.append(_link_view(data, files, set(members)))
+        frame, quality = load_telemetry_part(views[-1] / "telemetry", policy, release_ids)
+        record = telemetry_quality_record(quality)
+        out.append(_Group(members, views[-1], frame, record, record["rows_loaded"] or 0))
+    return out
+
+
+def _batches(groups: list[_Group]) -> list[list[_Group]]:
+    """The groups in batches of about ``BATCH_CASES`` cases (a larger group alone)."""
+    batches: list[list[_Group]] = []
+    total = 0
+    for group in groups:
+        if not batches or total + group.cases > BATCH_CASES:
+            batches.append([])
+            total = 0
+        batches[-1].append(group)
+        total += group.cases
+    return batches
+
+
+def _roll_up(groups: list[_Group], out: Path) -> None:
+    """Roll the groups' days up, one batch of about ``BATCH_CASES`` cases at a time: the batch's
+    cases are collected in one query, rolled up, written and released (and the batch's folders
+    of links removed) before the next batch is read. A group larger than a batch is rolled up
+    from its files, a batch of days at a time."""
+    for batch in _batches(groups):
+        if len(batch) == 1 and batch[0].cases > BATCH_CASES:
+            _roll_up_lazy(batch[0].frame, out)
+        else:
+            frames = pl.collect_all([g.frame for g in batch], engine="streaming")
+            _roll_up_frames(frames, out)
+        for group in batch:
+            shutil.rmtree(group.view, ignore_errors=True)
+
+
+def _release_ids(data: Path, policy: Policy) -> set[str]:
+    """The release ids the telemetry is checked against: the releases table, validated once."""
+    view = _link_view(data, {}, set())
+    try:
+        return set(load_dataset(view, policy).releases["release_id"].to_list())
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
 
 
 def _merged_quality(groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -279,19 +373,13 @@ def update_rollup(
     groups = [g for g in old.get("groups", []) if not set(g["files"]) & (read | gone)]
     views: list[Path] = []
     try:
-        frames = []
-        for members in components(read, days):
-            views.append(_link_view(data, files, set(members)))
-            ds = load_dataset(views[-1], pol)
-            assert ds.telemetry is not None
-            frames.append(ds.telemetry)
-            groups.append({"files": members, "quality": _group_quality(ds.quality)})
-        if todo:
-            empty = pl.LazyFrame(schema={"ts": pl.Datetime("us", "UTC")})
-            _write_days(pl.concat(frames, how="diagonal_relaxed") if frames else empty, todo, out)
+        loaded = _validate(data, files, read, days, pol, views)
+        _clear_days(out, todo)
+        _roll_up(loaded, out)
     finally:
         for view in views:
             shutil.rmtree(view, ignore_errors=True)
+    groups += [{"files": g.files, "quality": g.quality} for g in loaded]
     all_days = sorted({d for ds in days.values() for d in ds or []})
     out.mkdir(parents=True, exist_ok=True)
     (out / QUALITY_FILE).write_text(

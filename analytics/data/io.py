@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from analytics.core.columns import LINE, ROW
 from analytics.core.schemas import ALL_TABLES
-from analytics.data.dataset import Dataset, load_dataset, load_frames
+from analytics.data.dataset import Dataset, load_dataset, load_frames, load_telemetry_part
 from analytics.data.tables import empty_table
 
-__all__ = ["Dataset", "load_dataset", "load_frames", "empty_table", "ALL_TABLES", "ROW", "LINE"]
+__all__ = [
+    "Dataset",
+    "load_dataset",
+    "load_frames",
+    "load_telemetry_part",
+    "empty_table",
+    "ALL_TABLES",
+    "ROW",
+    "LINE",
+]

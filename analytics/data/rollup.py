@@ -66,6 +66,7 @@ from analytics.data.rollup_tables import (
     Rollup,
     load_telemetry_quality,
     save_telemetry_quality,
+    telemetry_quality_record,
     write_meta,
 )
 
@@ -536,6 +537,7 @@ __all__ = [
     "load_telemetry_quality",
     "rollup_telemetry",
     "save_telemetry_quality",
+    "telemetry_quality_record",
     "unit_cost_columns",
     "write_meta",
     "write_rollup",

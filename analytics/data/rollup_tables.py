@@ -198,10 +198,9 @@ class Rollup:
         )
 
 
-def save_telemetry_quality(folder: str | Path, quality: DataQuality) -> Path:
-    """Write the telemetry part of a dataset's data-quality record (findings, rows read, loaded
-    and excluded, values excluded) to ``quality.json``, so that a dataset that ships only its
-    rollup reports the same data quality as the raw telemetry did."""
+def telemetry_quality_record(quality: DataQuality) -> dict[str, Any]:
+    """The telemetry part of a dataset's data-quality record (findings, rows read, loaded and
+    excluded, values excluded), as ``quality.json`` holds it (plain JSON values)."""
     part = {
         "findings": [f.to_dict() for f in quality.findings if f.table == "telemetry"],
         "rows_read": quality.rows_read.get("telemetry"),
@@ -211,8 +210,14 @@ def save_telemetry_quality(folder: str | Path, quality: DataQuality) -> Path:
             k: v for k, v in quality.values_excluded.items() if k.startswith("telemetry.")
         },
     }
+    return json.loads(json.dumps(part))
+
+
+def save_telemetry_quality(folder: str | Path, quality: DataQuality) -> Path:
+    """Write ``telemetry_quality_record(quality)`` to ``quality.json``, so that a dataset that
+    ships only its rollup reports the same data quality as the raw telemetry did."""
     path = Path(folder) / QUALITY_FILE
-    path.write_text(json.dumps(part, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(telemetry_quality_record(quality), indent=2, sort_keys=True) + "\n")
     return path
 
 

@@ -107,7 +107,7 @@ def _parquet_type_ok(kind: str, dtype: pl.DataType) -> bool:
     return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum) or dtype.is_integer()
 
 
-def _parquet_schema(path: Path) -> pl.Schema:
+def parquet_schema(path: Path) -> pl.Schema:
     """The schema of a Parquet file from its footer (cheap); a file that is not readable
     Parquet (corrupt, truncated, another format) is a structural error naming it."""
     try:
@@ -217,7 +217,7 @@ def telemetry_from_path(path: Path, policy: Policy) -> TelemetrySource:
     names = tuple(str(f.relative_to(path.parent)) for f in files)
     if path.suffix == ".csv":
         return _csv_source(path, files, names)
-    schemas = [_parquet_schema(f) for f in files]
+    schemas = [parquet_schema(f) for f in files]
     for f, schema in zip(files, schemas, strict=True):
         _check_typed_schema(schema, str(f))
     # Columns beyond the contract are kept when every file has them with the same type.

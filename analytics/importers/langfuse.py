@@ -1,7 +1,7 @@
 """Langfuse exports -> the ``telemetry`` table (docs/telemetry-import.md).
 
-Reads the files of Langfuse's blob storage export (JSONL, one record per line; a JSON array is
-read whole), told apart by their fields:
+Reads the files of Langfuse's blob storage export (JSONL, one record per line, or a JSON array
+of records, read element by element: ``json_array``), told apart by their fields:
 
 - **observations** (``observations/`` or the enriched ``observations_v2/``): ``id``,
   ``trace_id``, ``type``, ``start_time``, ``end_time``, ``provided_model_name``,
@@ -18,7 +18,8 @@ names. Timestamps are UTC (``2024-05-29 13:46:19.963000``, or ISO 8601 with an o
 A case is an observation whose ``type`` is in the mapping's ``observation_types`` (default
 ``GENERATION``); others count as not cases. A score applies to its observation, or, without
 one, to every case of its trace. Traces' mapped fields and scores' values are held in memory
-(only the fields the mapping reads); observations are streamed in batches.
+(only the fields the mapping reads); observations are streamed in batches. Memory does not grow
+with the size of the files, only with the traces and scores the mapping reads.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import polars as pl
 
 from analytics.core.errors import DataError
+from analytics.importers.json_array import ArrayError, array_items
 from analytics.importers.telemetry_import import Importer
 from analytics.importers.telemetry_mapping import LangfuseRule, LangfuseSection, load_mapping
 from analytics.importers.telemetry_rows import RULE_COLUMNS, RawColumns
@@ -42,6 +44,7 @@ from analytics.importers.telemetry_writer import (
 )
 
 BATCH_RECORDS = 100_000
+NOT_OBJECT = "not an object"
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -78,7 +81,9 @@ def _kind(record: dict[str, Any]) -> str:
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line, record, error) of a JSONL file, or of a JSON array (numbered by element)."""
+    """(line, record, error) of a JSONL file, or of a JSON array (numbered by element), one
+    record at a time. A JSON array that turns out not to be valid JSON is a DataError where the
+    problem is reached (the import then writes nothing)."""
     try:
         with path.open("rb") as f:
             head = f.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -86,11 +91,10 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str |
         raise DataError(f"langfuse: cannot read {path} ({exc.strerror or exc})") from None
     if head[:1] == b"[":
         try:
-            items = json.loads(path.read_bytes())
-        except ValueError as exc:
+            for n, item in enumerate(array_items(path), 1):
+                yield (n, _snake(item), None) if isinstance(item, dict) else (n, None, NOT_OBJECT)
+        except ArrayError as exc:
             raise DataError(f"langfuse: {path} is not valid JSON ({exc})") from None
-        for n, item in enumerate(items, 1):
-            yield (n, _snake(item), None) if isinstance(item, dict) else (n, None, "not an object")
         return
     if head[:1] != b"{":
         raise DataError(
@@ -106,7 +110,7 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str |
             except ValueError as exc:
                 yield n, None, f"not JSON: {exc}"
                 continue
-            yield (n, _snake(obj), None) if isinstance(obj, dict) else (n, None, "not an object")
+            yield (n, _snake(obj), None) if isinstance(obj, dict) else (n, None, NOT_OBJECT)
 
 
 def classify(files: list[Path]) -> dict[str, Path]:

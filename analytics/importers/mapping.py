@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -118,10 +118,6 @@ class Mapping(_Strict):
 SOURCES: tuple[str, ...] = ("github", "gitlab", "pagerduty", "opsgenie", "jira", "mlflow")
 
 
-def _key(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
-
-
 def _enum_problems(mapping: Mapping) -> list[str]:
     """Translated values must be values the contract accepts."""
     problems = []
@@ -156,9 +152,10 @@ def _rule_outputs(key: str, rule: Rule | None, allowed: tuple[str, ...]) -> list
     return out
 
 
-def load_mapping(path: str | Path) -> tuple[Mapping, str]:
-    """The validated mapping and the file's fingerprint (sha256 of its bytes)."""
-    path = Path(path)
+def read_mapping_file(path: Path) -> tuple[dict[str, Any], str]:
+    """The mapping file's YAML as a dict and the file's fingerprint (sha256 of its bytes), for
+    this module and the telemetry sections (``telemetry_mapping``): an unreadable file, YAML
+    that does not parse or is not a mapping of keys is a ``DataError`` naming the file."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -169,16 +166,38 @@ def load_mapping(path: str | Path) -> tuple[Mapping, str]:
         raise DataError(f"mapping file {path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
         got = type(raw).__name__
-        raise DataError(f"mapping file {path}: expected a mapping of keys, got {got}")
+        raise DataError(
+            f"mapping file {path}: expected a mapping of keys with 'version: 1' at the top, "
+            f"got {got}"
+        )
+    return raw, hashlib.sha256(data).hexdigest()
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    # pydantic names the validator of a union member ('function-after[...]', 'tagged-union')
+    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-union")))
+
+
+def invalid_mapping(path: Path, exc: ValidationError) -> DataError:
+    """A ``DataError`` naming the file and each key that does not validate."""
+    return DataError(
+        f"mapping file {path}: "
+        + "; ".join(f"key '{_key(e['loc'])}': {e['msg']}" for e in exc.errors())
+    )
+
+
+def load_mapping(path: str | Path) -> tuple[Mapping, str]:
+    """The validated mapping and the file's fingerprint (sha256 of its bytes)."""
+    path = Path(path)
+    raw, sha = read_mapping_file(path)
     try:
         mapping = Mapping.model_validate(raw)
     except ValidationError as exc:
-        lines = [f"key '{_key(e['loc'])}': {e['msg']}" for e in exc.errors()]
-        raise DataError(f"mapping file {path}: " + "; ".join(lines)) from exc
+        raise invalid_mapping(path, exc) from exc
     problems = _enum_problems(mapping)
     if problems:
         raise DataError(f"mapping file {path}: " + "; ".join(problems))
-    return mapping, hashlib.sha256(data).hexdigest()
+    return mapping, sha
 
 
 def section(mapping: Mapping, source: str, path: str | Path) -> BaseModel:

@@ -23,6 +23,7 @@ import shutil
 import stat
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,17 +136,27 @@ def _dump_log(log: dict[str, Any]) -> str:
     return json.dumps(log, indent=2, sort_keys=True) + "\n"
 
 
-def _link_tree(src: Path, dst: Path, skip: set[str]) -> None:
-    for entry in sorted(src.iterdir()):
-        if entry.name in skip:
-            continue
-        target = dst / entry.name
-        if entry.is_symlink():
-            os.symlink(os.readlink(entry), target)
-        elif entry.is_dir():
-            target.mkdir()
-            _link_tree(entry, target, set())
-        else:
+def link_tree(src: Path, dst: Path, skip: Callable[[Path], bool]) -> None:
+    """Hard-link (else copy, where links are not possible) every file under ``src`` into
+    ``dst`` at the same relative path, except those whose path relative to ``src`` ``skip``
+    names (a folder ``skip`` names is left out whole). Symbolic links are made again as links.
+    A folder is made when something goes in it, or when it was empty in ``src`` too (a folder
+    all of whose files are skipped is not made)."""
+    for root, dirs, names in os.walk(src):
+        base = Path(root)
+        here = base.relative_to(src)
+        if not dirs and not names:
+            (dst / here).mkdir(parents=True, exist_ok=True)
+        links = [d for d in dirs if (base / d).is_symlink()]
+        dirs[:] = sorted(d for d in dirs if d not in links and not skip(here / d))
+        for name in sorted([*names, *links]):
+            if skip(here / name):
+                continue
+            entry, target = base / name, dst / here / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry), target)
+                continue
             try:
                 os.link(entry, target)
             except OSError:
@@ -169,14 +180,19 @@ def swap_folder(tmp: Path, folder: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
 
 
-def _folder_mode(folder: Path) -> int:
-    """The old folder's permissions, or the umask's default for a new folder (``mkdtemp`` makes
-    its folder private)."""
-    if folder.is_dir():
-        return stat.S_IMODE(folder.stat().st_mode)
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back: there is no getter)."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o777 & ~mask
+    return mask
+
+
+def folder_mode(folder: Path) -> int:
+    """The permissions for a folder built to replace ``folder``: the old folder's, or the
+    umask's default for a new one (``mkdtemp`` makes its folder private)."""
+    if folder.is_dir():
+        return stat.S_IMODE(folder.stat().st_mode)
+    return 0o777 & ~umask()
 
 
 def _needs_releases(folder: Path, tables: dict[str, Table]) -> bool:
@@ -199,9 +215,9 @@ def commit(folder: Path, tables: dict[str, Table], log: dict[str, Any]) -> DataQ
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.import-", dir=parent))
     try:
-        os.chmod(tmp, _folder_mode(folder))
+        os.chmod(tmp, folder_mode(folder))
         if folder.is_dir():
-            _link_tree(folder, tmp, set(writes))
+            link_tree(folder, tmp, lambda rel: rel.as_posix() in writes)
         for name, text in writes.items():
             (tmp / name).write_text(text, encoding="utf-8")
         try:

@@ -22,14 +22,13 @@ left alone here.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from analytics.core.errors import DataError
+from analytics.importers.mapping import invalid_mapping, read_mapping_file
 
 Scalar = str | float | bool
 # The columns a mapping fills with a rule, by kind (ts, latency, tokens and cost are derived).
@@ -255,33 +254,19 @@ class TelemetryMapping(BaseModel):
     langfuse: LangfuseSection | None = None
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not str(p).startswith(("function-", "tagged-union")))
-
-
 def load_mapping(path: str | Path, source: Literal["otel", "langfuse"]) -> tuple[Any, str]:
     """The section for ``source`` of the mapping file and the file's sha256. Any problem is a
-    ``DataError`` naming the file and the key."""
+    ``DataError`` naming the file and the key (worded as ``analytics import``'s)."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"mapping {path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DataError(f"mapping {path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"mapping {path}: expected a mapping with 'version: 1' at the top")
+    data, sha = read_mapping_file(path)
     try:
         mapping = TelemetryMapping.model_validate(data)
     except ValidationError as exc:
-        problems = [f"key '{_key_path(e['loc'])}': {e['msg']}" for e in exc.errors()[:5]]
-        raise DataError(f"mapping {path}: " + "; ".join(problems)) from None
+        raise invalid_mapping(path, exc) from None
     section = getattr(mapping, source)
     if section is None:
         raise DataError(
-            f"mapping {path}: no '{source}' section: it says where the release marker, the "
-            "segments and the outcome flags come from (docs/telemetry-import.md)"
+            f"mapping file {path}: no '{source}' section: it says where the release marker, "
+            "the segments and the outcome flags come from (docs/telemetry-import.md)"
         )
-    return section, hashlib.sha256(raw).hexdigest()
+    return section, sha

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from analytics.core.errors import DataError
-from analytics.importers.store import swap_folder
+from analytics.importers.store import folder_mode, link_tree, swap_folder
 
 TELEMETRY_DIR = "telemetry"
 IMPORTS_DIR = "_imports"
@@ -220,7 +220,7 @@ class TelemetryStore(PartWriter):
         self.new = new
         old = dataset / TELEMETRY_DIR
         if old.is_dir():
-            _link_tree(old, new, lambda rel: _written_by(key, rel))
+            link_tree(old, new, lambda rel: _written_by(key, rel))
         (new / IMPORTS_DIR).mkdir(exist_ok=True)
         super().__init__(new, key, 0, new / IMPORTS_DIR / f"{key}.rejected.jsonl")
 
@@ -255,33 +255,9 @@ def _written_by(key: str, rel: Path) -> bool:
     return rel.name.startswith(f"{key}+") and rel.suffix == ".parquet"
 
 
-def _link_tree(src: Path, dst: Path, skip: Any) -> None:
-    """Hard-link (else copy) every file of ``src`` into ``dst`` except those ``skip(rel)``
-    names; folders that would be empty are not made."""
-    for root, dirs, names in os.walk(src):
-        dirs.sort()
-        base = Path(root)
-        for name in sorted(names):
-            rel = (base / name).relative_to(src)
-            if skip(rel):
-                continue
-            target = dst / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(base / name, target)
-            except OSError:
-                shutil.copy2(base / name, target)
-
-
 def _swap(new: Path, target: Path) -> None:
-    os.chmod(new, 0o777 & ~_umask())
+    os.chmod(new, folder_mode(target))
     swap_folder(new, target)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def releases_in_dataset(dataset: Path) -> set[str] | None:
