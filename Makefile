@@ -49,7 +49,7 @@ sample-data: $(DATA)/releases.csv ## Generate the sample dataset into data/sampl
 report: $(STAMP) $(DATA)/releases.csv ## Set up, make the sample data and render the reports into reports/
 	$(BIN)/analytics report showcase --data $(DATA) --as-of $(AS_OF) --out reports
 
-test: $(STAMP) browser postgres ## Run the whole test suite (unit, property, notebooks, browser, PostgreSQL)
+test: $(STAMP) browser postgres lint ## Lint and type-check, then run the whole test suite (unit, property, notebooks, browser, PostgreSQL)
 	ANALYTICS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff lint and format check, mypy

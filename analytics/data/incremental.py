@@ -139,7 +139,7 @@ def _plan(
         days[rel] = found
         changed.add(rel)
     gone = set(known) - set(files)
-    todo = {d for rel in changed | gone for d in days.get(rel, [])}
+    todo = {d for rel in changed | gone for d in days.get(rel) or []}
     todo |= {d for rel in changed | gone for d in known.get(rel, {}).get("days") or []}
     read = set(changed)
     while True:
@@ -352,8 +352,8 @@ def update_rollup(
     """Bring the incremental rollup in ``out`` up to date with ``data``'s telemetry (module
     docstring); ``full`` rolls every day up again."""
     data, out = Path(data), Path(out)
-    policy_path = Path(policy) if policy else (data / "policy.yaml")
-    policy_path = policy_path if policy_path.is_file() or policy else None
+    given = Path(policy) if policy else (data / "policy.yaml")
+    policy_path = given if given.is_file() or policy else None
     pol: Policy = load_policy(policy_path)
     files = telemetry_files(data)
     if not files:

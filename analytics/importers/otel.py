@@ -59,14 +59,15 @@ CHUNK_BYTES = 64 << 20  # a JSON lines file is converted in chunks of this size
 
 class _S(msgspec.Struct, rename="camel", frozen=True, gc=False):
     """Untracked by the garbage collector (they hold no cycles): a line decodes into hundreds
-    of thousands of them, and tracking made decoding six times slower."""
+    of thousands of them, and tracking made decoding six times slower. (Subclasses inherit the
+    options; they repeat ``frozen=True`` for type checkers.)"""
 
 
-class ArrayValue(_S):
+class ArrayValue(_S, frozen=True):
     values: tuple[AnyValue, ...] = ()
 
 
-class AnyValue(_S):
+class AnyValue(_S, frozen=True):
     string_value: str | None = None
     int_value: str | int | None = None
     double_value: float | None = None
@@ -74,17 +75,17 @@ class AnyValue(_S):
     array_value: ArrayValue | None = None
 
 
-class KeyValue(_S):
+class KeyValue(_S, frozen=True):
     key: str = ""
     value: AnyValue | None = None
 
 
-class Event(_S):
+class Event(_S, frozen=True):
     name: str = ""
     attributes: tuple[KeyValue, ...] = ()
 
 
-class Span(_S):
+class Span(_S, frozen=True):
     span_id: str = ""
     start_time_unix_nano: str | int | None = None
     end_time_unix_nano: str | int | None = None
@@ -92,20 +93,20 @@ class Span(_S):
     events: tuple[Event, ...] = ()
 
 
-class Resource(_S):
+class Resource(_S, frozen=True):
     attributes: tuple[KeyValue, ...] = ()
 
 
-class ScopeSpans(_S):
+class ScopeSpans(_S, frozen=True):
     spans: tuple[Span, ...] = ()
 
 
-class ResourceSpans(_S):
+class ResourceSpans(_S, frozen=True):
     resource: Resource = Resource()
     scope_spans: tuple[ScopeSpans, ...] = ()
 
 
-class JsonTraces(_S):
+class JsonTraces(_S, frozen=True):
     resource_spans: tuple[ResourceSpans, ...] = ()
 
 
