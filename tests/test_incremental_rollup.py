@@ -199,3 +199,20 @@ def test_a_structural_error_leaves_the_rollup_as_it_was(sample: Path, tmp_path: 
         update_rollup(data, out)
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
     assert not list(data.glob(".rollup-view-*"))  # no folder of links left behind
+
+
+def test_a_structural_error_in_a_full_rebuild_keeps_the_old_rollup(sample: Path, tmp_path: Path):
+    """Changed releases mean every day is rolled up again; a broken file found while validating
+    stops that before the old rollup is removed."""
+    data = tmp_path / "d"
+    shutil.copytree(sample, data)
+    out = tmp_path / "rollup"
+    update_rollup(data, out)
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    releases = (data / "releases.csv").read_text()
+    (data / "releases.csv").write_text(releases.replace("weekly", "monthly", 1))
+    days = sorted((data / "telemetry").glob("day=*"))
+    (days[-1] / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="broken.parquet"):
+        update_rollup(data, out)
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before

@@ -362,8 +362,7 @@ def update_rollup(
     inputs = _inputs_fingerprint(data, policy_path)
     fresh = full or old.get("version") != MANIFEST_VERSION or old.get("inputs") != inputs
     plan = None if fresh else _plan(files, old)
-    if plan is None:
-        shutil.rmtree(out, ignore_errors=True)
+    if plan is None:  # the old rollup is removed once the new one's inputs are validated
         old = {}
         days = {rel: file_days(p) for rel, p in files.items()}
         read, todo = set(files), {d for ds in days.values() for d in ds or []}
@@ -374,6 +373,8 @@ def update_rollup(
     views: list[Path] = []
     try:
         loaded = _validate(data, files, read, days, pol, views)
+        if plan is None:
+            shutil.rmtree(out, ignore_errors=True)
         _clear_days(out, todo)
         _roll_up(loaded, out)
     finally:
