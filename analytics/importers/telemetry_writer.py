@@ -214,6 +214,7 @@ class TelemetryStore(PartWriter):
                 )
         if dataset.exists() and not dataset.is_dir():
             raise DataError(f"dataset {dataset} is not a folder")
+        self.created = not dataset.exists()  # removed again if the import does not commit
         dataset.mkdir(parents=True, exist_ok=True)
         self.dataset = dataset
         new = Path(tempfile.mkdtemp(prefix=f".{TELEMETRY_DIR}.import-", dir=dataset))
@@ -231,6 +232,11 @@ class TelemetryStore(PartWriter):
         self.close()
         if self.new.exists():
             shutil.rmtree(self.new, ignore_errors=True)
+            if self.created:  # a failed import into a new folder leaves no empty folder
+                try:
+                    self.dataset.rmdir()
+                except OSError:
+                    pass
 
     def chunk_writer(self, chunk: int) -> PartWriter:
         """The writer of another chunk (in a worker process)."""
