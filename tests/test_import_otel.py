@@ -97,7 +97,9 @@ def _framed(frames: list[bytes]) -> bytes:
     return b"".join(len(f).to_bytes(4, "big") + f for f in frames)
 
 
-def test_protobuf_gives_the_same_cases_and_locates_bad_frames(tmp_path: Path):
+def _bad_protobuf(tmp_path: Path) -> tuple[Path, list[bytes], int]:
+    """Five good frames, an invalid one after the second, a truncated copy of the first at the
+    end: (the file, the good frames, the offset of the truncated frame)."""
     good = [
         line for n, line in enumerate(TRACES.read_text().splitlines(), 1) if n in (1, 3, 4, 7, 8)
     ]
@@ -108,6 +110,11 @@ def test_protobuf_gives_the_same_cases_and_locates_bad_frames(tmp_path: Path):
     data += _framed(frames[:1])[:-10]
     path = tmp_path / "traces.binpb"
     path.write_bytes(data)
+    return path, frames, truncated_at
+
+
+def test_protobuf_gives_the_same_cases_and_locates_bad_frames(tmp_path: Path):
+    path, frames, truncated_at = _bad_protobuf(tmp_path)
     report = import_otel(path, tmp_path / "bin", MAPPING)
     assert report.location == "offset"
     assert (report.read, report.written, report.not_cases) == (12, 5, 1)
@@ -180,6 +187,33 @@ def test_chunks_in_worker_processes_give_the_same_import(tmp_path: Path, monkeyp
         for d in (tmp_path / "one", tmp_path / "two")
     ]
     assert rejected[0] == rejected[1] and len(rejected[0]) == 6
+
+
+def test_protobuf_frames_in_worker_processes_give_the_same_import(tmp_path: Path, monkeypatch):
+    """A length-prefixed protobuf file cut at frame starts (read from the 4-byte lengths only)
+    and converted by two processes: the same cases, rejections at the same byte offsets (the
+    invalid frame, the truncated tail) and the same report as one process."""
+    import analytics.importers.otel as otel
+
+    path, frames, truncated_at = _bad_protobuf(tmp_path)
+    one = import_otel(path, tmp_path / "one", MAPPING)
+    bounds = otel.frame_chunks(path, 1)  # a chunk per frame
+    starts = [0]
+    for frame in [*frames[:2], b"x" * 6, *frames[2:]]:
+        starts.append(starts[-1] + 4 + len(frame))
+    assert starts[-1] == truncated_at
+    assert [a for a, _ in bounds] == starts  # every frame start, the truncated frame's too
+    assert bounds[-1] == (truncated_at, path.stat().st_size)
+    monkeypatch.setattr(otel, "CHUNK_BYTES", 1)
+    two = import_otel(path, tmp_path / "two", MAPPING, workers=2)
+    assert_frame_equal(_cases(tmp_path / "two"), _cases(tmp_path / "one"))
+    strip = {"dataset": None}
+    assert {**two.to_dict(), **strip} == {**one.to_dict(), **strip}
+    assert {e["reason"]: e["at"] for e in two.examples}["truncated"] == truncated_at
+    # a file of one message (no length prefixes) is one chunk
+    single = tmp_path / "request.pb"
+    single.write_bytes(frames[0])
+    assert otel.frame_chunks(single, 1) == [(0, len(frames[0]))]
 
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:

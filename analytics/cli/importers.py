@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        help="otel JSON lines: processes converting 64 MB chunks (default: one per core, at "
+        help="otel: processes converting 64 MB chunks (default: one per core, at "
         "most 4, no more than fit --memory-mb)",
     )
     p.add_argument(

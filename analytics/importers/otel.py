@@ -352,17 +352,19 @@ def _json_fallback(n: int, line: bytes) -> Record:
     return Record(n, traces, _b64)
 
 
-def proto_records(path: Path) -> Iterator[Record]:
-    """The messages of an OTLP protobuf file: length-prefixed frames, or one message."""
+def proto_records(path: Path, start: int = 0, end: int | None = None) -> Iterator[Record]:
+    """The messages of an OTLP protobuf file: length-prefixed frames, or one message. From
+    byte ``start`` (a frame start, ``frame_chunks``) to ``end``; offsets are the file's."""
     size = path.stat().st_size
     with path.open("rb") as f:
+        f.seek(start)
         head = f.read(4)
         length = int.from_bytes(head, "big") if len(head) == 4 else size
-        if length > size - 4:
+        if start == 0 and length > size - 4:
             yield _single(path, f, head)
             return
-        offset = 0
-        while head:
+        offset = start
+        while head and (end is None or offset < end):
             if len(head) < 4 or length > size - offset - 4:
                 have = max(size - offset - 4, 0)
                 yield Record(
@@ -375,6 +377,31 @@ def proto_records(path: Path) -> Iterator[Record]:
             offset += 4 + length
             head = f.read(4)
             length = int.from_bytes(head, "big") if len(head) == 4 else 0
+
+
+def frame_chunks(path: Path, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``size`` bytes that start at frame starts of a length-prefixed
+    protobuf file, found by reading the 4-byte lengths only. One range for a file of one
+    message; a frame announcing more than the file holds ends the scan (the last range reads
+    up to it and reports it truncated)."""
+    total = path.stat().st_size
+    bounds = [0]
+    with path.open("rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or int.from_bytes(head, "big") > total - 4:
+            return [(0, total)]
+        offset = 0
+        while len(head) == 4:
+            length = int.from_bytes(head, "big")
+            if length > total - offset - 4:
+                break
+            offset += 4 + length
+            if offset - bounds[-1] >= size and offset < total:
+                bounds.append(offset)
+            f.seek(offset)
+            head = f.read(4)
+    bounds.append(total)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def _frame(offset: int, data: bytes) -> Record:
@@ -395,16 +422,10 @@ def _single(path: Path, f: Any, head: bytes) -> Record:
     return record
 
 
-def records(path: Path) -> tuple[Iterator[Record], str]:
-    """The records of an OTLP file and how they are located (``line`` or ``offset``)."""
-    if sniff(path) == "json":
-        return json_records(path), "line"
-    return proto_records(path), "offset"
-
-
 @dataclass(frozen=True)
 class Chunk:
-    """One byte range of a JSON lines file to convert (in a worker process)."""
+    """One byte range of an OTLP file to convert (in a worker process): whole lines of a JSON
+    lines file, or whole frames of a protobuf file."""
 
     path: str
     start: int
@@ -434,18 +455,24 @@ def convert(records_: Iterator[Record], plan: Plan, run: Importer) -> None:
 
 
 def convert_chunk(chunk: Chunk) -> tuple[TelemetryImportReport, set[str], set[str], int]:
-    """Convert one chunk: (its report, the days and releases it wrote, its number of lines)."""
+    """Convert one chunk: (its report, the days and releases it wrote, its number of lines;
+    0 for protobuf, whose byte offsets are the file's already)."""
     section, sha = load_mapping(chunk.mapping, "otel")
     plan = Plan.of(section)
     path = Path(chunk.path)
     rejected = Path(chunk.folder) / IMPORTS_DIR / f".{chunk.key}+{chunk.index:05d}.rejected.jsonl"
     writer = PartWriter(Path(chunk.folder), chunk.key, chunk.index, rejected)
-    report = TelemetryImportReport("otel", [chunk.path], "", chunk.mapping, sha, chunk.key, "line")
+    report = TelemetryImportReport(
+        "otel", [chunk.path], "", chunk.mapping, sha, chunk.key, chunk.location
+    )
     run = Importer(report, writer, plan.rules, section.prices, chunk.path, nanoseconds)
+    read = json_records if chunk.location == "line" else proto_records
     try:
-        convert(json_records(path, chunk.start, chunk.end), plan, run)
+        convert(read(path, chunk.start, chunk.end), plan, run)
     finally:
         writer.close()
+    if chunk.location == "offset":
+        return report, writer.days, run.releases, 0
     with path.open("rb") as f:
         f.seek(chunk.start)
         lines = f.read(chunk.end - chunk.start).count(b"\n")
@@ -480,25 +507,24 @@ def import_otel(
     workers: int = 1,
 ) -> TelemetryImportReport:
     """Import one OTLP traces file into ``dataset/telemetry/`` (module docstring and
-    ``telemetry_writer``). A JSON lines file is converted in chunks of ``CHUNK_BYTES`` by
+    ``telemetry_writer``). The file is converted in chunks of about ``CHUNK_BYTES`` (whole
+    lines, or whole protobuf frames; a single-message protobuf file is one chunk) by
     ``workers`` processes. Structural problems (a file of another kind, a bad mapping) raise
     ``DataError`` before anything is written."""
     path, dataset = Path(path), Path(dataset)
     section, sha = load_mapping(mapping, "otel")
     plan = Plan.of(section)
-    reader, location = records(path)
+    location = "line" if sniff(path) == "json" else "offset"  # how records are located
     name = import_key("otel", path, key)
     report = TelemetryImportReport(
         "otel", [str(path)], str(dataset), str(mapping), sha, name, location
     )
     with TelemetryStore(dataset, name) as store:
         run = Importer(report, store, plan.rules, section.prices, str(path), nanoseconds)
-        if location == "offset":
-            convert(reader, plan, run)
-            return run.commit(dataset)
+        cut = chunks if location == "line" else frame_chunks
         jobs = [
             Chunk(str(path), a, b, i, str(mapping), name, str(store.folder), location)
-            for i, (a, b) in enumerate(chunks(path, CHUNK_BYTES))
+            for i, (a, b) in enumerate(cut(path, CHUNK_BYTES))
         ]
         offset = 0
         for chunk, result in zip(jobs, _map(convert_chunk, jobs, workers), strict=True):
