@@ -198,3 +198,15 @@ def test_incidents_command_explains_each_link(tiny_dir: Path) -> None:
             "evidence": got["X1"]["attribution_evidence"],
         }
     ]
+
+
+def test_table_says_when_the_period_is_still_running(capsys, tiny_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    args = ["kpis", "--data", str(tiny_dir), "--as-of", "2026-06-01T00:00:00Z"]
+    assert main([*args, "--period", "2026"]) == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if "deployments per week" in x)
+    # 6 releases over the 151 days of 2026 up to June 1: 6 / (151 / 7) = 0.28
+    assert "0.28" in row and "151.0 of 365 days" in row and "in progress" in row
+    assert main([*args, "--month", "2026-04"]) == 0
+    row = next(x for x in capsys.readouterr().out.splitlines() if "deployments per week" in x)
+    assert "0.93" in row and "days" not in row and "in progress" not in row  # 4 / (30 / 7)

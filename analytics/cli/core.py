@@ -172,7 +172,14 @@ def _kpis(args: argparse.Namespace) -> int:
             e["status"],
         )
     rate_row("misclassification rate", k["misclassification_rate"])
-    table.add_row("deployments per week", _fmt(k["deployment_frequency_per_week"]), "", "", "")
+    so_far = out["days_observed"] < out["period_days"]
+    table.add_row(
+        "deployments per week",
+        _fmt(k["deployment_frequency_per_week"]),
+        f"{out['days_observed']:.1f} of {out['period_days']} days" if so_far else "",
+        "",
+        "in progress" if so_far else "",
+    )
     table.add_row(
         "lead time median (h)",
         _fmt(k["lead_time_hours"]["median"]),
