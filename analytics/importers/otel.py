@@ -422,6 +422,14 @@ def _single(path: Path, f: Any, head: bytes) -> Record:
     return record
 
 
+# How each encoding's records are located ("line" / "offset" in the report), cut into chunks at
+# record boundaries, and read back from a chunk's byte range.
+ENCODINGS: dict[str, tuple[str, Callable, Callable]] = {
+    "json": ("line", chunks, json_records),
+    "proto": ("offset", frame_chunks, proto_records),
+}
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One byte range of an OTLP file to convert (in a worker process): whole lines of a JSON
@@ -434,7 +442,7 @@ class Chunk:
     mapping: str
     key: str
     folder: str  # the new telemetry folder
-    location: str
+    encoding: str  # a key of ENCODINGS
 
 
 def convert(records_: Iterator[Record], plan: Plan, run: Importer) -> None:
@@ -460,18 +468,18 @@ def convert_chunk(chunk: Chunk) -> tuple[TelemetryImportReport, set[str], set[st
     section, sha = load_mapping(chunk.mapping, "otel")
     plan = Plan.of(section)
     path = Path(chunk.path)
+    location, _, read = ENCODINGS[chunk.encoding]
     rejected = Path(chunk.folder) / IMPORTS_DIR / f".{chunk.key}+{chunk.index:05d}.rejected.jsonl"
     writer = PartWriter(Path(chunk.folder), chunk.key, chunk.index, rejected)
     report = TelemetryImportReport(
-        "otel", [chunk.path], "", chunk.mapping, sha, chunk.key, chunk.location
+        "otel", [chunk.path], "", chunk.mapping, sha, chunk.key, location
     )
     run = Importer(report, writer, plan.rules, section.prices, chunk.path, nanoseconds)
-    read = json_records if chunk.location == "line" else proto_records
     try:
         convert(read(path, chunk.start, chunk.end), plan, run)
     finally:
         writer.close()
-    if chunk.location == "offset":
+    if location == "offset":
         return report, writer.days, run.releases, 0
     with path.open("rb") as f:
         f.seek(chunk.start)
@@ -514,16 +522,16 @@ def import_otel(
     path, dataset = Path(path), Path(dataset)
     section, sha = load_mapping(mapping, "otel")
     plan = Plan.of(section)
-    location = "line" if sniff(path) == "json" else "offset"  # how records are located
+    encoding = sniff(path)
+    location, cut, _ = ENCODINGS[encoding]
     name = import_key("otel", path, key)
     report = TelemetryImportReport(
         "otel", [str(path)], str(dataset), str(mapping), sha, name, location
     )
     with TelemetryStore(dataset, name) as store:
         run = Importer(report, store, plan.rules, section.prices, str(path), nanoseconds)
-        cut = chunks if location == "line" else frame_chunks
         jobs = [
-            Chunk(str(path), a, b, i, str(mapping), name, str(store.folder), location)
+            Chunk(str(path), a, b, i, str(mapping), name, str(store.folder), encoding)
             for i, (a, b) in enumerate(cut(path, CHUNK_BYTES))
         ]
         offset = 0
