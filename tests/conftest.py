@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +14,18 @@ import pytest
 DATA = Path(__file__).parent / "data"
 TINY = DATA / "tiny"
 VERSIONS = ("model", "inference_config", "prompt", "tools", "safety_policy", "routing", "eval_set")
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``analytics ARGS`` in a new interpreter (as a pipeline runs it), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "analytics.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=900,
+        check=False,
+    )
 
 
 def write_table(

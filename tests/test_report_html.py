@@ -13,13 +13,13 @@ import html
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import polars as pl
 import pytest
+from conftest import run_cli
 from nbformat.v4 import new_code_cell, new_notebook
 
 import analytics as ra
@@ -132,17 +132,6 @@ def _plant_payloads(data: Path) -> None:
         ).write_parquet(part)
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "analytics.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Render both reports (HTML and PDF) with the command line, once for the module."""
@@ -152,7 +141,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _plant_payloads(data)
     out = root / "a" / "b" / "out"
     before = {p for p in root.rglob("*") if p.is_file()}
-    exe = _cli(
+    exe = run_cli(
         "report",
         "executive",
         "--data",
@@ -166,7 +155,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "--pdf",
         cwd=root,
     )
-    rev = _cli(
+    rev = run_cli(
         "report",
         "post-release",
         "--data",
@@ -411,7 +400,7 @@ def test_stderr_is_kept_out_of_the_report(tmp_path: Path) -> None:
 
 def test_bad_input_is_a_data_error_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = _cli(
+    proc = run_cli(
         "report",
         "executive",
         "--data",
@@ -684,7 +673,7 @@ def test_sections_escape_data_in_process(tmp_path: Path) -> None:
 def test_report_all_renders_the_month_with_one_review_per_release(tmp_path: Path) -> None:
     """``report all`` on the tiny example's March (two releases): three reports, in parallel."""
     out = tmp_path / "out"
-    proc = _cli(
+    proc = run_cli(
         "report",
         "all",
         "--data",

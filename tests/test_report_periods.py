@@ -8,12 +8,11 @@ a small generated sample, and in a ``--by team`` set on the tiny example.
 from __future__ import annotations
 
 import html
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import run_cli
 
 import analytics as ra
 from analytics import sections as rs
@@ -22,17 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"seed": 7, "cases_per_day": 40, "start": "2026-01-01", "months": 4}
 AS_OF, STAMP = "2026-05-01T00:00:00Z", "20260501T000000Z"
 QUARTER, MONTHS = "2026-Q1", ("2026-01", "2026-02", "2026-03")
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "analytics.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=900,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +89,7 @@ def test_year_to_date_trends_stop_at_as_of(reports: dict) -> None:
 
 
 def test_markdown_of_a_quarter(small: Path, reports: dict) -> None:
-    proc = _cli(
+    proc = run_cli(
         *("report", "executive", "--data", str(small), "--period", QUARTER),
         *("--as-of", AS_OF, "--format", "md"),
         cwd=small.parent,
@@ -115,7 +103,7 @@ def test_markdown_of_a_quarter(small: Path, reports: dict) -> None:
 
 def test_rendered_quarter_report(small: Path, reports: dict) -> None:
     out = small.parent / "out"
-    proc = _cli(
+    proc = run_cli(
         *("report", "executive", "--data", str(small), "--period", QUARTER),
         *("--as-of", AS_OF, "--out", str(out)),
         cwd=small.parent,
@@ -145,7 +133,7 @@ def test_bad_period_exits_2_and_writes_nothing(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     out = tmp_path / "out"
-    proc = _cli(
+    proc = run_cli(
         *("report", "executive", "--data", str(ROOT / "tests" / "data" / "tiny"), *args),
         *("--as-of", AS_OF, "--out", str(out)),
         cwd=tmp_path,
@@ -159,7 +147,7 @@ def test_bad_period_exits_2_and_writes_nothing(
 def test_a_failed_report_keeps_an_out_folder_that_was_there(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    proc = _cli(
+    proc = run_cli(
         *("report", "executive", "--data", str(ROOT / "tests" / "data" / "tiny")),
         *("--period", "2026-Q5", "--as-of", AS_OF, "--out", str(out)),
         cwd=tmp_path,
@@ -187,7 +175,7 @@ def quarter_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     df.with_columns(
         pl.when(core).then(pl.lit("core")).otherwise(pl.lit("ops")).alias("team")
     ).write_csv(data / "releases.csv")
-    proc = _cli(
+    proc = run_cli(
         *("report", "executive", "--data", str(data), "--period", "2026-Q2"),
         *("--as-of", TINY_AS_OF, "--out", str(root / "out"), "--by", "team", "--jobs", "2"),
         cwd=root,
